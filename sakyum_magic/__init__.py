@@ -1,0 +1,85 @@
+"""sakyum-magic: Alembic migrations in IPython and Jupyter.
+
+``%load_ext sakyum_magic`` adds the ``%migrate`` line magic. The same commands are available without
+IPython through :class:`Migrator`, which returns data and prints nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .commands import Migrator
+from .errors import (
+    ConfigurationError,
+    DatabaseError,
+    MigrationError,
+    MultipleHeadsError,
+    NotInitializedError,
+    PendingChangesError,
+    RevisionError,
+    SakyumError,
+)
+from .records import (
+    Binding,
+    CurrentResult,
+    HistoryEntry,
+    InitResult,
+    MigrationResult,
+    Operation,
+    RevisionInfo,
+    RevisionResult,
+    Step,
+)
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Binding",
+    "ConfigurationError",
+    "CurrentResult",
+    "DatabaseError",
+    "HistoryEntry",
+    "InitResult",
+    "MigrationError",
+    "MigrationResult",
+    "Migrator",
+    "MultipleHeadsError",
+    "NotInitializedError",
+    "Operation",
+    "PendingChangesError",
+    "RevisionError",
+    "RevisionInfo",
+    "RevisionResult",
+    "SakyumError",
+    "Step",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
+
+_MAGICS_KEY = "_sakyum_magics"
+
+
+def load_ipython_extension(ipython: InteractiveShell) -> None:
+    """Register one ``%migrate`` magic on the shell (``%load_ext sakyum_magic``)."""
+    from .magic import MigrateMagics
+
+    magics = MigrateMagics(shell=ipython)
+    ipython.register_magics(magics)
+    ipython.configurables.append(magics)  # type: ignore[arg-type]
+    setattr(ipython, _MAGICS_KEY, magics)
+
+
+def unload_ipython_extension(ipython: InteractiveShell) -> None:
+    """Remove ``%migrate`` again (``%unload_ext sakyum_magic``)."""
+    magics: Any = getattr(ipython, _MAGICS_KEY, None)
+    if magics is None:
+        return
+    ipython.magics_manager.magics["line"].pop("migrate", None)
+    ipython.magics_manager.registry.pop(type(magics).__name__, None)
+    if magics in ipython.configurables:
+        ipython.configurables.remove(magics)
+    magics.close()
+    delattr(ipython, _MAGICS_KEY)

@@ -1,0 +1,125 @@
+"""Database connections for migrations: engine creation, error translation, reading the version table.
+
+On SQLite the engine follows SQLAlchemy's documented pysqlite recipe: the driver's own transaction
+handling is switched off and SQLAlchemy emits ``BEGIN`` itself, so a revision's DDL and its
+version-table update commit together (one transaction and one commit per revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .binding import mask_url, scrub
+from .errors import ConfigurationError, DatabaseError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+VERSION_TABLE = "alembic_version"
+
+_DRIVER_HINTS = {
+    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// with psycopg 3",
+    "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// with PyMySQL",
+}
+
+
+def create_engine(url: URL) -> Engine:
+    """An engine for running migrations against ``url`` (transactional DDL on SQLite)."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        engine = sqlalchemy.create_engine(url)
+    except NoSuchModuleError as exc:
+        raise ConfigurationError(
+            f"unknown database dialect in {mask_url(url)!r}: use sqlite://, postgresql+psycopg:// "
+            "or mysql+pymysql:// (fix it with %migrate config --url URL)"
+        ) from exc
+    except ModuleNotFoundError as exc:
+        hint = _DRIVER_HINTS.get(exc.name or "", f"pip install {exc.name}")
+        raise ConfigurationError(
+            f"the driver for {mask_url(url)!r} is not installed ({exc.name}): {hint}"
+        ) from exc
+    except ArgumentError as exc:
+        raise ConfigurationError(
+            f"cannot use the database URL {mask_url(url)!r}: {scrub(str(exc), url)}"
+        ) from exc
+    if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
+        _make_sqlite_ddl_transactional(engine)
+    return engine
+
+
+def is_transactional_sqlite(engine: Engine) -> bool:
+    """Whether ``engine`` is a pysqlite engine on which SQLAlchemy, not the driver, opens transactions."""
+    return bool(engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite")
+
+
+def _make_sqlite_ddl_transactional(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        # The driver would autocommit each CREATE/ALTER; SQLAlchemy's BEGIN below takes over instead.
+        # Foreign keys stay off: inside a transaction the pragma is a no-op, and a batch rebuild of a
+        # parent table with them on would cascade-delete the child rows.
+        dbapi_connection.isolation_level = None
+        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # autocommit_block() (VACUUM and friends) must not get a BEGIN.
+        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            connection.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection, with an unreachable server or a bad database path turned into DatabaseError."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        connection = engine.connect()
+    except DBAPIError as exc:
+        raise DatabaseError(
+            f"cannot connect to {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+            "check that the server is running and the URL is right (%migrate config --url URL)"
+        ) from exc
+    with connection:
+        yield connection
+
+
+def current_heads(engine: Engine, version_table: str = VERSION_TABLE) -> tuple[str, ...]:
+    """The revisions stored in the version table, read with one query on a connection of its own.
+
+    A separate connection matters: a query on the migration connection before Alembic configures it
+    would make Alembic treat the transaction as external and never commit it.
+    """
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with connect(engine) as connection:
+        try:
+            rows = connection.execute(text(f"SELECT version_num FROM {version_table}")).all()
+        except DBAPIError as exc:
+            connection.rollback()
+            if _table_exists(connection, version_table):
+                raise DatabaseError(
+                    f"cannot read {version_table} from {mask_url(engine.url)}: "
+                    f"{first_line(exc.orig, engine.url)}"
+                ) from exc
+            return ()
+    return tuple(sorted(row[0] for row in rows))
+
+
+def _table_exists(connection: Connection, table: str) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(connection).has_table(table))
+
+
+def first_line(error: BaseException | None, url: URL | None) -> str:
+    """A driver error's first line, without any password it might quote."""
+    text = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "error"
+    return scrub(text, url)

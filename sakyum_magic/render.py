@@ -1,0 +1,207 @@
+"""Turn the core's records into things that display inline: DataFrames and small display objects.
+
+Every table has fixed, documented columns (the ``*_COLUMNS`` constants). Display objects have an
+HTML form for Jupyter and a plain-text form for terminal IPython. pandas is imported on first use.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .records import (
+    Binding,
+    CurrentResult,
+    HistoryEntry,
+    InitResult,
+    MigrationResult,
+    Operation,
+    RevisionInfo,
+    RevisionResult,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+BINDING_COLUMNS = ["url", "metadata", "tables", "directory", "initialized"]
+REVISION_COLUMNS = [
+    "revision",
+    "down_revision",
+    "branch_labels",
+    "message",
+    "create_date",
+    "is_head",
+    "is_branch_point",
+    "is_merge",
+    "path",
+]
+HISTORY_COLUMNS = [*REVISION_COLUMNS[:-1], "is_current", "path"]
+VERBOSE_COLUMNS = ["depends_on", "doc"]
+CURRENT_COLUMNS = ["revision", "message", "is_head"]
+CURRENT_VERBOSE_COLUMNS = [*CURRENT_COLUMNS, "down_revision", "create_date", "path"]
+STEP_COLUMNS = ["revision", "message", "direction", "seconds"]
+NEW_REVISION_COLUMNS = ["revision", "message", "path"]
+OPERATION_COLUMNS = ["op", "schema", "table", "name", "detail", "destructive"]
+
+
+class Message:
+    """A one-paragraph result, such as 'already at head'."""
+
+    def __init__(self, text: str, level: str = "info") -> None:
+        self.text = text
+        self.level = level
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Message) and (other.text, other.level) == (self.text, self.level)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(self.text)
+
+    def _repr_html_(self) -> str:
+        colour = {"info": "#31708f", "warning": "#8a6d3b", "error": "#a94442"}.get(self.level, "#333")
+        return f'<p style="color:{colour}">{html.escape(self.text)}</p>'
+
+
+class Preformatted(str):
+    """Text shown as written (offline SQL, help): a str that displays as a code block."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(str(self))}</pre>"
+
+
+@dataclass
+class Report:
+    """A titled result made of several named tables and notes; ``report["operations"]`` is a table."""
+
+    title: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.tables[name]
+
+    def __repr__(self) -> str:
+        parts = [self.title, *self.notes]
+        for name, frame in self.tables.items():
+            parts += [f"\n{name}:", frame.to_string(index=False)]
+        return "\n".join(parts)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        parts = [f"<h4>{html.escape(self.title)}</h4>"]
+        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
+        for name, frame in self.tables.items():
+            parts += [f"<h5>{html.escape(name)}</h5>", frame.to_html(index=False)]
+        return "\n".join(parts)
+
+
+def frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
+    """A DataFrame with exactly ``columns``, even when there are no rows."""
+    import pandas as pd
+
+    return pd.DataFrame(list(rows), columns=columns)
+
+
+def binding(record: Binding) -> pd.DataFrame:
+    """The one-row table of ``%migrate config``."""
+    return frame([[getattr(record, c) for c in BINDING_COLUMNS]], BINDING_COLUMNS)
+
+
+def _revision_row(info: RevisionInfo) -> list[Any]:
+    return [
+        info.revision,
+        ", ".join(info.down_revision) or None,
+        ", ".join(info.branch_labels) or None,
+        info.message,
+        info.create_date,
+        info.is_head,
+        info.is_branch_point,
+        info.is_merge,
+    ]
+
+
+def revisions(infos: Iterable[RevisionInfo], verbose: bool = False) -> pd.DataFrame:
+    """heads, branches and show: one row per revision."""
+    extra = VERBOSE_COLUMNS if verbose else []
+    rows = [[*_revision_row(i), i.path, *_verbose(i, verbose)] for i in infos]
+    return frame(rows, REVISION_COLUMNS + extra)
+
+
+def _verbose(info: RevisionInfo, verbose: bool) -> list[Any]:
+    return [", ".join(info.depends_on) or None, info.doc] if verbose else []
+
+
+def history(entries: Iterable[HistoryEntry], verbose: bool = False) -> pd.DataFrame:
+    """The history table, newest first; ``is_current`` is NA unless the database was asked."""
+    extra = VERBOSE_COLUMNS if verbose else []
+    rows = [[*_revision_row(e.info), e.is_current, e.info.path, *_verbose(e.info, verbose)] for e in entries]
+    table = frame(rows, HISTORY_COLUMNS + extra)
+    table["is_current"] = table["is_current"].astype("boolean")
+    return table
+
+
+def current(result: CurrentResult, verbose: bool = False) -> pd.DataFrame | Message:
+    """The database's revision(s), or a message that it is not versioned."""
+    if not result.revisions and not result.unknown:
+        return Message(
+            f"{result.url} is not versioned yet (no {'alembic_version'} row): "
+            "%migrate upgrade head applies the revisions, %migrate stamp head marks it current"
+        )
+    rows = []
+    for info in result.revisions:
+        row = [info.revision, info.message, info.is_head]
+        if verbose:
+            row += [", ".join(info.down_revision) or None, info.create_date, info.path]
+        rows.append(row)
+    for unknown in result.unknown:
+        rows.append([unknown, "(not in this directory)", False, *([None] * 3 if verbose else [])])
+    return frame(rows, CURRENT_VERBOSE_COLUMNS if verbose else CURRENT_COLUMNS)
+
+
+def migration(result: MigrationResult) -> pd.DataFrame | Message | Preformatted:
+    """upgrade, downgrade and stamp: the steps applied, the SQL written, or why nothing ran."""
+    if result.sql is not None:
+        return Preformatted(result.sql)
+    if not result.steps:
+        where = ", ".join(result.after) or "base"
+        if result.changed:
+            return Message(f"{result.command} {result.target}: database now at {where}")
+        return Message(f"Nothing to do: the database is already at {where}.")
+    return frame([[s.revision, s.message, s.direction, s.seconds] for s in result.steps], STEP_COLUMNS)
+
+
+def operations(ops: Iterable[Operation]) -> pd.DataFrame:
+    """One row per schema operation."""
+    return frame([[o.op, o.schema, o.table, o.name, o.detail, o.destructive] for o in ops], OPERATION_COLUMNS)
+
+
+def new_revisions(result: RevisionResult) -> pd.DataFrame | Report | Message:
+    """revision and merge: the files written, and with autogenerate the operations in them."""
+    if result.note is not None and not result.revisions:
+        return Message(result.note)
+    written = frame([[i.revision, i.message, i.path] for i in result.revisions], NEW_REVISION_COLUMNS)
+    if not result.autogenerate:
+        return written
+    title = f"Revision {', '.join(i.revision for i in result.revisions)} written"
+    return Report(title, {"revision": written, "operations": operations(result.operations)})
+
+
+def init(result: InitResult) -> Message:
+    """What ``init`` created."""
+    ini = f"wrote {result.ini}" if result.ini_written else f"kept the existing {result.ini}"
+    return Message(
+        f"Created {result.directory}/ ({', '.join(result.files)}) and {ini}. "
+        "Next: %migrate revision --autogenerate -m MESSAGE"
+    )

@@ -1,0 +1,100 @@
+"""Shared fixtures: a private working directory per test, real databases, a real IPython shell.
+
+PostgreSQL and MariaDB tests get a database of their own, created for the test and dropped after it.
+Without a reachable server they skip with the reason; under CI (CI=true) that is a failure instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+POSTGRES_URL = os.environ.get(
+    "SAKYUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("SAKYUM_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory (where alembic/, alembic.ini and default.db go), with no $DATABASE_URL."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def sqlite_url(workdir: Path) -> str:
+    """A SQLite file database of the test's own."""
+    return f"sqlite:///{workdir / 'test.db'}"
+
+
+def _unreachable(name: str, url: str, exc: BaseException) -> None:
+    from sqlalchemy.engine import make_url
+
+    where = make_url(url).render_as_string(hide_password=True)
+    reason = f"{name} server not reachable at {where}: {str(exc).splitlines()[0]}"
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true requires it)")
+    pytest.skip(reason)
+
+
+def _server_database(name: str, base_url: str, create: str, drop: str) -> Iterator[str]:
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    database = f"sakyum_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(create.format(database))
+    except DBAPIError as exc:
+        admin.dispose()
+        _unreachable(name, base_url, exc)
+    try:
+        yield make_url(base_url).set(database=database).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(drop.format(database))
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the test's own (dropped afterwards)."""
+    yield from _server_database(
+        "PostgreSQL", POSTGRES_URL, 'CREATE DATABASE "{}"', 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
+    )
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A MariaDB/MySQL database of the test's own (dropped afterwards)."""
+    yield from _server_database("MariaDB", MYSQL_URL, "CREATE DATABASE `{}`", "DROP DATABASE IF EXISTS `{}`")
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def any_url(request: pytest.FixtureRequest) -> str:
+    """Each of the three databases in turn."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def shell(workdir: Path) -> Iterator[object]:
+    """A real InteractiveShell with the extension loaded; magics raise instead of printing errors."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    ip = InteractiveShell(config=config)
+    ip.run_line_magic("load_ext", "sakyum_magic")
+    yield ip
+    ip.run_line_magic("unload_ext", "sakyum_magic")
+    ip.cleanup()

@@ -1,0 +1,31 @@
+"""Model definitions the tests load into a namespace, mimicking notebook cells."""
+
+from __future__ import annotations
+
+USERS = """
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+class Base(DeclarativeBase):
+    pass
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+"""
+
+USERS_AND_POSTS = USERS + """
+class Post(Base):
+    __tablename__ = "posts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
+    title: Mapped[str] = mapped_column(sa.String(200))
+"""
+
+
+def namespace(source: str) -> dict[str, object]:
+    """Run a model cell's source and return its namespace."""
+    scope: dict[str, object] = {}
+    exec(source, scope)
+    return scope
