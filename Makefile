@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(BIN)/python -m sakyum_magic.demo notebooks/quickstart.ipynb
+	$(BIN)/python notebooks/run.py notebooks/quickstart.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -135,7 +135,7 @@ class Migrator:
 
     def _ini_url(self) -> str:
         url = parse_url(self.url)
-        return url.set(password=None).render_as_string(hide_password=False)
+        return url._replace(password=None).render_as_string(hide_password=False)
 
     def revision(
         self,

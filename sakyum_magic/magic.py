@@ -136,6 +136,7 @@ def _config(magics: MigrateMagics, args: argparse.Namespace) -> Any:
     if args.url is not None:
         parse_url(args.url)
     if args.metadata is not None:
+        args.metadata = " ".join(args.metadata)
         magics._evaluate(args.metadata)
     for name in ("url", "metadata", "directory"):
         value = getattr(args, name)

@@ -65,7 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     config = _add(sub, "config", "Show the binding, or set its URL, metadata expression and directory.")
     config.add_argument("--url", help="database URL (default $DATABASE_URL, else sqlite:///default.db)")
-    config.add_argument("--metadata", help="Python expression giving MetaData, a Base, a db, or a list")
+    config.add_argument(
+        "--metadata",
+        nargs="+",
+        type=str,
+        help="Python expression giving MetaData, a Base, a db, or a list (spaces allowed)",
+    )
     config.add_argument("--dir", dest="directory", help="migration directory (default alembic)")
 
     init = _add(sub, "init", _help(Migrator.init))

@@ -156,7 +156,7 @@ def current(result: CurrentResult, verbose: bool = False) -> pd.DataFrame | Mess
     """The database's revision(s), or a message that it is not versioned."""
     if not result.revisions and not result.unknown:
         return Message(
-            f"{result.url} is not versioned yet (no {'alembic_version'} row): "
+            f"{result.url} has no revision applied (it is at base): "
             "%migrate upgrade head applies the revisions, %migrate stamp head marks it current"
         )
     rows = []

@@ -27,5 +27,7 @@ class Post(Base):
 def namespace(source: str) -> dict[str, object]:
     """Run a model cell's source and return its namespace."""
     scope: dict[str, object] = {}
-    exec(source, scope)
+    # dont_inherit: this module's `from __future__ import annotations` would otherwise turn the
+    # cell's Mapped[...] annotations into strings that SQLAlchemy cannot resolve outside a module.
+    exec(compile(source, "<models>", "exec", dont_inherit=True), scope)
     return scope

@@ -1,0 +1,58 @@
+"""Execute a notebook headless with a real Jupyter kernel and print what each cell showed.
+
+Usage: python notebooks/run.py notebooks/quickstart.ipynb [--workdir DIR]
+
+The notebook runs in a fresh working directory (default notebooks/.demo/), so its default SQLite
+database, default.db, and the alembic/ directory it creates start empty every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from nbclient import NotebookClient
+
+
+def execute(path: Path, workdir: Path) -> Any:
+    """Run every cell of the notebook at ``path`` inside ``workdir``; raises on the first failing cell."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    notebook = nbformat.read(path, as_version=4)
+    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(workdir)}}).execute()
+    return notebook
+
+
+def shown(output: Any) -> str:
+    """What a person would read from one output in a terminal."""
+    if output.output_type == "stream":
+        return str(output.text).rstrip()
+    if output.output_type == "error":
+        return f"{output.ename}: {output.evalue}"
+    data = output.get("data", {})
+    return str(data.get("text/plain", "")).rstrip()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebook", type=Path)
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).parent / ".demo")
+    args = parser.parse_args()
+    notebook = execute(args.notebook, args.workdir)
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        print(f"In  > {cell.source.splitlines()[0]}")
+        for output in cell.outputs:
+            text = shown(output)
+            if text:
+                print(text)
+        print()
+    print(f"Ran {args.notebook} in {args.workdir} against sqlite:///default.db")
+
+
+if __name__ == "__main__":
+    main()

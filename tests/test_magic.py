@@ -1,0 +1,165 @@
+"""%migrate through a real InteractiveShell: parsing, binding, rendering, and one-line UsageErrors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+from sakyum_magic.render import Message, Preformatted, Report
+from tests.models import USERS, USERS_AND_POSTS
+
+
+def migrate(shell: Any, line: str) -> Any:
+    return shell.run_line_magic("migrate", line)
+
+
+def usage_error(shell: Any, line: str) -> str:
+    """Run a line that must fail with exactly UsageError (no subclass) and a one-line message."""
+    with pytest.raises(UsageError) as caught:
+        migrate(shell, line)
+    assert type(caught.value) is UsageError
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_load_and_unload(shell: Any) -> None:
+    assert "migrate" in shell.magics_manager.magics["line"]
+    shell.run_line_magic("unload_ext", "sakyum_magic")
+    assert "migrate" not in shell.magics_manager.magics["line"]
+    shell.run_line_magic("load_ext", "sakyum_magic")
+    assert "migrate" in shell.magics_manager.magics["line"]
+
+
+def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
+    shell.run_cell(USERS)
+    binding = migrate(shell, "config --metadata Base")
+    assert binding.loc[0, "url"] == "sqlite:///default.db" and binding.loc[0, "tables"] == 1
+    assert isinstance(migrate(shell, "init"), Message)
+    made = migrate(shell, "revision --autogenerate -m 'Added tables'")
+    assert isinstance(made, Report)
+    assert list(made["operations"]["op"]) == ["add_table"]
+    revision = made["revision"].loc[0, "revision"]
+    steps = migrate(shell, "upgrade head")
+    assert list(steps.columns) == ["revision", "message", "direction", "seconds"]
+    assert list(steps["revision"]) == [revision]
+    current = migrate(shell, "current")
+    assert current.loc[0, "revision"] == revision and bool(current.loc[0, "is_head"])
+    history = migrate(shell, "history --verbose")
+    assert list(history.columns)[:10] == [
+        "revision", "down_revision", "branch_labels", "message", "create_date",
+        "is_head", "is_branch_point", "is_merge", "is_current", "path",
+    ]
+    down = migrate(shell, "downgrade base")
+    assert list(down["direction"]) == ["down"]
+    assert isinstance(migrate(shell, "current"), Message)
+    assert (workdir / "default.db").is_file()
+
+
+def test_results_can_be_assigned(shell: Any) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "init")
+    shell.run_cell("df = %migrate history")
+    assert isinstance(shell.user_ns["df"], pd.DataFrame)
+
+
+def test_single_metadata_in_namespace_is_found(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "init")
+    migrate(shell, "revision --autogenerate -m first")
+    assert "Using 'Base'" in capsys.readouterr().out
+    assert shell.run_line_magic("config", "MigrateMagics.metadata") == "Base"
+
+
+def test_no_or_several_metadata_candidates(shell: Any) -> None:
+    migrate(shell, "init")
+    assert "none found" in usage_error(shell, "revision --autogenerate -m x")
+    shell.run_cell(USERS)
+    shell.run_cell("import sqlalchemy as sa\nother = sa.MetaData()")
+    message = usage_error(shell, "revision --autogenerate -m x")
+    assert "Base" in message and "other" in message and "--metadata" in message
+
+
+def test_metadata_expression_is_evaluated_at_every_command(shell: Any) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "config --metadata Base")
+    migrate(shell, "init")
+    migrate(shell, "revision --autogenerate -m users")
+    migrate(shell, "upgrade")
+    shell.run_cell(USERS_AND_POSTS)
+    made = migrate(shell, "revision --autogenerate -m posts")
+    assert list(made["operations"]["table"]) == ["posts"]
+
+
+def test_list_of_metadata(shell: Any) -> None:
+    shell.run_cell("import sqlalchemy as sa\na = sa.MetaData(); b = sa.MetaData()\n"
+                   "sa.Table('ta', a, sa.Column('id', sa.Integer, primary_key=True))\n"
+                   "sa.Table('tb', b, sa.Column('id', sa.Integer, primary_key=True))")
+    binding = migrate(shell, "config --metadata [a, b]")
+    assert binding.loc[0, "tables"] == 2
+    migrate(shell, "init")
+    made = migrate(shell, "revision --autogenerate -m both")
+    assert sorted(made["operations"]["table"]) == ["ta", "tb"]
+
+
+def test_traitlets_configure_the_binding(shell: Any, workdir: Path) -> None:
+    shell.run_line_magic("config", f"MigrateMagics.url = 'sqlite:///{workdir}/other.db'")
+    shell.run_line_magic("config", "MigrateMagics.directory = 'migrations'")
+    binding = migrate(shell, "config")
+    assert binding.loc[0, "url"] == f"sqlite:///{workdir}/other.db"
+    assert binding.loc[0, "directory"] == "migrations"
+
+
+def test_help_runs_nothing(shell: Any, workdir: Path) -> None:
+    text = migrate(shell, "upgrade -h")
+    assert isinstance(text, Preformatted) and "usage: %migrate upgrade" in text
+    assert "init" in migrate(shell, "-h")
+    assert not (workdir / "default.db").exists()
+    doc = shell.magics_manager.magics["line"]["migrate"].__doc__
+    assert "history" in doc and "downgrade" in doc
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("", "which command"),
+        ("frobnicate", "invalid choice"),
+        ("upgrade --bogus", "unrecognized arguments"),
+        ("downgrade", "required"),
+        ("history 'unbalanced", "quotes"),
+        ("history", "run %migrate init"),
+        ("config --url 'not a url'", "cannot parse"),
+        ("config --metadata Nope", "NameError"),
+    ],
+)
+def test_bad_input_is_a_one_line_usage_error(shell: Any, line: str, expected: str) -> None:
+    assert expected in usage_error(shell, line)
+
+
+def test_revision_errors(shell: Any) -> None:
+    migrate(shell, "init")
+    migrate(shell, "revision -m a --rev-id abc1")
+    migrate(shell, "revision -m b --rev-id abc2")
+    assert "zzz" in usage_error(shell, "upgrade zzz")
+    assert "abc" in usage_error(shell, "upgrade abc")
+    migrate(shell, "revision -m c --rev-id abc3 --head abc1 --splice")
+    assert "merge heads" in usage_error(shell, "upgrade head")
+
+
+def test_unreachable_server_shows_the_url_masked(shell: Any) -> None:
+    migrate(shell, "config --url postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
+    migrate(shell, "init")
+    migrate(shell, "revision -m one")
+    message = usage_error(shell, "upgrade")
+    assert "cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/app" in message
+    assert "hunter2" not in message
+
+
+def test_failed_config_changes_nothing(shell: Any) -> None:
+    migrate(shell, "config --url sqlite:///kept.db")
+    usage_error(shell, "config --url 'bad url'")
+    assert migrate(shell, "config").loc[0, "url"] == "sqlite:///kept.db"

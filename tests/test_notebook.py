@@ -1,0 +1,38 @@
+"""The quickstart notebook, executed by nbclient in a real Jupyter kernel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "notebooks"))
+
+import run as notebook_runner  # noqa: E402
+
+
+@pytest.mark.notebook
+def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
+    notebook = notebook_runner.execute(ROOT / "notebooks" / "quickstart.ipynb", tmp_path / "nb")
+    by_source = {
+        cell.source.splitlines()[0]: [notebook_runner.shown(o) for o in cell.outputs]
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+    }
+    assert not any("Error" in text for outputs in by_source.values() for text in outputs)
+    first = by_source['%migrate revision --autogenerate -m "Added tables"'][0]
+    assert "add_table" in first and "users" in first and "posts" in first
+    second = by_source['%migrate revision --autogenerate -m "Add email to users"'][0]
+    assert "add_column" in second and "email" in second
+    html = [
+        o for c in notebook.cells if c.cell_type == "code" and c.source == "%migrate upgrade head"
+        for o in c.outputs if "text/html" in o.get("data", {})
+    ]
+    assert html and "<table" in html[0]["data"]["text/html"]
+    history = by_source["history = %migrate history --verbose --indicate-current"][0]
+    assert "Add email to users" in history and "True" in history
+    assert "has no revision applied" in by_source["%migrate current"][0]  # the last one, after downgrade
+    assert (tmp_path / "nb" / "default.db").is_file()
+    assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 2
