@@ -72,6 +72,9 @@ class Message:
 class Preformatted(str):
     """Text shown as written (offline SQL, help): a str that displays as a code block."""
 
+    def __repr__(self) -> str:
+        return str(self)
+
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(str(self))
 
