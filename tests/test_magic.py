@@ -163,3 +163,19 @@ def test_failed_config_changes_nothing(shell: Any) -> None:
     migrate(shell, "config --url sqlite:///kept.db")
     usage_error(shell, "config --url 'bad url'")
     assert migrate(shell, "config").loc[0, "url"] == "sqlite:///kept.db"
+
+
+def test_nothing_is_printed_but_long_runs_show_progress(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    migrate(shell, "init")
+    for i in range(12):
+        migrate(shell, f"revision -m step{i} --rev-id r{i:02d}")
+    migrate(shell, "upgrade +2")
+    migrate(shell, "current")
+    migrate(shell, "history")
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    migrate(shell, "upgrade head")
+    assert "upgrade" in capsys.readouterr().err  # tqdm's bar: 10 revisions reach the threshold
+    shell.run_line_magic("config", "MigrateMagics.progress = False")
+    migrate(shell, "downgrade base")
+    assert capsys.readouterr().err == ""

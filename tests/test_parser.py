@@ -1,0 +1,40 @@
+"""The %migrate grammar: Alembic's option names, help written once, errors as UsageError."""
+
+from __future__ import annotations
+
+import pytest
+from IPython.core.error import UsageError
+
+from sakyum_magic.commands import Migrator
+from sakyum_magic.parser import HelpRequested, build_parser, parse_line
+
+
+@pytest.fixture(scope="module")
+def parser():  # type: ignore[no-untyped-def]
+    return build_parser()
+
+
+def test_alembic_option_names(parser) -> None:  # type: ignore[no-untyped-def]
+    args = parse_line(parser, "revision -m 'two words' --autogenerate --rev-id abc --head base --splice "
+                              "--branch-label feature --depends-on x --version-path v")
+    assert (args.message, args.autogenerate, args.rev_id, args.head, args.splice) == (
+        "two words", True, "abc", "base", True
+    )
+    assert (args.branch_label, args.depends_on, args.version_path) == ("feature", "x", "v")
+    assert parse_line(parser, "upgrade").revision == "head"
+    assert parse_line(parser, "downgrade -1").revision == "-1"
+    assert parse_line(parser, "history -r base:head -v -i").rev_range == "base:head"
+
+
+def test_help_comes_from_the_core_docstrings(parser) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(HelpRequested) as shown:
+        parse_line(parser, "upgrade -h")
+    first_line = (Migrator.upgrade.__doc__ or "").splitlines()[0]
+    assert " ".join(first_line.split()[:4]) in " ".join(shown.value.text.split())
+
+
+@pytest.mark.parametrize("line", ["", "nope", "upgrade --what", "downgrade", "stamp", "show", "'"])
+def test_bad_lines_raise_usage_error(parser, line: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError) as caught:
+        parse_line(parser, line)
+    assert type(caught.value) is UsageError
