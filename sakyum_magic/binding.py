@@ -24,7 +24,10 @@ URL_ENV_VAR = "DATABASE_URL"
 MASK = "***"
 
 
-_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>[^@\s]*)@")
+# The password runs to the *last* @ of the URL: an unencoded @ inside it must not end the mask early.
+_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>\S*)@")
+# user:password@ followed by another @ before the query: a password with an unencoded @.
+_UNENCODED_AT = re.compile(r"^[A-Za-z][\w+.-]*://[^:/@\s]*:[^?\s]*@[^?\s]*@")
 
 
 def url_text(url: str | URL | None) -> str:
@@ -42,6 +45,17 @@ def parse_url(url: str | URL | None) -> URL:
     if isinstance(url, URL):
         return url
     text = url_text(url)
+    if "\x00" in text:  # drivers fail on it with a bare ValueError
+        raise ConfigurationError(
+            f"the database URL {mask_text(text)!r} contains a NUL character: remove it "
+            "(%migrate config --url URL)"
+        )
+    if _UNENCODED_AT.match(text):
+        raise ConfigurationError(
+            f"the database URL {mask_text(text)!r} has more than one @ before its host: percent-encode "
+            "the password (@ is %40, % is %25, : is %3A, / is %2F; urllib.parse.quote_plus does it) "
+            "and set it again with %migrate config --url URL"
+        )
     try:
         return make_url(text)
     except (ArgumentError, ValueError) as exc:
@@ -89,7 +103,22 @@ def resolve_metadata(source: object, label: str = "metadata") -> list[MetaData]:
             f"{label} gave {type(bad).__name__ if items else 'an empty list'}, not SQLAlchemy metadata; "
             "give a MetaData, a declarative Base, a Flask-SQLAlchemy db, or a list of those"
         )
-    return [m for m in found if m is not None]
+    unique = list({id(m): m for m in found if m is not None}.values())  # [Base, Base] is one
+    _refuse_shared_tables(unique, label)
+    return unique
+
+
+def _refuse_shared_tables(metadatas: list[MetaData], label: str) -> None:
+    """Alembic rejects a table declared in two of the metadata objects (with a bare ValueError)."""
+    seen: set[str] = set()
+    for metadata in metadatas:
+        shared = seen & set(metadata.tables)
+        if shared:
+            raise ConfigurationError(
+                f"{label} declares table(s) {', '.join(sorted(shared))} in more than one MetaData: "
+                "give each table to one of them only"
+            )
+        seen |= set(metadata.tables)
 
 
 def as_target(metadatas: list[MetaData]) -> MetaData | list[MetaData]:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import runner
+from . import locking, runner
+from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
-from .database import connect, create_engine, current_heads, is_transactional_sqlite
-from .errors import ConfigurationError, PendingChangesError, RevisionError
+from .database import (
+    WRITER_OPTION,
+    check_dialect,
+    connect,
+    create_engine,
+    current_heads,
+    first_line,
+    is_transactional_sqlite,
+    new_sqlite_file,
+)
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .partial import SchemaWatch
 from .records import (
     Binding,
     CurrentResult,
@@ -18,10 +30,12 @@ from .records import (
     InitResult,
     MigrationResult,
     Operation,
+    Plan,
     RevisionInfo,
     RevisionResult,
 )
-from .scripts import ScriptCache
+from .safety import Rename, parse_renames
+from .scripts import ScriptCache, Snapshot, run_migration
 from .template import ENV_PY, README, alembic_ini, script_mako
 
 if TYPE_CHECKING:
@@ -73,7 +87,7 @@ class Migrator:
             metadata=self.metadata_label or "(none)",
             tables=tables,
             directory=str(self.directory),
-            initialized=(self.directory / "env.py").is_file(),
+            initialized=_initialized(self.directory),
         )
 
     def target_metadatas(self) -> list[MetaData]:
@@ -99,32 +113,51 @@ class Migrator:
             self._engine[1].dispose()
             self._engine = None
 
+    @contextmanager
+    def no_new_database_on_error(self) -> Iterator[None]:
+        """Remove the empty SQLite file that a failing command created just by connecting."""
+        path = new_sqlite_file(self.url)
+        try:
+            yield
+        except SakyumError:
+            if path is not None and path.is_file() and path.stat().st_size == 0:
+                self.dispose()
+                path.unlink()
+            raise
+
     def config(self, **buffers: Any) -> Config:
         """An Alembic Config for this binding (alembic.ini is read if present, never changed)."""
         return runner.build_config(self.ini, self.directory, parse_url(self.url), **buffers)
 
     def script_directory(self) -> ScriptDirectory:
         """The revision map, reloaded only when a file in the versions directories changed."""
+        return self.snapshot().script
+
+    def snapshot(self) -> Snapshot:
+        """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
         runner.require_initialized(self.directory)
-        return self.scripts.load(self.config())
+        return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
         """Create a migration directory and alembic.ini, like ``alembic init``."""
         target = Path(directory) if directory is not None else self.directory
+        runner.check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise ConfigurationError(
                 f"{target} already exists and is not empty: choose another directory "
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
+        # Everything that can fail on bad input (the URL for alembic.ini) runs before the first write.
+        ini_text = None if self.ini.exists() else alembic_ini(self._ini_location(target), self._ini_url())
         (target / "versions").mkdir(parents=True, exist_ok=True)
         files = {"env.py": ENV_PY, "script.py.mako": script_mako(), "README": README}
         for name, text in files.items():
             (target / name).write_text(text)
-        ini_written = not self.ini.exists()
-        if ini_written:
-            self.ini.write_text(alembic_ini(self._ini_location(target), self._ini_url()))
+        ini_written = ini_text is not None
+        if ini_text is not None:
+            self.ini.write_text(ini_text)
         self.directory = target
         return InitResult(str(target), (*files, "versions/"), str(self.ini), ini_written)
 
@@ -137,6 +170,7 @@ class Migrator:
         url = parse_url(self.url)
         return url._replace(password=None).render_as_string(hide_password=False)
 
+    @on_engine_loop
     def revision(
         self,
         message: str | None = None,
@@ -148,15 +182,25 @@ class Migrator:
         version_path: str | None = None,
         rev_id: str | None = None,
         depends_on: str | None = None,
+        allow_drop: bool = False,
+        renames: Sequence[str | Rename] = (),
     ) -> RevisionResult:
-        """Create a revision file; with ``autogenerate``, fill it from the models' differences."""
+        """Create a revision file; with ``autogenerate``, fill it from the models' differences.
+
+        An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
+        ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+        """
         from alembic import command
 
+        renamed = parse_renames(renames)
+        if renamed and not autogenerate:
+            raise ConfigurationError("--rename rewrites autogenerated operations: add --autogenerate")
         runner.require_initialized(self.directory)
+        self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
         config = self.config()
         session = self._session(config, need_metadata=autogenerate, connect_db=autogenerate or sql)
-        with session, runner.alembic_errors(parse_url(self.url)):
+        with session, runner.undo_new_files(self.directory), runner.alembic_errors(parse_url(self.url)):
             made = command.revision(
                 config,
                 message=message,
@@ -168,7 +212,7 @@ class Migrator:
                 version_path=version_path,
                 rev_id=rev_id,
                 depends_on=depends_on,
-                process_revision_directives=_collector(collected, autogenerate),
+                process_revision_directives=_collector(collected, autogenerate, allow_drop, renamed),
             )
         return self._revision_result(made, collected, autogenerate)
 
@@ -184,7 +228,8 @@ class Migrator:
 
         config = self.config()
         runner.require_initialized(self.directory)
-        with runner.alembic_errors(parse_url(self.url)):
+        self._check_new_id(rev_id)
+        with runner.undo_new_files(self.directory), runner.alembic_errors(parse_url(self.url)):
             made = command.merge(
                 config,
                 list(revisions) if not isinstance(revisions, str) else revisions,
@@ -194,10 +239,20 @@ class Migrator:
             )
         return self._revision_result(made, {}, False)
 
+    def _check_new_id(self, rev_id: str | None) -> None:
+        """A --rev-id must make a usable file name and must not be taken (Alembic would write it)."""
+        runner.check_rev_id(rev_id)
+        if rev_id is None:
+            return
+        with runner.alembic_errors(parse_url(self.url)):
+            taken = any(s.revision == rev_id for s in self.script_directory().walk_revisions())
+        if taken:
+            raise RevisionError(f"--rev-id {rev_id!r} is already the id of a revision: choose another id")
+
     def _revision_result(self, made: Any, collected: dict[str, Any], autogenerate: bool) -> RevisionResult:
         scripts = [s for s in (made if isinstance(made, list) else [made]) if s is not None]
-        directory = self.script_directory()
-        infos = tuple(self.scripts.info(self.config(), directory.get_revision(s.revision)) for s in scripts)
+        snapshot = self.snapshot()
+        infos = tuple(snapshot.info(snapshot.script.get_revision(s.revision)) for s in scripts)
         note = None
         if autogenerate and not infos:
             note = self._no_changes_note()
@@ -220,18 +275,20 @@ class Migrator:
 
     def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
         """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head)."""
-        from alembic import command
-
         return self._migrate(
-            "upgrade", revision, sql, lambda c, s: command.upgrade(c, revision, sql=s, tag=tag)
+            "upgrade",
+            revision,
+            sql,
+            lambda c, s: run_migration(self.script_directory(), c, "upgrade", revision, sql=s, tag=tag),
         )
 
     def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
         """Downgrade the database to ``revision`` (base, an id or prefix, -N)."""
-        from alembic import command
-
         return self._migrate(
-            "downgrade", revision, sql, lambda c, s: command.downgrade(c, revision, sql=s, tag=tag)
+            "downgrade",
+            revision,
+            sql,
+            lambda c, s: run_migration(self.script_directory(), c, "downgrade", revision, sql=s, tag=tag),
         )
 
     def stamp(
@@ -245,6 +302,8 @@ class Migrator:
         from alembic import command
 
         target = revision if isinstance(revision, str) else " ".join(revision)
+        if any(r.count(":") > 1 for r in ([revision] if isinstance(revision, str) else revision)):
+            raise RevisionError(f"stamp {target[:80]!r}: a range takes one colon, FROM:TO (with --sql)")
         return self._migrate(
             "stamp",
             target,
@@ -252,13 +311,31 @@ class Migrator:
             lambda c, s: command.stamp(c, _revisions(revision), sql=s, tag=tag, purge=purge),
         )
 
+    @on_engine_loop
     def _migrate(
-        self, name: str, target: str, sql: bool, run: Callable[[Config, bool], Any]
+        self, name: str, target: str, sql: bool, run: Callable[[Config, bool], Any], **dry: Any
     ) -> MigrationResult:
         script = self.script_directory()
-        url = parse_url(self.url)
         if sql:
             return self._offline(name, target, run)
+        # The revision is read only under the lock: a run that waited then finds nothing left to do.
+        with locking.migration_lock(self.engine()):
+            return self._apply(name, target, run, script, **dry)
+
+    def _apply(
+        self,
+        name: str,
+        target: str,
+        run: Callable[[Config, bool], Any],
+        script: ScriptDirectory,
+        classify: Callable[[Any, str], bool] | None = None,
+        dry_run: bool = False,
+    ) -> MigrationResult:
+        """Run ``run`` on one connection, recording each step and the SQL it wrote.
+
+        ``classify`` marks the statements that lose data; ``dry_run`` rolls everything back (plan).
+        """
+        url = parse_url(self.url)
         before = current_heads(self.engine())
         if name == "upgrade" and target == "head" and len(heads := script.get_heads()) > 1:
             raise runner.multiple_heads(tuple(heads))
@@ -270,14 +347,21 @@ class Migrator:
             "stamp" if name == "stamp" else name,
             len(pending) or None,
             self.progress and len(pending) >= PROGRESS_THRESHOLD,
+            classify,
         )
         config = self.config()
-        with recorder, self._session(config, on_version_apply=recorder) as _:
+        watch = SchemaWatch(self.engine())
+        # A stamp only writes the version table: one transaction, so a failure also undoes --purge.
+        whole = {"transaction_per_migration": False} if name == "stamp" else {}
+        session = self._session(config, on_version_apply=[recorder, watch], **whole)
+        with recorder, session, _rolled_back_if(dry_run, config):
+            recorder.watch(config.attributes["connection"].execution_options(**{WRITER_OPTION: True}))
             try:
                 with runner.alembic_errors(url):
                     run(config, False)
             except _db_errors() as exc:
                 result.steps, result.after = recorder.steps, current_heads(self.engine())
+                result.left_behind = watch.left_behind(self.engine())
                 raise runner.failed_step(exc, result, pending, url) from exc
         result.steps, result.after = recorder.steps, current_heads(self.engine())
         return result
@@ -303,14 +387,19 @@ class Migrator:
             revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
         except (AlembicRevisionError, CommandError):
             return []
+        except AssertionError as exc:  # Alembic's own argument checks; the run reports them
+            if not runner.raised_by_alembic(exc):
+                raise
+            return []
         return revisions[::-1] if name == "upgrade" else revisions
 
     def _offline(self, name: str, target: str, run: Callable[[Config, bool], Any]) -> MigrationResult:
+        check_dialect(parse_url(self.url))  # offline SQL needs the dialect, not the driver
         buffer = io.StringIO()
         config = self.config(output_buffer=buffer, stdout=io.StringIO())
         config.attributes["sakyum_url"] = parse_url(self.url)
         config.attributes["target_metadata"] = None
-        with runner.alembic_errors(parse_url(self.url)):
+        with locking.alembic_context(), runner.alembic_errors(parse_url(self.url)):
             run(config, True)
         return MigrationResult(name, target, (), (), sql=buffer.getvalue())
 
@@ -329,14 +418,40 @@ class Migrator:
 
     # -- comparing the models with the database ------------------------------------------
 
-    def diff(self) -> list[Operation]:
-        """Compare the bound models with the live database and list the differences; write nothing."""
+    @on_engine_loop
+    def diff(
+        self, tables: Sequence[str] = (), schema: str | None = None, include_schemas: bool = False
+    ) -> list[Operation]:
+        """Compare the bound models with the live database and list the differences; write nothing.
+
+        :param tables: only these tables (``name`` or ``schema.name``); an unknown one is an error.
+        :param schema: only this schema (``--schema``).
+        :param include_schemas: every schema, not only the default one (``--include-schemas``).
+        """
+        from sqlalchemy.exc import DBAPIError
+
         from .diff import compare
 
         target = as_target(self.target_metadatas())
-        with connect(self.engine()) as connection:
-            return compare(connection, target)
+        engine = self.engine()
+        with connect(engine) as connection:
+            try:
+                return compare(
+                    connection, target, schema=schema, include_schemas=include_schemas, tables=tables
+                )
+            except DBAPIError as exc:  # an unknown --schema, or a database that cannot be read
+                raise DatabaseError(
+                    f"cannot compare with {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+                    "check --schema and the table names"
+                ) from exc
 
+    def plan(self, revision: str = "head") -> Plan:
+        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes."""
+        from .plan import plan
+
+        return plan(self, revision)
+
+    @on_engine_loop
     def check(self) -> list[Operation]:
         """Fail if the models have changes that no revision covers yet, like ``alembic check``."""
         script = self.script_directory()
@@ -356,63 +471,63 @@ class Migrator:
 
     # -- commands that read ---------------------------------------------------------------
 
+    @on_engine_loop
     def current(self, verbose: bool = False) -> CurrentResult:
-        """The revision(s) the database is at: one query, looked up in the cached revision map."""
-        script = self.script_directory()
+        """Show the revision(s) the database is at (read with one query, looked up in the cached map)."""
+        snapshot = self.snapshot()
         heads = current_heads(self.engine())
-        known = [self._info(script, rev) for rev in heads]
+        known = [self._info(snapshot, rev) for rev in heads]
         return CurrentResult(
             mask_url(self.url),
             tuple(i for i in known if i is not None),
             tuple(rev for rev, i in zip(heads, known, strict=True) if i is None),
         )
 
+    @on_engine_loop
     def history(
         self, rev_range: str | None = None, verbose: bool = False, indicate_current: bool = False
     ) -> list[HistoryEntry]:
-        """Every revision, newest first; ``rev_range`` is ``[start]:[end]`` as in ``alembic history -r``."""
-        script = self.script_directory()
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
+        snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = current_heads(self.engine()) if needs_db else ()
         base, head = _split_range(rev_range, current)
         with runner.alembic_errors(parse_url(self.url)):
-            walked = list(script.walk_revisions(base, head))
-        config = self.config()
+            walked = snapshot.memo(
+                ("history", base, head),
+                lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
+            )
         mark = set(current)
-        return [
-            HistoryEntry(self.scripts.info(config, s), (s.revision in mark) if indicate_current else None)
-            for s in walked
-        ]
+        return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """The head revisions."""
-        script = self.script_directory()
-        revisions = script.get_revisions("heads")
-        return [self.scripts.info(self.config(), s) for s in revisions if s is not None]
+        """List the head revisions."""
+        snapshot = self.snapshot()
+        return snapshot.infos(snapshot.script.get_revisions("heads"))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
-        """The branch points: revisions with more than one child."""
-        script = self.script_directory()
-        config = self.config()
-        return [self.scripts.info(config, s) for s in script.walk_revisions() if s.is_branch_point]
+        """List the branch points: revisions with more than one child."""
+        snapshot = self.snapshot()
+        return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
 
+    @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
-        """The revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
-        script = self.script_directory()
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
+        snapshot = self.snapshot()
         names: Any = current_heads(self.engine()) if rev == "current" else rev
         with runner.alembic_errors(parse_url(self.url)):
-            found = script.get_revisions(names)
-        config = self.config()
-        return [self.scripts.info(config, s) for s in found if s is not None]
+            found = snapshot.script.get_revisions(names)
+        return snapshot.infos(found)
 
-    def _info(self, script: ScriptDirectory, rev: str) -> RevisionInfo | None:
+    def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
         from alembic.script.revision import RevisionError as AlembicRevisionError
+        from alembic.util import CommandError
 
         try:
-            found = script.get_revision(rev)
-        except AlembicRevisionError:
+            found = snapshot.script.get_revision(rev)
+        except (AlembicRevisionError, CommandError):  # ScriptDirectory wraps lookups in CommandError
             return None
-        return self.scripts.info(self.config(), found) if found is not None else None
+        return snapshot.info(found) if found is not None else None
 
 
 class _Session:
@@ -429,6 +544,7 @@ class _Session:
         self.migrator, self.config, self.target = migrator, config, target
         self.connect_db, self.options = connect_db, options
         self._connection: Any = None
+        self._context = locking.alembic_context()
 
     def __enter__(self) -> _Session:
         attributes = self.config.attributes
@@ -442,24 +558,54 @@ class _Session:
         if self.connect_db:
             self._connection = connect(engine)
             attributes["connection"] = self._connection.__enter__()
+        # env.py drives Alembic's module-level context: one thread at a time in this process.
+        self._context.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._connection is not None:
-            self._connection.__exit__(*exc)
+        try:
+            if self._connection is not None:
+                self._connection.__exit__(*exc)
+        finally:
+            self._context.__exit__(*exc)
 
 
-def _collector(collected: dict[str, Any], autogenerate: bool) -> Callable[..., None]:
-    """A process_revision_directives hook: records the operations, and drops an empty autogenerate."""
+def _rolled_back_if(dry_run: bool, config: Config) -> AbstractContextManager[Any]:
+    """For plan: a transaction begun before Alembic configures the connection, rolled back after."""
+    if not dry_run:
+        return nullcontext()
+    from .plan import rolled_back
+
+    return rolled_back(config.attributes["connection"])
+
+
+def _initialized(directory: Path) -> bool:
+    runner.check_path(directory)
+    return (directory / "env.py").is_file()
+
+
+def _collector(
+    collected: dict[str, Any],
+    autogenerate: bool,
+    allow_drop: bool = True,
+    renames: Sequence[Rename] = (),
+) -> Callable[..., None]:
+    """A process_revision_directives hook: applies --rename, records the operations, drops an empty
+    autogenerate, and refuses drops without --allow-drop (raising here means no file is written)."""
     from .diff import operation_rows
+    from .safety import apply_renames, guard_drops
 
     def collect(context: Any, revision: Any, directives: list[Any]) -> None:
         if not directives:
             return
         script = directives[0]
-        collected["operations"] = operation_rows(script.upgrade_ops_list)
+        if autogenerate and renames:
+            apply_renames(script, renames)
+        collected["operations"] = operations = operation_rows(script.upgrade_ops_list)
         if autogenerate and all(ops.is_empty() for ops in script.upgrade_ops_list):
             directives[:] = []
+        elif autogenerate:
+            guard_drops(operations, allow_drop)
 
     return collect
 

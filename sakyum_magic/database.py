@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .binding import mask_url, scrub
+from .binding import mask_url, parse_url, scrub
 from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 VERSION_TABLE = "alembic_version"
+WRITER_OPTION = "sakyum_writer"
+"""Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 
 _DRIVER_HINTS = {
     "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// with psycopg 3",
@@ -30,30 +33,62 @@ def create_engine(url: URL) -> Engine:
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    from .aio import engine_options
+
     try:
-        engine = sqlalchemy.create_engine(url)
+        engine = sqlalchemy.create_engine(url, **engine_options(url))
     except NoSuchModuleError as exc:
-        raise ConfigurationError(
-            f"unknown database dialect in {mask_url(url)!r}: use sqlite://, postgresql+psycopg:// "
-            "or mysql+pymysql:// (fix it with %migrate config --url URL)"
-        ) from exc
+        raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
         hint = _DRIVER_HINTS.get(exc.name or "", f"pip install {exc.name}")
         raise ConfigurationError(
             f"the driver for {mask_url(url)!r} is not installed ({exc.name}): {hint}"
         ) from exc
-    except ArgumentError as exc:
+    except (ArgumentError, ValueError, TypeError) as exc:  # also a query option of the wrong type
         raise ConfigurationError(
             f"cannot use the database URL {mask_url(url)!r}: {scrub(str(exc), url)}"
         ) from exc
-    if engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite":
+    if is_transactional_sqlite(engine):
         _make_sqlite_ddl_transactional(engine)
     return engine
 
 
+def check_dialect(url: URL) -> None:
+    """ConfigurationError unless SQLAlchemy knows the URL's dialect (its driver need not be installed)."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    try:
+        url.get_dialect()
+    except NoSuchModuleError as exc:
+        raise _unknown_dialect(url) from exc
+
+
+def _unknown_dialect(url: URL) -> ConfigurationError:
+    return ConfigurationError(
+        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, postgresql+psycopg:// "
+        "or mysql+pymysql:// (fix it with %migrate config --url URL)"
+    )
+
+
+def new_sqlite_file(url: str | URL | None) -> Path | None:
+    """The file of a SQLite URL that does not exist yet (connecting creates it), else None."""
+    try:
+        parsed = parse_url(url)
+    except ConfigurationError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"} or database.startswith("file:"):
+        return None
+    path = Path(database)
+    try:
+        return None if path.exists() else path
+    except (OSError, ValueError):
+        return None
+
+
 def is_transactional_sqlite(engine: Engine) -> bool:
-    """Whether ``engine`` is a pysqlite engine on which SQLAlchemy, not the driver, opens transactions."""
-    return bool(engine.dialect.name == "sqlite" and engine.dialect.driver == "pysqlite")
+    """Whether ``engine`` is a SQLite engine on which SQLAlchemy, not the driver, opens transactions."""
+    return bool(engine.dialect.name == "sqlite" and engine.dialect.driver in {"pysqlite", "aiosqlite"})
 
 
 def _make_sqlite_ddl_transactional(engine: Engine) -> None:
@@ -65,13 +100,19 @@ def _make_sqlite_ddl_transactional(engine: Engine) -> None:
         # Foreign keys stay off: inside a transaction the pragma is a no-op, and a batch rebuild of a
         # parent table with them on would cascade-delete the child rows.
         dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+        cursor = dbapi_connection.cursor()  # a cursor, as aiosqlite's adapted connection has no execute()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         # autocommit_block() (VACUUM and friends) must not get a BEGIN.
-        if connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            connection.exec_driver_sql("BEGIN")
+        options = connection.get_execution_options()
+        if options.get("isolation_level") != "AUTOCOMMIT":
+            # A migration's first statement reads the version table; with a deferred BEGIN its first
+            # write then fails at once ("database is locked") if another connection is writing,
+            # while IMMEDIATE waits out the busy timeout. Plain reads keep the deferred BEGIN.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITER_OPTION) else "BEGIN")
 
 
 @contextmanager
@@ -96,6 +137,12 @@ def current_heads(engine: Engine, version_table: str = VERSION_TABLE) -> tuple[s
     A separate connection matters: a query on the migration connection before Alembic configures it
     would make Alembic treat the transaction as external and never commit it.
     """
+    from .aio import call
+
+    return call(engine, lambda: _read_heads(engine, version_table))
+
+
+def _read_heads(engine: Engine, version_table: str) -> tuple[str, ...]:
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 

@@ -1,37 +1,50 @@
 """Schema differences as rows: one :class:`Operation` per thing autogenerate would change.
 
-Rows are built from Alembic's operation objects (``to_diff_tuple``), never from rendered text.
+Rows are built from Alembic's operation objects (``to_diff_tuple``), never from rendered text. A row
+is ``destructive`` when applying it loses or may lose stored data (see :mod:`sakyum_magic.safety`):
+dropping a table or a column, or narrowing a column's type. A dropped and an added column of the
+same family of type in one table are marked as a possible rename.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .errors import ConfigurationError
 from .records import Operation
+from .safety import compatible, narrowing, shape
 
 if TYPE_CHECKING:
     from alembic.operations.ops import MigrateOperation
 
 DESTRUCTIVE_OPS = frozenset({"remove_table", "remove_column"})
+NOT_IN_MODELS = "in the database but in no bound metadata (models not imported?)"
 
 
 def operation_rows(operations: Iterable[MigrateOperation]) -> list[Operation]:
     """Flatten Alembic operations (and containers of them) into one row per difference."""
-    return [_row(diff) for diff in _diff_tuples(operations)]
+    diffs = list(_diff_tuples(operations))
+    rows = [_row(diff) for diff in diffs]
+    return _mark_renames(rows, diffs)
 
 
 def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, ...]]:
-    from alembic.operations.ops import OpContainer
+    from alembic.operations.ops import AlterColumnOp, DropTableCommentOp, OpContainer
 
     for operation in operations:
         if isinstance(operation, OpContainer):
             yield from _diff_tuples(operation.ops)
             continue
+        if isinstance(operation, AlterColumnOp) and operation.modify_name:
+            yield ("rename_column", operation.schema, operation.table_name, operation.column_name, operation)
         diff = operation.to_diff_tuple()
+        if isinstance(operation, DropTableCommentOp):
+            diff = (*diff, operation.existing_comment)
         if isinstance(diff, list):
             yield from diff
-        else:
+        elif diff:
             yield diff
 
 
@@ -39,14 +52,27 @@ def _row(diff: tuple[Any, ...]) -> Operation:
     kind = diff[0]
     if kind.startswith("modify_"):
         _, schema, table, column, _existing, old, new = diff
-        return _make(kind, schema, table, column, f"{_show(old)} → {_show(new)}")
+        lossy = kind == "modify_type" and narrowing(shape(old), shape(new))
+        return Operation(kind, schema, table, column, f"{_show(old)} → {_show(new)}", lossy)
+    if kind == "rename_column":
+        _, schema, table, column, alter = diff
+        return _make(kind, schema, table, column, f"{column} → {alter.modify_name}")
     if kind in {"add_column", "remove_column"}:
         _, schema, table, column = diff
         return _make(kind, schema, table, column.name, _column_detail(column))
     if kind in {"add_table", "remove_table"}:
         table = diff[1]
-        columns = ", ".join(c.name for c in table.columns)
-        return _make(kind, table.schema, table.name, None, f"({columns})")
+        detail = "(" + ", ".join(c.name for c in table.columns) + ")"
+        if kind == "remove_table":
+            detail += f"; {NOT_IN_MODELS}"
+        return _make(kind, table.schema, table.name, None, detail)
+    if kind in {"add_table_comment", "remove_table_comment"}:
+        table = diff[1]
+        old = diff[2] if len(diff) > 2 else None
+        new = table.comment if kind == "add_table_comment" else None
+        return _make(kind, table.schema, table.name, None, f"{_show(old)} → {_show(new)}")
+    if kind == "execute":
+        return _make(kind, None, None, None, str(diff[1]))
     return _constraint_row(kind, diff[1])
 
 
@@ -59,6 +85,8 @@ def _constraint_row(kind: str, item: Any) -> Operation:
         referred = getattr(item, "referred_table", None)
         if referred is not None:
             detail += f" → {referred.name}"
+    if kind.endswith("_index") and getattr(item, "unique", False):
+        detail += " unique"
     name = getattr(item, "name", None)
     return _make(
         _constraint_kind(kind, item),
@@ -71,19 +99,49 @@ def _constraint_row(kind: str, item: Any) -> Operation:
 
 def _constraint_kind(kind: str, item: Any) -> str:
     """Alembic says add_constraint/remove_constraint for unique constraints; name them plainly."""
-    from sqlalchemy import CheckConstraint, UniqueConstraint
+    from sqlalchemy import CheckConstraint, PrimaryKeyConstraint, UniqueConstraint
 
     if kind.endswith("_constraint"):
         verb = kind.split("_", 1)[0]
-        if isinstance(item, UniqueConstraint):
-            return f"{verb}_unique"
-        if isinstance(item, CheckConstraint):
-            return f"{verb}_check"
+        for cls, noun in (
+            (UniqueConstraint, "unique"),
+            (CheckConstraint, "check"),
+            (PrimaryKeyConstraint, "pk"),
+        ):
+            if isinstance(item, cls):
+                return f"{verb}_{noun}"
     return kind
 
 
 def _make(op: str, schema: str | None, table: str | None, name: str | None, detail: str) -> Operation:
     return Operation(op, schema, table, name, detail, destructive=op in DESTRUCTIVE_OPS)
+
+
+def _mark_renames(rows: list[Operation], diffs: list[tuple[Any, ...]]) -> list[Operation]:
+    """Pair each dropped column with an added column of the same family in the same table."""
+    added: dict[tuple[Any, Any], list[int]] = {}
+    for index, diff in enumerate(diffs):
+        if diff[0] == "add_column":
+            added.setdefault((diff[1], diff[2]), []).append(index)
+    for index, diff in enumerate(diffs):
+        if diff[0] != "remove_column":
+            continue
+        candidates = added.get((diff[1], diff[2]), [])
+        match = next(
+            (i for i in candidates if compatible(shape(diff[3].type), shape(diffs[i][3].type))), None
+        )
+        if match is None:
+            continue
+        candidates.remove(match)
+        old, new = rows[index], rows[match]
+        flag = f"--rename {_dotted(old.schema, old.table)}.{old.name}:{new.name}"
+        rows[index] = dataclasses.replace(old, detail=f"{old.detail}; possible rename to {new.name} ({flag})")
+        rows[match] = dataclasses.replace(new, detail=f"{new.detail}; possible rename of {old.name}")
+    return rows
+
+
+def _dotted(*parts: str | None) -> str:
+    return ".".join(p for p in parts if p)
 
 
 def _column_detail(column: Any) -> str:
@@ -103,11 +161,82 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def compare(connection: Any, target: Any) -> list[Operation]:
-    """What autogenerate would change to make the database at ``connection`` match ``target``."""
+# -- comparing ----------------------------------------------------------------------------
+
+
+def compare(
+    connection: Any,
+    target: Any,
+    *,
+    schema: str | None = None,
+    include_schemas: bool = False,
+    tables: Collection[str] = (),
+) -> list[Operation]:
+    """What autogenerate would change to make the database at ``connection`` match ``target``.
+
+    :param schema: compare only this schema (``--schema``).
+    :param include_schemas: compare every schema, not only the default one (``--include-schemas``).
+    :param tables: compare only these tables, as ``name`` or ``schema.name`` (the table filter).
+    """
     from alembic.autogenerate import produce_migrations
     from alembic.migration import MigrationContext
 
-    context = MigrationContext.configure(connection, opts={"compare_type": True, "target_metadata": target})
+    opts: dict[str, Any] = {"compare_type": True, "compare_server_default": True, "target_metadata": target}
+    filters = _Filter(connection, target, schema, tables)
+    if schema is not None or include_schemas:
+        opts["include_schemas"] = True
+    if schema is not None or tables:
+        opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
+    context = MigrationContext.configure(connection, opts=opts)
     script = produce_migrations(context, target)
     return operation_rows(script.upgrade_ops_list)
+
+
+class _Filter:
+    """The ``include_name`` / ``include_object`` hooks for ``--schema`` and the table filter."""
+
+    def __init__(self, connection: Any, target: Any, schema: str | None, tables: Collection[str]) -> None:
+        self.default = connection.dialect.default_schema_name
+        self.only_schema = schema is not None
+        self.schema = None if schema == self.default else schema
+        self.tables = {self._key(name) for name in tables}
+        if self.tables:
+            self._check_known(connection, target)
+
+    def _key(self, name: str) -> tuple[str | None, str]:
+        owner, _, table = name.rpartition(".")
+        if owner:
+            return (None if owner == self.default else owner), table
+        return self.schema, table
+
+    def _check_known(self, connection: Any, target: Any) -> None:
+        from sqlalchemy import inspect
+
+        metadatas = target if isinstance(target, list | tuple) else [target]
+        known = {self._key(_dotted(t.schema, t.name)) for m in metadatas for t in m.tables.values()}
+        inspector = inspect(connection)
+        for owner in {owner for owner, _ in self.tables}:
+            known.update((owner, name) for name in inspector.get_table_names(schema=owner))
+        unknown = sorted(_dotted(*key) for key in self.tables - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown table(s) {', '.join(unknown)}: neither the models nor the database have them; "
+                "check the spelling (schema.table for another schema), or run %migrate diff without a filter"
+            )
+
+    def include_name(self, name: str | None, type_: str, parent_names: dict[str, Any]) -> bool:
+        if type_ == "schema":
+            return not self.only_schema or name == self.schema
+        if type_ == "table":
+            return self._wanted(parent_names.get("schema_name"), str(name))
+        return True
+
+    def include_object(self, obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+        if type_ != "table" or reflected:
+            return True
+        return self._wanted(None if obj.schema == self.default else obj.schema, str(name))
+
+    def _wanted(self, owner: str | None, table: str) -> bool:
+        if self.only_schema and owner != self.schema:
+            return False
+        return not self.tables or (owner, table) in self.tables

@@ -13,7 +13,13 @@ from traitlets import Bool, Unicode
 from . import render
 from .binding import find_candidates, parse_url
 from .commands import Migrator
-from .errors import ConfigurationError, PendingChangesError, SakyumError
+from .errors import (
+    ConfigurationError,
+    DropRefusedError,
+    MultipleHeadsError,
+    PendingChangesError,
+    SakyumError,
+)
 from .parser import HelpRequested, build_parser, parse_line
 
 _EXPRESSION_ERRORS = (
@@ -52,7 +58,7 @@ class MigrateMagics(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.parser = build_parser()
+        self.parser = PARSER
         self.migrator = Migrator(progress=self.progress)
 
     def close(self) -> None:
@@ -67,9 +73,13 @@ class MigrateMagics(Magics):
             return render.Preformatted(shown.text)
         self._bind()
         try:
-            return HANDLERS[args.command](self, args)
-        except PendingChangesError as exc:
-            self._show(render.operations(exc.operations or []))
+            with self.migrator.no_new_database_on_error():
+                return HANDLERS[args.command](self, args)
+        except (PendingChangesError, DropRefusedError) as exc:
+            self._show(render.diff(exc.operations or []))
+            raise UsageError(str(exc)) from None
+        except MultipleHeadsError as exc:
+            self._show(render.heads_way_out(self.migrator.heads(), exc.heads))
             raise UsageError(str(exc)) from None
         except SakyumError as exc:
             raise UsageError(str(exc)) from None
@@ -138,12 +148,19 @@ def _config(magics: MigrateMagics, args: argparse.Namespace) -> Any:
     if args.metadata is not None:
         args.metadata = " ".join(args.metadata)
         magics._evaluate(args.metadata)
-    for name in ("url", "metadata", "directory"):
+    saved = {name: getattr(magics, name) for name in ("url", "metadata", "directory")}
+    for name in saved:
         value = getattr(args, name)
         if value is not None:
             setattr(magics, name, value or None if name != "directory" else value)
     magics._bind()
-    return render.binding(magics.migrator.binding())
+    try:
+        return render.binding(magics.migrator.binding())
+    except SakyumError:  # a binding that cannot be shown is not kept
+        for name, value in saved.items():
+            setattr(magics, name, value)
+        magics._bind()
+        raise
 
 
 def _init(magics: MigrateMagics, args: argparse.Namespace) -> Any:
@@ -165,6 +182,8 @@ def _revision(magics: MigrateMagics, args: argparse.Namespace) -> Any:
         version_path=args.version_path,
         rev_id=args.rev_id,
         depends_on=args.depends_on,
+        allow_drop=args.allow_drop,
+        renames=args.rename,
     )
     return render.new_revisions(result)
 
@@ -213,8 +232,16 @@ def _merge(magics: MigrateMagics, args: argparse.Namespace) -> Any:
 
 def _check(magics: MigrateMagics, args: argparse.Namespace) -> Any:
     magics.require_metadata()
-    magics.migrator.check()
-    return render.Message("No pending operations: the models match the database.")
+    return render.diff(magics.migrator.check())
+
+
+def _diff(magics: MigrateMagics, args: argparse.Namespace) -> Any:
+    magics.require_metadata()
+    return render.diff(magics.migrator.diff(args.tables, args.schema, args.include_schemas))
+
+
+def _plan(magics: MigrateMagics, args: argparse.Namespace) -> Any:
+    return render.plan(magics.migrator.plan(args.revision))
 
 
 HANDLERS: dict[str, Handler] = {
@@ -231,6 +258,10 @@ HANDLERS: dict[str, Handler] = {
     "show": _show,
     "merge": _merge,
     "check": _check,
+    "diff": _diff,
+    "plan": _plan,
 }
 
-MigrateMagics.migrate.__doc__ = build_parser().format_help()
+# Built once per process: the help text and every magic instance share it (it is not modified).
+PARSER = build_parser()
+MigrateMagics.migrate.__doc__ = PARSER.format_help()

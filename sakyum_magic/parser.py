@@ -13,7 +13,10 @@ from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
+from .binding import mask_text
 from .commands import Migrator
+from .errors import ConfigurationError
+from .safety import Rename, parse_rename
 
 PROG = "%migrate"
 
@@ -28,17 +31,18 @@ class HelpRequested(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} -h)")
+        # argparse quotes the offending argument, which may be a URL with a password in it.
+        raise UsageError(mask_text(f"{self.prog}: {message} (see {self.prog} -h)")) from None
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise UsageError(message.strip() if message else f"{self.prog}: stopped")
+        raise UsageError(mask_text(message.strip()) if message else f"{self.prog}: stopped") from None
 
     def print_help(self, file: Any = None) -> NoReturn:
         raise HelpRequested(self.format_help())
 
 
 def _help(method: Callable[..., Any]) -> str:
-    return (method.__doc__ or "").strip().splitlines()[0]
+    return (method.__doc__ or "").strip().splitlines()[0].replace("``", "")
 
 
 def _sql_and_tag(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +50,13 @@ def _sql_and_tag(parser: argparse.ArgumentParser) -> None:
         "--sql", action="store_true", help="write the SQL instead of running it (offline mode)"
     )
     parser.add_argument("--tag", help="an arbitrary tag handed to env.py (as in alembic --tag)")
+
+
+def _rename(value: str) -> Rename:
+    try:
+        return parse_rename(value)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _verbose(parser: argparse.ArgumentParser) -> None:
@@ -86,6 +97,19 @@ def build_parser() -> argparse.ArgumentParser:
     revision.add_argument("--version-path", help="which version location to write into")
     revision.add_argument("--rev-id", help="use this revision id instead of a generated one")
     revision.add_argument("--depends-on", help="revision(s) this one depends on")
+    revision.add_argument(
+        "--allow-drop",
+        action="store_true",
+        help="let autogenerate drop tables and columns (refused otherwise)",
+    )
+    revision.add_argument(
+        "--rename",
+        action="append",
+        default=[],
+        type=_rename,
+        metavar="TABLE.OLD:NEW",
+        help="rename a column instead of dropping and re-adding it (repeatable)",
+    )
 
     upgrade = _add(sub, "upgrade", _help(Migrator.upgrade))
     upgrade.add_argument("revision", nargs="?", default="head", help="target (default head)")
@@ -125,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("--rev-id", help="use this revision id instead of a generated one")
 
     _add(sub, "check", _help(Migrator.check))
+
+    diff = _add(sub, "diff", _help(Migrator.diff))
+    diff.add_argument("tables", nargs="*", metavar="TABLE", help="only these tables (schema.table allowed)")
+    diff.add_argument("--schema", help="only this schema")
+    diff.add_argument("--include-schemas", action="store_true", help="every schema, not only the default")
+
+    plan = _add(sub, "plan", _help(Migrator.plan))
+    plan.add_argument("revision", nargs="?", default="head", help="target: head (default), -1, base, an id")
     return parser
 
 

@@ -75,12 +75,40 @@ class RevisionResult:
 
 @dataclass(frozen=True)
 class Step:
-    """One revision applied (or stamped) by upgrade, downgrade or stamp."""
+    """One revision applied (or stamped) by upgrade, downgrade or stamp.
+
+    ``sql`` holds the statements that wrote to the database during the step (reflection queries and
+    transaction control left out); ``destructive`` marks, statement by statement, those that lose data
+    (filled by ``plan``).
+    """
 
     revision: str
     message: str
     direction: str
     seconds: float
+    sql: tuple[str, ...] = ()
+    destructive: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A dry run: the steps a migration to ``target`` would run, each with its SQL; nothing was changed.
+
+    ``method`` says how the SQL was captured: on a scratch copy of the database, or in a transaction
+    that was rolled back.
+    """
+
+    url: str
+    command: str
+    target: str
+    current: tuple[str, ...]
+    steps: tuple[Step, ...]
+    method: str
+
+    @property
+    def destructive(self) -> bool:
+        """Whether any planned statement loses data."""
+        return any(any(step.destructive) for step in self.steps)
 
 
 @dataclass
@@ -93,6 +121,8 @@ class MigrationResult:
     after: tuple[str, ...] = ()
     steps: list[Step] = field(default_factory=list)
     sql: str | None = None
+    left_behind: tuple[str, ...] = ()
+    """After a failure on a database without transactional DDL: what the failed revision changed."""
 
     @property
     def changed(self) -> bool:

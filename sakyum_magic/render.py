@@ -18,6 +18,7 @@ from .records import (
     InitResult,
     MigrationResult,
     Operation,
+    Plan,
     RevisionInfo,
     RevisionResult,
 )
@@ -44,6 +45,9 @@ CURRENT_VERBOSE_COLUMNS = [*CURRENT_COLUMNS, "down_revision", "create_date", "pa
 STEP_COLUMNS = ["revision", "message", "direction", "seconds"]
 NEW_REVISION_COLUMNS = ["revision", "message", "path"]
 OPERATION_COLUMNS = ["op", "schema", "table", "name", "detail", "destructive"]
+PLAN_COLUMNS = ["step", "revision", "message", "direction", "statement", "destructive"]
+DESTRUCTIVE_MARK = "!"
+DESTRUCTIVE_STYLE = "background-color: #f8d7da; color: #721c24"
 
 
 class Message:
@@ -108,6 +112,43 @@ class Report:
         for name, frame in self.tables.items():
             parts += [f"<h5>{html.escape(name)}</h5>", frame.to_html(index=False)]
         return "\n".join(parts)
+
+
+class Flagged:
+    """A table whose ``destructive`` rows are highlighted: a pandas Styler in Jupyter, ``!`` in text.
+
+    The DataFrame itself is ``.frame`` (or ``to_frame()``, a copy).
+    """
+
+    def __init__(self, table: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> None:
+        self.frame = table
+        self.title = title
+        self.notes = list(notes)
+
+    def to_frame(self) -> pd.DataFrame:
+        """A copy of the underlying DataFrame."""
+        return self.frame.copy()
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        marked = self.frame.copy()
+        marked.insert(0, " ", [DESTRUCTIVE_MARK if d else "" for d in self.frame["destructive"]])
+        parts = [p for p in (self.title, *self.notes) if p]
+        return "\n".join([*parts, marked.to_string(index=False)])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        def highlight(row: pd.Series) -> list[str]:
+            return [DESTRUCTIVE_STYLE if row["destructive"] else ""] * len(row)
+
+        styled = self.frame.style.apply(highlight, axis=1).hide(axis="index")
+        parts = [f"<h4>{html.escape(self.title)}</h4>"] if self.title else []
+        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
+        return "\n".join([*parts, styled.to_html()])
 
 
 def frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
@@ -188,6 +229,47 @@ def migration(result: MigrationResult) -> pd.DataFrame | Message | Preformatted:
 def operations(ops: Iterable[Operation]) -> pd.DataFrame:
     """One row per schema operation."""
     return frame([[o.op, o.schema, o.table, o.name, o.detail, o.destructive] for o in ops], OPERATION_COLUMNS)
+
+
+def diff(ops: Sequence[Operation]) -> Flagged | Message:
+    """``diff`` and ``check``: the differences, destructive ones highlighted; none is a message."""
+    if not ops:
+        return Message("No differences: the database matches the models.")
+    lossy = sum(o.destructive for o in ops)
+    title = f"{len(ops)} difference(s) between the models and the database"
+    notes = [f"{lossy} of them lose data (marked {DESTRUCTIVE_MARK})."] if lossy else []
+    return Flagged(operations(ops), title, notes)
+
+
+def plan(result: Plan) -> Flagged | Message:
+    """``plan``: one row per statement, step by step; statements that lose data are highlighted."""
+    where = ", ".join(result.current) or "base"
+    if not result.steps:
+        return Message(f"Nothing to do: the database is already at {where}.")
+    rows = []
+    for number, step in enumerate(result.steps, 1):
+        flags = step.destructive or (False,) * len(step.sql)
+        for statement, lossy in zip(step.sql, flags, strict=True):
+            rows.append([number, step.revision, step.message, step.direction, statement, lossy])
+    title = f"Plan: {result.command} {where} → {result.target}, {len(result.steps)} step(s); nothing was run"
+    notes = [f"SQL captured on a {result.method}; the database itself was not changed."]
+    if result.destructive:
+        notes.append(f"Statements marked {DESTRUCTIVE_MARK} lose data.")
+    return Flagged(frame(rows, PLAN_COLUMNS), title, notes)
+
+
+def heads_way_out(infos: Iterable[RevisionInfo], heads: Sequence[str]) -> Report:
+    """Shown when 'head' is ambiguous: the heads, and the two ways out."""
+    wanted = set(heads)
+    table = revisions([i for i in infos if i.revision in wanted])
+    return Report(
+        f"{len(wanted)} heads: 'head' does not name one revision",
+        {"heads": table},
+        [
+            "Apply every head: %migrate upgrade heads",
+            "Or join them into one first: %migrate merge heads -m MESSAGE, then %migrate upgrade head",
+        ],
+    )
 
 
 def new_revisions(result: RevisionResult) -> pd.DataFrame | Report | Message:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +23,7 @@ from .errors import (
     MultipleHeadsError,
     NotInitializedError,
     RevisionError,
+    SakyumError,
 )
 from .records import MigrationResult, Step
 
@@ -39,7 +40,9 @@ def build_config(ini: Path, directory: Path, url: URL, **buffers: Any) -> Config
 
     quiet = argparse.Namespace(quiet=True)  # no "Generating ... done" lines: results are returned
     config = Config(str(ini) if ini.is_file() else None, cmd_opts=quiet, **buffers)
-    config.set_main_option("script_location", _escape(str(directory)))
+    # Alembic reads a relative "name:path" location as a package resource, so such a path goes absolute.
+    location = directory.absolute() if ":" in str(directory) else directory
+    config.set_main_option("script_location", _escape(str(location)))
     # Kept in memory only, so an env.py written by `alembic init` (which reads sqlalchemy.url)
     # also works; escaping % here is what lets passwords with % or @ survive configparser.
     config.set_main_option("sqlalchemy.url", _escape(url.render_as_string(hide_password=False)))
@@ -50,8 +53,53 @@ def _escape(value: str) -> str:
     return value.replace("%", "%%")
 
 
+def check_path(path: Path, what: str = "directory") -> None:
+    """ConfigurationError for a path the system cannot use at all (a NUL byte, a name too long)."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(
+            f"cannot use the {what} {str(path)[:80]!r}: {reason}; "
+            "choose another with %migrate config --dir DIR"
+        ) from exc
+
+
+_REV_ID = re.compile(r"[\w.]{1,100}")
+
+
+def check_rev_id(rev_id: str | None) -> None:
+    """A --rev-id becomes part of a file name: letters, digits, ``_`` and ``.`` only, 100 at most."""
+    if rev_id in {"base", "head", "heads", "current"}:
+        raise RevisionError(f"--rev-id {rev_id!r} is a reserved revision name: choose another id")
+    if rev_id is not None and not _REV_ID.fullmatch(rev_id):
+        raise RevisionError(
+            f"--rev-id {rev_id[:40]!r} cannot name a revision file: use letters, digits, _ and . "
+            "(at most 100), or leave it out for a generated id"
+        )
+
+
+@contextmanager
+def undo_new_files(folder: Path) -> Iterator[None]:
+    """Take back the files a failing command wrote under ``folder``.
+
+    Alembic writes a revision file before it loads it into the revision map, so a file that breaks
+    the map (a branch label already in use, say) would otherwise stay behind after the error.
+    """
+    before = set(folder.rglob("*"))
+    try:
+        yield
+    except SakyumError:
+        for path in sorted(set(folder.rglob("*")) - before, reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        raise
+
+
 def require_initialized(directory: Path) -> None:
     """Raise NotInitializedError unless ``directory`` holds an env.py."""
+    check_path(directory)
     if not (directory / "env.py").is_file():
         raise NotInitializedError(
             f"{directory} is not an Alembic directory yet: run %migrate init "
@@ -66,9 +114,13 @@ class StepRecorder:
     direction: str
     total: int | None = None
     progress: bool = False
+    classify: Callable[[Any, str], bool] | None = None
     steps: list[Step] = field(default_factory=list)
     _last: float = field(default_factory=time.perf_counter)
     _bar: Any = None
+    _sql: list[str] = field(default_factory=list)
+    _flags: list[bool] = field(default_factory=list)
+    _watched: Any = None
 
     def __enter__(self) -> StepRecorder:
         if self.progress:
@@ -81,6 +133,30 @@ class StepRecorder:
     def __exit__(self, *_exc: object) -> None:
         if self._bar is not None:
             self._bar.close()
+        if self._watched is not None:
+            from sqlalchemy import event
+
+            event.remove(self._watched, "before_cursor_execute", self._statement)
+            self._watched = None
+
+    def watch(self, connection: Any) -> None:
+        """Record the statements that write to the database on ``connection``, step by step."""
+        from sqlalchemy import event
+
+        event.listen(connection, "before_cursor_execute", self._statement)
+        self._watched = connection
+
+    def _statement(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        from .safety import writes
+
+        if not writes(statement):
+            return
+        text = statement.strip()
+        if parameters:
+            text += f"  -- parameters: {_short(repr(parameters), 200)}"
+        if self.classify is not None:
+            self._flags.append(self.classify(conn, statement))
+        self._sql.append(text)
 
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         now = time.perf_counter()
@@ -88,7 +164,11 @@ class StepRecorder:
         revision = getattr(step, "up_revision_id", None) or step.up_revision_ids
         script = getattr(step, "up_revision", None)
         message = script.doc if script is not None else ""
-        self.steps.append(Step(_one(revision), message or "", direction, round(now - self._last, 4)))
+        seconds = round(now - self._last, 4)
+        sql, flags = tuple(self._sql), tuple(self._flags)
+        self.steps.append(Step(_one(revision), message or "", direction, seconds, sql, flags))
+        self._sql.clear()
+        self._flags.clear()
         self._last = now
         if self._bar is not None:
             self._bar.update(1)
@@ -115,6 +195,34 @@ def alembic_errors(url: URL | None) -> Iterator[None]:
         raise RevisionError(f"{scrub(_plain(exc), url)}; {REVISION_HINT}") from exc
     except CommandError as exc:
         raise _command_error(scrub(_plain(exc), url)) from exc
+    except SyntaxError as exc:  # a revision file Python cannot load, perhaps the one just written
+        where = Path(exc.filename).name if exc.filename and exc.filename != "<string>" else "a revision file"
+        line = f" (line {exc.lineno})" if exc.lineno else ""
+        raise RevisionError(
+            f"cannot load {where}: {exc.msg}{line}; fix or remove it "
+            "(a -m message with NUL characters, triple quotes or backslashes breaks the new file's docstring)"
+        ) from exc
+    except AssertionError as exc:
+        if not raised_by_alembic(exc):
+            raise
+        raise RevisionError(
+            "Alembic cannot resolve these revision arguments (an empty id, a relative step past a head, "
+            f"or a revision named twice?); {REVISION_HINT}"
+        ) from exc
+
+
+def raised_by_alembic(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from an assertion inside Alembic's own code (its revision-map checks).
+
+    Alembic validates some revision arguments with ``assert``; those are bad input, not bugs here.
+    An assertion in a revision file or in this package is left alone.
+    """
+    import traceback
+
+    import alembic
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).is_relative_to(Path(alembic.__file__).parent)
 
 
 def _plain(exc: BaseException) -> str:
@@ -128,6 +236,8 @@ def _command_error(message: str) -> ConfigurationError | RevisionError:
             "several heads exist: name one (see %migrate heads), use 'heads' for all of them, "
             "or join them with %migrate merge heads -m MESSAGE"
         )
+    if "not up to date" in message:
+        return RevisionError(f"{message}: run %migrate upgrade head first, then autogenerate")
     if re.search(r"revision|Revision|head|ancestor|branch", message):
         return RevisionError(f"{message}; {REVISION_HINT}")
     return ConfigurationError(message)
@@ -152,9 +262,16 @@ def failed_step(exc: BaseException, result: MigrationResult, pending: list[str],
     where = f"revision {failing}" if failing else "the migration"
     applied = f"{len(result.steps)} step(s) applied before it" if result.steps else "nothing applied"
     sql = f" while running {_short(statement)!r}" if statement else ""
+    todo = ". Fix the revision file and run it again"
+    if result.left_behind:
+        todo = (
+            f". This database commits DDL at once, so {where} is partly applied "
+            f"({', '.join(result.left_behind)}): undo that by hand, then fix the revision file "
+            "and run it again"
+        )
     return MigrationError(
         f"{result.command} failed in {where}{sql}: {reason}; {applied}, database now at "
-        f"{', '.join(result.after) or 'base'}. Fix the revision file and run it again",
+        f"{', '.join(result.after) or 'base'}{todo}",
         result,
     )
 

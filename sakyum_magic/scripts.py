@@ -1,17 +1,23 @@
 """The revision map, loaded once per directory and reloaded only when a revision file changes.
 
 Plain Alembic builds a new ``ScriptDirectory`` and imports every revision file on every command.
-Here the loaded ``ScriptDirectory`` is kept and reused while the versions directories are unchanged,
-judged by each file's name, size and ``mtime_ns`` (so an edit within the same second is still seen).
+Here the loaded ``ScriptDirectory`` is kept, with everything derived from it, while the versions
+directories are unchanged. "Unchanged" is judged by each file's name, size, ``mtime_ns`` and inode,
+so an edit within the same second, a rename or an atomic replace is seen at once. A file changed in
+the last two seconds is also judged by its content, because a filesystem's clock ticks coarsely
+and a same-size rewrite inside one tick would leave size and mtime as they were.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
+import time
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING
+from importlib.util import cache_from_source
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .records import RevisionInfo
 
@@ -19,77 +25,188 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
 
-Fingerprint = tuple[tuple[str, int, int], ...]
+T = TypeVar("T")
+FileState = tuple[int, int, int]
+Fingerprint = dict[str, FileState]
+Key = tuple[Hashable, ...]
 
+RACY_NS = 2_000_000_000
 _CREATE_DATE = re.compile(r"^Create Date:\s*(.+)$", re.MULTILINE)
 
 
 @dataclass
-class _Entry:
+class Snapshot:
+    """One loaded revision map, plus results derived from it, valid while its files are unchanged."""
+
     fingerprint: Fingerprint
     script: ScriptDirectory
-    infos: dict[str, RevisionInfo] = field(default_factory=dict)
+    digests: dict[str, bytes] = field(default_factory=dict)
+    _infos: dict[str, RevisionInfo] = field(default_factory=dict)
+    _memo: dict[Hashable, Any] = field(default_factory=dict)
+    _heads: frozenset[str] | None = None
+
+    @property
+    def heads(self) -> frozenset[str]:
+        """The head revision ids."""
+        if self._heads is None:
+            self._heads = frozenset(self.script.get_heads())
+        return self._heads
+
+    def info(self, script: Script) -> RevisionInfo:
+        """RevisionInfo for one revision of this map, built once."""
+        found = self._infos.get(script.revision)
+        if found is None:
+            found = self._infos[script.revision] = revision_info(script, self.heads)
+        return found
+
+    def infos(self, scripts: Iterable[Script | None]) -> list[RevisionInfo]:
+        """RevisionInfo for each revision given, skipping None."""
+        return [self.info(s) for s in scripts if s is not None]
+
+    def unchanged(self, fingerprint: Fingerprint) -> bool:
+        """Whether the files are as they were when this map was read (content-checked if recent)."""
+        if fingerprint != self.fingerprint:
+            return False
+        settled = time.time_ns() - RACY_NS
+        for path, digest in list(self.digests.items()):
+            if _digest(path) != digest:
+                return False
+            if fingerprint[path][1] < settled:
+                # Any later write gets a later mtime now that the clock has moved past this one.
+                del self.digests[path]
+        return True
+
+    def memo(self, key: Hashable, build: Callable[[], T]) -> T:
+        """A value computed from this map once, then reused until a revision file changes."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        value: T = self._memo[key]
+        return value
 
 
 class ScriptCache:
     """Loaded revision maps keyed by script location; see the module docstring."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, ...], _Entry] = {}
+        self._snapshots: dict[Key, tuple[tuple[str, ...], bool, Snapshot]] = {}
+
+    def snapshot(self, config: Config) -> Snapshot:
+        """The current Snapshot for ``config``: the cached one if no revision file changed."""
+        key = _config_key(config)
+        cached = self._snapshots.get(key)
+        if cached is not None:
+            locations, recursive, snapshot = cached
+            fingerprint = directory_fingerprint(locations, recursive)
+            if snapshot.unchanged(fingerprint):
+                return snapshot
+            _drop_stale_bytecode(snapshot, fingerprint)
+        return self._load(key, config)
 
     def load(self, config: Config) -> ScriptDirectory:
         """The ScriptDirectory for ``config``, reused while its revision files are unchanged."""
-        return self._entry(config).script
+        return self.snapshot(config).script
 
     def info(self, config: Config, script: Script) -> RevisionInfo:
         """RevisionInfo for one revision, memoised with the revision map it came from."""
-        entry = self._entry(config)
-        found = entry.infos.get(script.revision)
-        if found is None:
-            found = entry.infos[script.revision] = revision_info(entry.script, script)
-        return found
+        return self.snapshot(config).info(script)
 
     def forget(self) -> None:
         """Drop every loaded map (the next command reloads from disk)."""
-        self._entries.clear()
+        self._snapshots.clear()
 
-    def _entry(self, config: Config) -> _Entry:
-        from alembic.script import ScriptDirectory
-
-        script = ScriptDirectory.from_config(config)
+    def _load(self, key: Key, config: Config) -> Snapshot:
+        script = _from_config(config)
         locations = tuple(script.version_locations) or (os.path.join(script.dir, "versions"),)
-        key = (script.dir, *locations)
-        fingerprint = directory_fingerprint(locations, script.recursive_version_locations)
-        entry = self._entries.get(key)
-        if entry is None or entry.fingerprint != fingerprint:
-            entry = self._entries[key] = _Entry(fingerprint, script)
-        return entry
+        recursive = bool(script.recursive_version_locations)
+        # Taken before the files are read: a change made during the read makes the next call reload.
+        fingerprint = directory_fingerprint(locations, recursive)
+        snapshot = Snapshot(fingerprint, script, _recent_digests(fingerprint))
+        self._snapshots[key] = (locations, recursive, snapshot)
+        return snapshot
 
 
-def directory_fingerprint(locations: tuple[str, ...], recursive: bool) -> Fingerprint:
-    """Name, size and mtime_ns of every file in the version locations, in a stable order."""
-    found: list[tuple[str, int, int]] = []
+def _config_key(config: Config) -> Key:
+    """The settings that decide which files make up the revision map."""
+    return (
+        config.config_file_name,
+        config.get_alembic_option("script_location"),
+        tuple(config.get_version_locations_list() or ()),
+        config.get_alembic_boolean_option("recursive_version_locations"),
+        config.get_alembic_boolean_option("sourceless"),
+        tuple(config.get_prepend_sys_paths_list() or ()),
+    )
+
+
+def _from_config(config: Config) -> ScriptDirectory:
+    """ScriptDirectory.from_config, without stacking another copy of prepend_sys_path on sys.path."""
+    from alembic.script import ScriptDirectory
+
+    before = list(sys.path)
+    script = ScriptDirectory.from_config(config)
+    added = len(sys.path) - len(before)
+    if added > 0 and before[:added] == sys.path[:added]:
+        del sys.path[:added]
+    return script
+
+
+def directory_fingerprint(locations: Iterable[str], recursive: bool) -> Fingerprint:
+    """Size, mtime_ns and inode of every file in the version locations."""
+    found: Fingerprint = {}
     for location in locations:
-        _scan(Path(location), recursive, found)
-    return tuple(sorted(found))
+        _scan(location, recursive, found)
+    return found
 
 
-def _scan(folder: Path, recursive: bool, found: list[tuple[str, int, int]]) -> None:
+def _scan(folder: str, recursive: bool, found: Fingerprint) -> None:
     try:
         entries = list(os.scandir(folder))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return
     for entry in entries:
         if entry.is_file():
             stat = entry.stat()
-            found.append((entry.path, stat.st_size, stat.st_mtime_ns))
+            found[entry.path] = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
         elif recursive and entry.is_dir() and entry.name != "__pycache__":
-            _scan(Path(entry.path), recursive, found)
+            _scan(entry.path, recursive, found)
 
 
-def revision_info(directory: ScriptDirectory, script: Script) -> RevisionInfo:
+def _recent_digests(fingerprint: Fingerprint) -> dict[str, bytes]:
+    """Content digests of the files changed in the last two seconds (see the module docstring)."""
+    recent = time.time_ns() - RACY_NS
+    digests = {path: _digest(path) for path, state in fingerprint.items() if state[1] > recent}
+    return {path: digest for path, digest in digests.items() if digest is not None}
+
+
+def _digest(path: str) -> bytes | None:
+    import hashlib
+
+    try:
+        with open(path, "rb") as handle:
+            return hashlib.blake2b(handle.read(), digest_size=16).digest()
+    except OSError:
+        return None
+
+
+def _drop_stale_bytecode(old: Snapshot, new: Fingerprint) -> None:
+    """Remove the cached bytecode of revision files rewritten with the same size.
+
+    Python trusts a ``.pyc`` whose recorded source size and mtime (in whole seconds) still match,
+    so a same-size edit within one second would otherwise run the old code.
+    """
+    for path, state in new.items():
+        previous = old.fingerprint.get(path)
+        if previous is None or previous[0] != state[0] or not path.endswith(".py"):
+            continue
+        if previous == state and path not in old.digests:
+            continue
+        try:
+            os.remove(cache_from_source(path))
+        except OSError:
+            continue
+
+
+def revision_info(script: Script, heads: frozenset[str] | set[str]) -> RevisionInfo:
     """Describe one revision from the revision map, without reading any printed text."""
-    heads = set(directory.get_heads())
     match = _CREATE_DATE.search(script.longdoc or "")
     return RevisionInfo(
         revision=script.revision,
@@ -111,3 +228,39 @@ def as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]
     if value is None:
         return ()
     return (value,) if isinstance(value, str) else tuple(value)
+
+
+def run_migration(
+    script: ScriptDirectory,
+    config: Config,
+    direction: str,
+    revision: str,
+    sql: bool = False,
+    tag: str | None = None,
+) -> None:
+    """``command.upgrade`` / ``command.downgrade`` on an already-loaded ScriptDirectory.
+
+    The same steps as Alembic's two commands, minus their ``ScriptDirectory.from_config``, which
+    would import every revision file again (a quarter of a second at a thousand revisions).
+    """
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.util import CommandError
+
+    starting_rev = None
+    if ":" in revision:
+        if not sql:
+            raise CommandError("Range revision not allowed")
+        if revision.count(":") > 1:  # Alembic's own split(":", 2) fails with a bare ValueError here
+            raise CommandError(f"Revision range {revision!r} has more than one colon: use FROM:TO")
+        starting_rev, revision = revision.split(":", 1)
+    elif sql and direction == "downgrade":
+        raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
+    plan = script._upgrade_revs if direction == "upgrade" else script._downgrade_revs
+
+    def steps(rev: Any, _context: Any) -> Any:
+        return plan(revision, rev)
+
+    with EnvironmentContext(
+        config, script, fn=steps, as_sql=sql, starting_rev=starting_rev, destination_rev=revision, tag=tag
+    ):
+        script.run_env()

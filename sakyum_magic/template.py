@@ -67,6 +67,7 @@ def configure_options(dialect_name):
     options = {
         "target_metadata": target_metadata,
         "compare_type": True,
+        "compare_server_default": True,
         "render_as_batch": dialect_name == "sqlite",
         "transaction_per_migration": True,
     }

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import pytest
 
-POSTGRES_URL = os.environ.get(
-    "SAKYUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("SAKYUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("SAKYUM_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -66,16 +64,16 @@ def _server_database(name: str, base_url: str, create: str, drop: str) -> Iterat
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A PostgreSQL database of the test's own (dropped afterwards)."""
+def postgres_url(workdir: Path) -> Iterator[str]:
+    """A PostgreSQL database of the test's own (dropped afterwards), used from a fresh working directory."""
     yield from _server_database(
         "PostgreSQL", POSTGRES_URL, 'CREATE DATABASE "{}"', 'DROP DATABASE IF EXISTS "{}" WITH (FORCE)'
     )
 
 
 @pytest.fixture
-def mysql_url() -> Iterator[str]:
-    """A MariaDB/MySQL database of the test's own (dropped afterwards)."""
+def mysql_url(workdir: Path) -> Iterator[str]:
+    """A MariaDB/MySQL database of the test's own (dropped afterwards), used from a fresh working directory."""
     yield from _server_database("MariaDB", MYSQL_URL, "CREATE DATABASE `{}`", "DROP DATABASE IF EXISTS `{}`")
 
 

@@ -15,13 +15,16 @@ class User(Base):
     name: Mapped[str] = mapped_column(sa.String(50))
 """
 
-USERS_AND_POSTS = USERS + """
+USERS_AND_POSTS = (
+    USERS
+    + """
 class Post(Base):
     __tablename__ = "posts"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     title: Mapped[str] = mapped_column(sa.String(200))
 """
+)
 
 
 def namespace(source: str) -> dict[str, object]:

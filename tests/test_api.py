@@ -10,10 +10,28 @@ import sakyum_magic
 
 def test_all_is_pinned() -> None:
     assert sorted(sakyum_magic.__all__) == [
-        "Binding", "ConfigurationError", "CurrentResult", "DatabaseError", "HistoryEntry",
-        "InitResult", "MigrationError", "MigrationResult", "Migrator", "MultipleHeadsError",
-        "NotInitializedError", "Operation", "PendingChangesError", "RevisionError", "RevisionInfo",
-        "RevisionResult", "SakyumError", "Step", "load_ipython_extension", "unload_ipython_extension",
+        "Binding",
+        "ConfigurationError",
+        "CurrentResult",
+        "DatabaseError",
+        "DropRefusedError",
+        "HistoryEntry",
+        "InitResult",
+        "MigrationError",
+        "MigrationResult",
+        "Migrator",
+        "MultipleHeadsError",
+        "NotInitializedError",
+        "Operation",
+        "PendingChangesError",
+        "Plan",
+        "RevisionError",
+        "RevisionInfo",
+        "RevisionResult",
+        "SakyumError",
+        "Step",
+        "load_ipython_extension",
+        "unload_ipython_extension",
     ]
     for name in sakyum_magic.__all__:
         assert hasattr(sakyum_magic, name)
@@ -30,7 +48,8 @@ def test_load_ext_imports_no_heavy_modules() -> None:
     code = (
         "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\nip.run_line_magic('load_ext', 'sakyum_magic')\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'pandas', 'sqlalchemy', 'tqdm'})\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "heavy = sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'tqdm'})\n"
         "print(','.join(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -18,7 +18,9 @@ from tests.models import USERS, namespace
 
 
 def test_mask_url_hides_only_the_password() -> None:
-    assert mask_url("postgresql+psycopg://app:s3cret@db:5432/app") == "postgresql+psycopg://app:***@db:5432/app"
+    assert (
+        mask_url("postgresql+psycopg://app:s3cret@db:5432/app") == "postgresql+psycopg://app:***@db:5432/app"
+    )
     assert mask_url("sqlite:///default.db") == "sqlite:///default.db"
     assert mask_url(parse_url("mysql+pymysql://root:p%40ss@h/db")) == "mysql+pymysql://root:***@h/db"
 
@@ -65,7 +67,12 @@ def test_resolve_metadata_rejects_other_values(value: object) -> None:
 
 def test_candidates_skip_mapped_classes_and_dedupe() -> None:
     models = namespace(USERS)
-    scope = {"Base": models["Base"], "User": models["User"], "md": models["Base"].metadata, "_hidden": sa.MetaData()}  # type: ignore[attr-defined]
+    scope = {
+        "Base": models["Base"],
+        "User": models["User"],
+        "md": models["Base"].metadata,
+        "_hidden": sa.MetaData(),
+    }  # type: ignore[attr-defined]
     assert list(find_candidates(scope)) == ["md"]
     scope["other"] = sa.MetaData()
     assert sorted(find_candidates(scope)) == ["md", "other"]

@@ -18,9 +18,7 @@ def alembic(workdir: Path, *args: str, url: str | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if url is not None:
         env["DATABASE_URL"] = url
-    done = subprocess.run(
-        [*ALEMBIC, *args], cwd=workdir, env=env, capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([*ALEMBIC, *args], cwd=workdir, env=env, capture_output=True, text=True, check=True)
     return done.stdout
 
 
@@ -52,7 +50,9 @@ def test_cli_autogenerate_with_metadata_named_in_ini(workdir: Path, sqlite_url: 
     Migrator(url=sqlite_url).init()
     (workdir / "mymodels.py").write_text(USERS)
     ini = workdir / "alembic.ini"
-    ini.write_text(ini.read_text().replace("# sakyum_metadata = myapp.models:db", "sakyum_metadata = mymodels:Base"))
+    ini.write_text(
+        ini.read_text().replace("# sakyum_metadata = myapp.models:db", "sakyum_metadata = mymodels:Base")
+    )
     alembic(workdir, "revision", "--autogenerate", "-m", "from cli")
     alembic(workdir, "upgrade", "head")
     m = Migrator(url=sqlite_url, metadata=namespace(USERS)["Base"])

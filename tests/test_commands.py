@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from sakyum_magic import (
     ConfigurationError,
+    DatabaseError,
     Migrator,
     MultipleHeadsError,
     NotInitializedError,
@@ -36,7 +37,10 @@ def migrator(sqlite_url: str) -> Migrator:
 def test_init_writes_a_standard_alembic_directory(workdir: Path, sqlite_url: str) -> None:
     result = Migrator(url=sqlite_url).init()
     assert {p.name for p in (workdir / "alembic").iterdir()} == {
-        "env.py", "script.py.mako", "README", "versions"
+        "env.py",
+        "script.py.mako",
+        "README",
+        "versions",
     }
     assert result.ini_written
     ini = (workdir / "alembic.ini").read_text()
@@ -182,7 +186,7 @@ def test_unreachable_database_is_a_one_line_error(workdir: Path) -> None:
     m = Migrator(url="sqlite:///no/such/dir/x.db")
     m.init()
     m.revision("one")
-    with pytest.raises(Exception, match="cannot connect to sqlite:///no/such/dir/x.db") as caught:
+    with pytest.raises(DatabaseError, match=r"cannot connect to sqlite:///no/such/dir/x\.db") as caught:
         m.upgrade()
     assert "\n" not in str(caught.value)
 
@@ -209,9 +213,15 @@ def test_default_url_is_env_then_sqlite_default(workdir: Path, monkeypatch: pyte
 def test_failed_revision_leaves_database_at_last_good(migrator: Migrator, sqlite_url: str) -> None:
     migrator.revision("users", autogenerate=True, rev_id="good")
     bad = migrator.revision("broken", rev_id="bad").revisions[0]
-    text = Path(bad.path).read_text().replace(
-        "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('CREATE TABLE t1 (x int)')\n"
-        "    op.execute('SELECT * FROM missing_table')\n", 1
+    text = (
+        Path(bad.path)
+        .read_text()
+        .replace(
+            "def upgrade() -> None:\n",
+            "def upgrade() -> None:\n    op.execute('CREATE TABLE t1 (x int)')\n"
+            "    op.execute('SELECT * FROM missing_table')\n",
+            1,
+        )
     )
     Path(bad.path).write_text(text)
     with pytest.raises(Exception, match="revision bad") as caught:
@@ -219,3 +229,19 @@ def test_failed_revision_leaves_database_at_last_good(migrator: Migrator, sqlite
     assert "missing_table" in str(caught.value)
     assert migrator.current().revisions[0].revision == "good"
     assert tables(sqlite_url) == {"alembic_version", "users"}
+
+
+def test_autogenerate_on_a_database_behind_head_says_upgrade_first(migrator: Migrator) -> None:
+    migrator.revision("users", autogenerate=True)
+    with pytest.raises(RevisionError, match="upgrade head first"):
+        migrator.revision("again", autogenerate=True)
+    assert len(migrator.history()) == 1
+
+
+def test_branch_labels_and_branch_at_head(migrator: Migrator) -> None:
+    migrator.revision("root", rev_id="root")
+    migrator.revision("feature start", rev_id="f1", head="root", branch_label="feature")
+    migrator.revision("main next", rev_id="m1", head="root", splice=True)
+    assert migrator.upgrade("feature@head").after == ("f1",)
+    assert {h.revision for h in migrator.heads()} == {"f1", "m1"}
+    assert [e.info.branch_labels for e in migrator.history() if e.info.revision == "f1"] == [("feature",)]

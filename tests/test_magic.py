@@ -51,8 +51,16 @@ def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
     assert current.loc[0, "revision"] == revision and bool(current.loc[0, "is_head"])
     history = migrate(shell, "history --verbose")
     assert list(history.columns)[:10] == [
-        "revision", "down_revision", "branch_labels", "message", "create_date",
-        "is_head", "is_branch_point", "is_merge", "is_current", "path",
+        "revision",
+        "down_revision",
+        "branch_labels",
+        "message",
+        "create_date",
+        "is_head",
+        "is_branch_point",
+        "is_merge",
+        "is_current",
+        "path",
     ]
     down = migrate(shell, "downgrade base")
     assert list(down["direction"]) == ["down"]
@@ -96,9 +104,11 @@ def test_metadata_expression_is_evaluated_at_every_command(shell: Any) -> None:
 
 
 def test_list_of_metadata(shell: Any) -> None:
-    shell.run_cell("import sqlalchemy as sa\na = sa.MetaData(); b = sa.MetaData()\n"
-                   "sa.Table('ta', a, sa.Column('id', sa.Integer, primary_key=True))\n"
-                   "sa.Table('tb', b, sa.Column('id', sa.Integer, primary_key=True))")
+    shell.run_cell(
+        "import sqlalchemy as sa\na = sa.MetaData(); b = sa.MetaData()\n"
+        "sa.Table('ta', a, sa.Column('id', sa.Integer, primary_key=True))\n"
+        "sa.Table('tb', b, sa.Column('id', sa.Integer, primary_key=True))"
+    )
     binding = migrate(shell, "config --metadata [a, b]")
     assert binding.loc[0, "tables"] == 2
     migrate(shell, "init")
@@ -165,7 +175,9 @@ def test_failed_config_changes_nothing(shell: Any) -> None:
     assert migrate(shell, "config").loc[0, "url"] == "sqlite:///kept.db"
 
 
-def test_nothing_is_printed_but_long_runs_show_progress(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_nothing_is_printed_but_long_runs_show_progress(
+    shell: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     migrate(shell, "init")
     for i in range(12):
         migrate(shell, f"revision -m step{i} --rev-id r{i:02d}")

@@ -27,8 +27,11 @@ def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
     second = by_source['%migrate revision --autogenerate -m "Add email to users"'][0]
     assert "add_column" in second and "email" in second
     html = [
-        o for c in notebook.cells if c.cell_type == "code" and c.source == "%migrate upgrade head"
-        for o in c.outputs if "text/html" in o.get("data", {})
+        o
+        for c in notebook.cells
+        if c.cell_type == "code" and c.source == "%migrate upgrade head"
+        for o in c.outputs
+        if "text/html" in o.get("data", {})
     ]
     assert html and "<table" in html[0]["data"]["text/html"]
     history = by_source["history = %migrate history --verbose --indicate-current"][0]

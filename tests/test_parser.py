@@ -15,10 +15,17 @@ def parser():  # type: ignore[no-untyped-def]
 
 
 def test_alembic_option_names(parser) -> None:  # type: ignore[no-untyped-def]
-    args = parse_line(parser, "revision -m 'two words' --autogenerate --rev-id abc --head base --splice "
-                              "--branch-label feature --depends-on x --version-path v")
+    args = parse_line(
+        parser,
+        "revision -m 'two words' --autogenerate --rev-id abc --head base --splice "
+        "--branch-label feature --depends-on x --version-path v",
+    )
     assert (args.message, args.autogenerate, args.rev_id, args.head, args.splice) == (
-        "two words", True, "abc", "base", True
+        "two words",
+        True,
+        "abc",
+        "base",
+        True,
     )
     assert (args.branch_label, args.depends_on, args.version_path) == ("feature", "x", "v")
     assert parse_line(parser, "upgrade").revision == "head"

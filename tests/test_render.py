@@ -17,13 +17,17 @@ from sakyum_magic.records import (
 
 
 def info(rev: str, down: tuple[str, ...] = ()) -> RevisionInfo:
-    return RevisionInfo(rev, down, (), (), f"msg {rev}", "2026-01-01", False, False, False, f"/v/{rev}.py", "doc")
+    return RevisionInfo(
+        rev, down, (), (), f"msg {rev}", "2026-01-01", False, False, False, f"/v/{rev}.py", "doc"
+    )
 
 
 def test_empty_tables_keep_their_columns() -> None:
     assert list(render.history([]).columns) == render.HISTORY_COLUMNS
     assert list(render.operations([]).columns) == render.OPERATION_COLUMNS
-    assert list(render.revisions([], verbose=True).columns) == render.REVISION_COLUMNS + render.VERBOSE_COLUMNS
+    assert (
+        list(render.revisions([], verbose=True).columns) == render.REVISION_COLUMNS + render.VERBOSE_COLUMNS
+    )
 
 
 def test_history_is_current_is_na_unless_asked() -> None:

@@ -1,0 +1,1 @@
+"""Benchmarks of sakyum-magic against plain Alembic; run them with ``make bench``."""

@@ -1,0 +1,230 @@
+"""``plan``: the dry run equals what ``upgrade`` then executes, marks data loss, and changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from IPython.core.error import UsageError
+
+from sakyum_magic import ConfigurationError, DatabaseError, Migrator, RevisionError
+from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message, Report
+
+
+def models(*, age: bool = True, notes: bool = True, name_length: int = 50) -> sa.MetaData:
+    m = sa.MetaData()
+    columns = [sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(name_length))]
+    if age:
+        columns.append(sa.Column("age", sa.Integer))
+    sa.Table("people", m, *columns)
+    if notes:
+        sa.Table("notes", m, sa.Column("id", sa.Integer, primary_key=True))
+    return m
+
+
+def state(url: str) -> tuple[Any, ...]:
+    """Everything plan must leave alone: the version, the tables with their columns, the rows."""
+    engine = sa.create_engine(url)
+    try:
+        inspector = sa.inspect(engine)
+        with engine.connect() as connection:
+            version = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+            people = connection.execute(sa.text("SELECT * FROM people ORDER BY id")).all()
+        schema = {t: [c["name"] for c in inspector.get_columns(t)] for t in inspector.get_table_names()}
+        return version, schema, people
+    finally:
+        engine.dispose()
+
+
+def file_digest(url: str) -> str:
+    return hashlib.sha256(Path(sa.make_url(url).database or "").read_bytes()).hexdigest()
+
+
+def at_version_one(url: str) -> Migrator:
+    migrator = Migrator(url=url, metadata=models())
+    migrator.init()
+    migrator.revision("one", autogenerate=True)
+    migrator.upgrade()
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO people (id, name, age) VALUES (1, 'Ada', 36), (2, 'Bo', 7)"))
+    engine.dispose()
+    return migrator
+
+
+def with_revisions(migrator: Migrator, *changes: tuple[str, sa.MetaData]) -> None:
+    """Autogenerate one revision per change (autogenerate needs an up-to-date database, so each is
+    applied), then go back to where the database was: the new revisions are pending again."""
+    start = migrator.current().revisions[0].revision
+    for message, metadata in changes:
+        migrator.metadata = metadata
+        migrator.revision(message, autogenerate=True, allow_drop=True)
+        migrator.upgrade()
+    migrator.downgrade(start)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, workdir: Path) -> str:
+    """SQLite, then PostgreSQL, each with the test's own working directory."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+def test_plan_equals_what_upgrade_executes(url: str) -> None:
+    migrator = at_version_one(url)
+    with_revisions(
+        migrator,
+        ("drop age and notes", models(age=False, notes=False)),
+        ("widen name", models(age=False, notes=False, name_length=80)),
+    )
+    before = state(url)
+    digest = file_digest(url) if url.startswith("sqlite") else None
+
+    planned = migrator.plan()
+    assert state(url) == before  # nothing changed: version, schema, rows
+    if digest is not None:
+        assert file_digest(url) == digest  # not one byte of the SQLite file
+    assert planned.command == "upgrade" and len(planned.steps) == 2
+    assert all(step.sql for step in planned.steps)
+
+    applied = migrator.upgrade()
+    assert [(s.revision, s.sql) for s in planned.steps] == [(s.revision, s.sql) for s in applied.steps]
+
+
+def test_plan_marks_statements_that_lose_data(url: str) -> None:
+    migrator = at_version_one(url)
+    with_revisions(
+        migrator,
+        ("drop age and notes", models(age=False, notes=False)),
+        ("widen name", models(age=False, notes=False, name_length=80)),
+        ("narrow name", models(age=False, notes=False, name_length=10)),
+    )
+
+    drop, widen, narrow = migrator.plan().steps
+    lossy = {
+        text.split("(")[0].split("\n")[0].strip()
+        for text, d in zip(drop.sql, drop.destructive, strict=True)
+        if d
+    }
+    assert "DROP TABLE notes" in lossy
+    if url.startswith("sqlite"):  # batch mode: the copy that leaves "age" behind loses it
+        assert any(s.startswith("INSERT INTO _alembic_tmp_people") for s in lossy)
+        assert "DROP TABLE people" not in lossy  # the rows were copied first
+    else:
+        assert "ALTER TABLE people DROP COLUMN age" in lossy
+    assert not any(widen.destructive)
+    assert sum(narrow.destructive) == 1
+    assert not any(
+        s.startswith("UPDATE alembic_version")
+        for s, d in zip(narrow.sql, narrow.destructive, strict=True)
+        if d
+    )
+
+
+def test_plan_down_and_nothing_to_do(sqlite_url: str) -> None:
+    migrator = at_version_one(sqlite_url)
+    migrator.metadata = models(notes=False)
+    two = migrator.revision("drop notes", autogenerate=True, allow_drop=True).revisions[0].revision
+    migrator.upgrade()
+
+    down = migrator.plan("-1")
+    assert down.command == "downgrade"
+    assert [s.direction for s in down.steps] == ["down"]
+    assert any(s.startswith("CREATE TABLE notes") for s in down.steps[0].sql)
+    to_base = migrator.plan("base")
+    assert to_base.command == "downgrade" and len(to_base.steps) == 2
+    assert to_base.destructive  # dropping people loses its rows
+    assert migrator.plan().steps == ()
+    assert migrator.current().revisions[0].revision == two
+
+
+def test_plan_needs_a_versioned_database(sqlite_url: str) -> None:
+    migrator = Migrator(url=sqlite_url, metadata=models())
+    migrator.init()
+    migrator.revision("one", autogenerate=True)
+    with pytest.raises(RevisionError, match=r"not versioned.*stamp"):
+        migrator.plan()
+    engine = sa.create_engine(sqlite_url)
+    assert not sa.inspect(engine).get_table_names()  # nothing was created, not even alembic_version
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_plan_refuses_a_revision_that_commits_on_its_own(postgres_url: str, workdir: Path) -> None:
+    migrator = at_version_one(postgres_url)
+    path = Path(migrator.revision("autocommit").revisions[0].path)
+    source = path.read_text().replace(
+        '    """Upgrade schema."""\n    pass',
+        '    """Upgrade schema."""\n'
+        "    with op.get_context().autocommit_block():\n"
+        '        op.execute("CREATE TABLE committed (id integer)")',
+    )
+    path.write_text(source)
+    before = state(postgres_url)
+    with pytest.raises(DatabaseError, match="commits on its own"):
+        migrator.plan()
+    assert state(postgres_url) == before
+
+
+# -- through the magic ----------------------------------------------------------------------
+
+
+def migrate(shell: Any, line: str) -> Any:
+    return shell.run_line_magic("migrate", line)
+
+
+def one_line_error(shell: Any, line: str) -> str:
+    with pytest.raises(UsageError) as caught:
+        migrate(shell, line)
+    assert type(caught.value) is UsageError
+    assert "\n" not in str(caught.value)
+    return str(caught.value)
+
+
+def test_magic_plan_table(shell: Any, sqlite_url: str) -> None:
+    at_version_one(sqlite_url)
+    shell.user_ns["models"] = models(notes=False)
+    migrate(shell, f"config --url {sqlite_url} --metadata models")
+    migrate(shell, "revision --autogenerate -m 'drop notes' --allow-drop")
+    shown = migrate(shell, "plan")
+    assert isinstance(shown, Flagged)
+    assert list(shown.frame.columns) == PLAN_COLUMNS
+    assert list(shown.frame.loc[shown.frame["destructive"], "statement"]) == ["DROP TABLE notes"]
+    assert "!" in repr(shown) and "nothing was run" in repr(shown)
+    migrate(shell, "upgrade head")
+    assert isinstance(migrate(shell, "plan head"), Message)
+
+
+def test_magic_plan_unversioned_is_one_line(shell: Any, sqlite_url: str) -> None:
+    shell.user_ns["models"] = models()
+    migrate(shell, f"config --url {sqlite_url} --metadata models")
+    migrate(shell, "init")
+    assert "not versioned" in one_line_error(shell, "plan")
+
+
+def test_magic_upgrade_with_several_heads_shows_them(shell: Any, sqlite_url: str, workdir: Path) -> None:
+    migrator = at_version_one(sqlite_url)
+    first = migrator.revision("left").revisions[0].revision
+    second = migrator.revision("right", head=migrator.current().revisions[0].revision, splice=True)
+    migrate(shell, f"config --url {sqlite_url}")
+    displayed: list[Any] = []
+    shell.magics_manager.registry["MigrateMagics"]._show = displayed.append
+    message = one_line_error(shell, "upgrade head")
+    assert "upgrade heads" in message and "merge heads" in message
+    (report,) = displayed
+    assert isinstance(report, Report)
+    assert set(report["heads"]["revision"]) == {first, second.revisions[0].revision}
+    assert any("merge heads -m" in note for note in report.notes)
+    assert any("upgrade heads" in note for note in report.notes)
+
+
+@pytest.mark.mysql
+def test_plan_refuses_ddl_that_commits_itself(mysql_url: str, workdir: Path) -> None:
+    migrator = at_version_one(mysql_url)
+    with_revisions(migrator, ("drop notes", models(notes=False)))
+    before = state(mysql_url)
+    with pytest.raises(ConfigurationError, match=r"commits each DDL statement.*--sql"):
+        migrator.plan()
+    assert state(mysql_url) == before

@@ -1,0 +1,352 @@
+"""A recognisable password goes through the whole workflow and must never come back out.
+
+Everything a user could see is collected and scanned: stdout and stderr, display outputs (every MIME
+type), return values (their text and HTML forms, and every cell of every DataFrame), error messages
+(with their exception chains), every file left in the working directory (alembic.ini, env.py,
+revision files, compiled caches, the SQLite database) and every log record at DEBUG level, plus the
+output of the plain ``alembic`` CLI. The password contains ``%``, ``@``, ``:``, ``/`` and ``!``, so it
+also proves such passwords reach the database intact.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from IPython.core.error import UsageError
+from IPython.utils.capture import capture_output
+from sqlalchemy.engine import URL, make_url
+
+from .conftest import POSTGRES_URL
+from .models import USERS, USERS_AND_POSTS
+
+PASSWORD = "S3cr%t@pa:ss/wd!Qx7v"
+# Any of these in any text means (part of) the password got out: raw, percent-encoded, or doubled
+# for configparser. The first and last fragments are in every encoding of the whole password.
+FRAGMENTS = ("S3cr", "Qx7v", "pa:ss", "pa%3Ass", "pa%3ass", "pa%253A", "t%40pa", "t@pa")
+
+
+class Scan:
+    """Everything the user could see, as (where, text) pairs, and the password fragments in them."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str]] = []
+
+    def text(self, where: str, text: object) -> None:
+        self.items.append((where, str(text)))
+
+    def value(self, where: str, value: Any, shell: Any) -> None:
+        """A return value: every MIME form IPython would display, and the full text of its tables."""
+        import pandas as pd
+
+        bundle, _metadata = shell.display_formatter.format(value)
+        for mime, data in bundle.items():
+            self.text(f"{where} {mime}", str(data))
+        self.text(f"{where} repr", repr(value))
+        tables = getattr(value, "tables", {}) if not isinstance(value, pd.DataFrame) else {"": value}
+        for name, table in tables.items():
+            self.text(f"{where} table {name} csv", table.to_csv())
+            self.text(f"{where} table {name} html", table.to_html())
+            for cell in table.to_numpy().ravel():
+                self.text(f"{where} table {name} cell", cell)
+
+    def error(self, where: str, exc: BaseException) -> None:
+        """An error's message, and those of the exceptions chained to it that a traceback would show."""
+        seen: BaseException | None = exc
+        while seen is not None:
+            self.text(f"{where} {type(seen).__name__}", f"{seen!s} {seen!r}")
+            seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
+
+    def files(self, root: Path) -> int:
+        """Every file under ``root``, bytes decoded leniently (databases and .pyc files included)."""
+        count = 0
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                self.text(f"file {path.relative_to(root)}", path.read_bytes().decode("utf-8", "replace"))
+                self.text(f"file name {path.relative_to(root)}", str(path))
+                count += 1
+        return count
+
+    def logs(self, caplog: pytest.LogCaptureFixture) -> None:
+        for record in caplog.records:
+            self.text(f"log {record.name}", record.getMessage())
+        self.text("log text", caplog.text)
+
+    def occurrences(self) -> int:
+        return sum(text.count(fragment) for _, text in self.items for fragment in FRAGMENTS)
+
+    def leaks(self) -> list[str]:
+        return [f"{where}: {text[:300]}" for where, text in self.items if any(f in text for f in FRAGMENTS)]
+
+
+def run(shell: Any, scan: Scan, line: str, *, fails: bool = False) -> Any:
+    """Run ``%migrate line``, collecting its result, display outputs, printed text and error."""
+    first = line.split()[0]
+    where = f"%migrate {first if first.isidentifier() else '<url>'}"
+    result = None
+    with capture_output() as captured:
+        try:
+            result = shell.run_line_magic("migrate", line)
+        except UsageError as exc:
+            scan.error(where, exc)
+            assert fails, f"{where} failed: {exc}"
+        else:
+            assert not fails, f"{where} should have failed"
+    scan.text(f"{where} stdout", captured.stdout)
+    scan.text(f"{where} stderr", captured.stderr)
+    for output in captured.outputs:
+        for mime, data in output.data.items():
+            scan.text(f"{where} display {mime}", str(data))
+    if result is not None:
+        scan.value(where, result, shell)
+    return result
+
+
+def alembic_cli(scan: Scan, cwd: Path, url: str, *args: str) -> str:
+    """Run the plain ``alembic`` CLI with the URL in $DATABASE_URL; its output is scanned too."""
+    env = {**os.environ, "DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    scan.text(f"alembic {args[0]} stdout", done.stdout)
+    scan.text(f"alembic {args[0]} stderr", done.stderr)
+    assert done.returncode == 0, scrub_for_report(done.stderr)
+    return done.stdout + done.stderr
+
+
+def scrub_for_report(text: str) -> str:
+    for fragment in FRAGMENTS:
+        text = text.replace(fragment, "<leak>")
+    return text
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (connections to it are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def secret_url(drivername: str, database: str, port: int, username: str = "sakyum") -> str:
+    """A URL carrying PASSWORD, percent-encoded the way SQLAlchemy renders it."""
+    url = URL.create(drivername, username, PASSWORD, "127.0.0.1", port, database)
+    return url.render_as_string(hide_password=False)
+
+
+def magics_of(shell: Any) -> Any:
+    return shell.magics_manager.registry["MigrateMagics"]
+
+
+@pytest.fixture
+def secret_postgres_url(postgres_url: str) -> Iterator[str]:
+    """The test's own PostgreSQL database, owned by a new role whose password is PASSWORD."""
+    role = f"sakyum_role_{uuid.uuid4().hex[:10]}"
+    base = make_url(postgres_url)
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    quoted = PASSWORD.replace("'", "''")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{quoted}'")
+        connection.exec_driver_sql(f'ALTER DATABASE "{base.database}" OWNER TO "{role}"')
+    try:
+        yield URL.create(
+            base.drivername, role, PASSWORD, base.host, base.port, base.database
+        ).render_as_string(hide_password=False)
+    finally:
+        owner = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:
+            connection.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            )
+            connection.exec_driver_sql(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        owner.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+def bad_url_lines(port: int) -> list[str]:
+    """Lines whose errors quote, or could quote, a URL carrying the password."""
+    raw = f"postgresql+psycopg://sakyum:{PASSWORD}@127.0.0.1:{port}/db"  # not percent-encoded
+    return [
+        f"config --url '{raw}'",
+        f"config --uri '{secret_url('postgresql+psycopg', 'db', port)}'",
+        f"'{secret_url('postgresql+psycopg', 'db', port)}'",
+        f"config --url '{secret_url('postgresql+psycopg', 'db', port)}' --metadata 'no_such_name'",
+        f"config --url 'postgresql+psycopg://sakyum:{PASSWORD.replace('@', '%40')}@127.0.0.1:x/db'",
+    ]
+
+
+def unreachable_url_lines(port: int) -> list[str]:
+    """URLs that parse but cannot be used: a closed port, an unknown dialect, a missing driver."""
+    return [
+        secret_url("postgresql+psycopg", "db", port),
+        secret_url("mysql+pymysql", "db", port),
+        secret_url("nosuchdialect", "db", port),
+        secret_url("postgresql+psycopg2", "db", port),
+    ]
+
+
+@pytest.mark.postgres
+def test_postgres_workflow_never_shows_the_password(
+    shell: Any, workdir: Path, secret_postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture_all_logs(caplog)
+    scan = Scan()
+    url = secret_postgres_url
+    shell.run_cell(USERS)
+    run(shell, scan, f"config --url '{url}' --metadata Base")
+    migrator = magics_of(shell).migrator
+    with migrator.engine().connect() as connection:  # trust auth: prove libpq got the exact password
+        assert connection.connection.dbapi_connection.info.password == PASSWORD
+    assert make_url(migrator.config().get_main_option("sqlalchemy.url")).password == PASSWORD
+
+    for line in ("config", "init", "revision --autogenerate -m 'create users'", "upgrade head"):
+        run(shell, scan, line)
+    for line in ("current --verbose", "history --verbose -i", "heads -v", "branches", "show head", "check"):
+        run(shell, scan, line)
+    shell.run_cell(USERS_AND_POSTS)
+    run(shell, scan, "check", fails=True)  # displays the pending operations, then fails
+    run(shell, scan, "revision --autogenerate -m posts")
+    run(shell, scan, "upgrade head --sql")
+    run(shell, scan, "upgrade +1")
+    run(shell, scan, "downgrade -1")
+    run(shell, scan, "downgrade base")
+    run(shell, scan, "stamp head")
+    run(shell, scan, "stamp base --purge")
+    run(shell, scan, "upgrade head")
+    run(shell, scan, "upgrade nosuchrevision", fails=True)
+    _failing_revision(shell, scan)
+    port = closed_port()
+    for line in bad_url_lines(port):
+        run(shell, scan, line, fails=True)
+    run(shell, scan, f"config --url '{make_url(url).set(database='nope').render_as_string(False)}'")
+    run(shell, scan, "current", fails=True)
+    run(shell, scan, f"config --url '{url}'")
+
+    output = alembic_cli(scan, workdir, url, "current", "--verbose")
+    assert "(head)" in output
+    alembic_cli(scan, workdir, url, "history", "--verbose")
+    alembic_cli(scan, workdir, url, "downgrade", "base")
+    alembic_cli(scan, workdir, url, "upgrade", "head")
+
+    assert "sqlalchemy.url" in (workdir / "alembic.ini").read_text()
+    _scan_everything(scan, workdir, caplog)
+
+
+def _failing_revision(shell: Any, scan: Scan) -> None:
+    """A revision whose SQL fails: the error names the statement and the database's reason."""
+    made = run(shell, scan, "revision -m broken")
+    path = Path(made["path"].iloc[0])
+    text = path.read_text().replace(
+        "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"
+    )
+    path.write_text(text)
+    run(shell, scan, "upgrade head", fails=True)
+    path.unlink()
+
+
+def capture_all_logs(caplog: pytest.LogCaptureFixture) -> None:
+    """DEBUG for everything; SQLAlchemy's and Alembic's loggers have levels of their own to override."""
+    for name in (None, "sqlalchemy", "alembic", "sakyum_magic"):
+        caplog.set_level(logging.DEBUG, logger=name)
+
+
+def _scan_everything(
+    scan: Scan, workdir: Path, caplog: pytest.LogCaptureFixture, min_logs: int = 100
+) -> None:
+    files = scan.files(workdir)
+    scan.logs(caplog)
+    assert files >= 5
+    assert len(caplog.records) >= min_logs
+    assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Undo what a stock env.py's fileConfig() does to logging (it disables every existing logger)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    loggers = {
+        name: (logger.disabled, logger.level, logger.handlers[:])
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:], root.level = handlers, level
+    for name, (disabled, old_level, old_handlers) in loggers.items():
+        logger = logging.getLogger(name)
+        logger.disabled, logger.level, logger.handlers[:] = disabled, old_level, old_handlers
+
+
+@pytest.mark.postgres
+@pytest.mark.usefixtures("restore_logging")
+def test_stock_alembic_env_gets_the_password_through_the_config(
+    shell: Any, workdir: Path, secret_postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A directory from ``alembic init``, whose env.py reads sqlalchemy.url, still gets the password."""
+    from alembic import command
+    from alembic.config import Config
+
+    capture_all_logs(caplog)
+    command.init(Config("alembic.ini"), "migrations")
+    scan = Scan()
+    run(shell, scan, f"config --url '{secret_postgres_url}' --dir migrations")
+    config = magics_of(shell).migrator.config()
+    section = config.get_section(config.config_ini_section, {})
+    assert make_url(section["sqlalchemy.url"]).password == PASSWORD  # %-interpolation survived
+    run(shell, scan, "revision -m one")
+    run(shell, scan, "upgrade head")
+    assert run(shell, scan, "current")["is_head"].tolist() == [True]
+    run(shell, scan, "downgrade base")
+    assert "driver://user:pass@localhost/dbname" in (workdir / "alembic.ini").read_text()
+    # The stock env.py's fileConfig() replaces the log handlers, so only the records before it count.
+    _scan_everything(scan, workdir, caplog, min_logs=1)
+
+
+def test_sqlite_workflow_with_password_urls_in_config_and_errors(
+    shell: Any, workdir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    capture_all_logs(caplog)
+    scan = Scan()
+    port = closed_port()
+    monkeypatch.setenv("DATABASE_URL", secret_url("postgresql+psycopg", "app", port))
+    shell.run_cell(USERS)
+    binding = run(shell, scan, "config")
+    assert binding["url"].iloc[0] == f"postgresql+psycopg://sakyum:***@127.0.0.1:{port}/app"
+    run(shell, scan, "init")
+    ini = (workdir / "alembic.ini").read_text()
+    assert f"sqlalchemy.url = postgresql+psycopg://sakyum@127.0.0.1:{port}/app" in ini
+    run(shell, scan, "current", fails=True)
+    run(shell, scan, "revision --autogenerate -m nope --metadata Base", fails=True)
+    run(shell, scan, "revision -m offline")
+    run(shell, scan, "upgrade head --sql")
+    alembic_cli(scan, workdir, secret_url("postgresql+psycopg", "app", port), "upgrade", "head", "--sql")
+    for url in unreachable_url_lines(port):
+        run(shell, scan, f"config --url '{url}'")
+        for line in ("current", "upgrade head", "downgrade base", "check", "history -i"):
+            run(shell, scan, line, fails=True)
+    for line in bad_url_lines(port):
+        run(shell, scan, line, fails=True)
+
+    run(shell, scan, f"config --url 'sqlite:///{workdir / 'app.db'}' --metadata Base")
+    for line in ("upgrade head", "revision --autogenerate -m users", "upgrade head", "current -v"):
+        run(shell, scan, line)
+    for line in ("history --verbose -i", "downgrade -1", "downgrade base", "upgrade head", "check"):
+        run(shell, scan, line)
+    run(shell, scan, "upgrade nosuchrevision", fails=True)
+    _scan_everything(scan, workdir, caplog)
