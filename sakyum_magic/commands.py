@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import locking, runner
+from . import execution, locking, runner
 from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
 from .database import (
-    WRITER_OPTION,
-    check_dialect,
     connect,
     create_engine,
     current_heads,
     first_line,
-    is_transactional_sqlite,
     new_sqlite_file,
 )
 from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
-from .partial import SchemaWatch
 from .records import (
     Binding,
     CurrentResult,
@@ -34,7 +29,7 @@ from .records import (
     RevisionInfo,
     RevisionResult,
 )
-from .safety import Rename, parse_renames
+from .safety import Rename, directives_hook, parse_renames
 from .scripts import ScriptCache, Snapshot, run_migration
 from .template import ENV_PY, README, alembic_ini, script_mako
 
@@ -43,8 +38,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
-
-PROGRESS_THRESHOLD = 10
 
 
 class Migrator:
@@ -199,7 +192,9 @@ class Migrator:
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
         config = self.config()
-        session = self._session(config, need_metadata=autogenerate, connect_db=autogenerate or sql)
+        session = execution.open_session(
+            self, config, need_metadata=autogenerate, connect_db=autogenerate or sql
+        )
         with session, runner.undo_new_files(self.directory), runner.alembic_errors(parse_url(self.url)):
             made = command.revision(
                 config,
@@ -212,7 +207,7 @@ class Migrator:
                 version_path=version_path,
                 rev_id=rev_id,
                 depends_on=depends_on,
-                process_revision_directives=_collector(collected, autogenerate, allow_drop, renamed),
+                process_revision_directives=directives_hook(collected, autogenerate, allow_drop, renamed),
             )
         return self._revision_result(made, collected, autogenerate)
 
@@ -317,104 +312,10 @@ class Migrator:
     ) -> MigrationResult:
         script = self.script_directory()
         if sql:
-            return self._offline(name, target, run)
+            return execution.offline(self, name, target, run)
         # The revision is read only under the lock: a run that waited then finds nothing left to do.
         with locking.migration_lock(self.engine()):
-            return self._apply(name, target, run, script, **dry)
-
-    def _apply(
-        self,
-        name: str,
-        target: str,
-        run: Callable[[Config, bool], Any],
-        script: ScriptDirectory,
-        classify: Callable[[Any, str], bool] | None = None,
-        dry_run: bool = False,
-    ) -> MigrationResult:
-        """Run ``run`` on one connection, recording each step and the SQL it wrote.
-
-        ``classify`` marks the statements that lose data; ``dry_run`` rolls everything back (plan).
-        """
-        url = parse_url(self.url)
-        before = current_heads(self.engine())
-        if name == "upgrade" and target == "head" and len(heads := script.get_heads()) > 1:
-            raise runner.multiple_heads(tuple(heads))
-        result = MigrationResult(name, target, before, before)
-        if name == "upgrade" and self._at(target, before, script):
-            return result
-        pending = self._pending(name, target, before, script)
-        recorder = runner.StepRecorder(
-            "stamp" if name == "stamp" else name,
-            len(pending) or None,
-            self.progress and len(pending) >= PROGRESS_THRESHOLD,
-            classify,
-        )
-        config = self.config()
-        watch = SchemaWatch(self.engine())
-        # A stamp only writes the version table: one transaction, so a failure also undoes --purge.
-        whole = {"transaction_per_migration": False} if name == "stamp" else {}
-        session = self._session(config, on_version_apply=[recorder, watch], **whole)
-        with recorder, session, _rolled_back_if(dry_run, config):
-            recorder.watch(config.attributes["connection"].execution_options(**{WRITER_OPTION: True}))
-            try:
-                with runner.alembic_errors(url):
-                    run(config, False)
-            except _db_errors() as exc:
-                result.steps, result.after = recorder.steps, current_heads(self.engine())
-                result.left_behind = watch.left_behind(self.engine())
-                raise runner.failed_step(exc, result, pending, url) from exc
-        result.steps, result.after = recorder.steps, current_heads(self.engine())
-        return result
-
-    def _at(self, target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
-        """Whether an upgrade to ``target`` has nothing to do (checked against the cached map)."""
-        if not before:
-            return False
-        heads = tuple(sorted(script.get_heads()))
-        if target in {"head", "heads"}:
-            return before == heads
-        return target in before
-
-    def _pending(self, name: str, target: str, before: tuple[str, ...], script: ScriptDirectory) -> list[str]:
-        """The revisions a run is expected to apply, in order (for the progress bar and errors)."""
-        from alembic.script.revision import RevisionError as AlembicRevisionError
-        from alembic.util import CommandError
-
-        upper, lower = (target, before or "base") if name == "upgrade" else (before or "base", target)
-        if name == "stamp":
-            return []
-        try:
-            revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
-        except (AlembicRevisionError, CommandError):
-            return []
-        except AssertionError as exc:  # Alembic's own argument checks; the run reports them
-            if not runner.raised_by_alembic(exc):
-                raise
-            return []
-        return revisions[::-1] if name == "upgrade" else revisions
-
-    def _offline(self, name: str, target: str, run: Callable[[Config, bool], Any]) -> MigrationResult:
-        check_dialect(parse_url(self.url))  # offline SQL needs the dialect, not the driver
-        buffer = io.StringIO()
-        config = self.config(output_buffer=buffer, stdout=io.StringIO())
-        config.attributes["sakyum_url"] = parse_url(self.url)
-        config.attributes["target_metadata"] = None
-        with locking.alembic_context(), runner.alembic_errors(parse_url(self.url)):
-            run(config, True)
-        return MigrationResult(name, target, (), (), sql=buffer.getvalue())
-
-    # -- the shared session: one connection, models and hooks handed to env.py ------------
-
-    def _session(
-        self,
-        config: Config,
-        *,
-        need_metadata: bool = False,
-        connect_db: bool = True,
-        **options: Any,
-    ) -> _Session:
-        target = as_target(self.target_metadatas()) if need_metadata else None
-        return _Session(self, config, target, connect_db, options)
+            return execution.apply(self, name, target, run, script, **dry)
 
     # -- comparing the models with the database ------------------------------------------
 
@@ -530,84 +431,9 @@ class Migrator:
         return snapshot.info(found) if found is not None else None
 
 
-class _Session:
-    """Context manager handing a connection, the models and env.py hooks to ``Config.attributes``."""
-
-    def __init__(
-        self,
-        migrator: Migrator,
-        config: Config,
-        target: Any,
-        connect_db: bool,
-        options: dict[str, Any],
-    ) -> None:
-        self.migrator, self.config, self.target = migrator, config, target
-        self.connect_db, self.options = connect_db, options
-        self._connection: Any = None
-        self._context = locking.alembic_context()
-
-    def __enter__(self) -> _Session:
-        attributes = self.config.attributes
-        attributes["target_metadata"] = self.target
-        attributes["sakyum_url"] = parse_url(self.migrator.url)
-        engine = self.migrator.engine()
-        options = dict(self.options)
-        if is_transactional_sqlite(engine):
-            options["transactional_ddl"] = True
-        attributes["sakyum_options"] = options
-        if self.connect_db:
-            self._connection = connect(engine)
-            attributes["connection"] = self._connection.__enter__()
-        # env.py drives Alembic's module-level context: one thread at a time in this process.
-        self._context.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            if self._connection is not None:
-                self._connection.__exit__(*exc)
-        finally:
-            self._context.__exit__(*exc)
-
-
-def _rolled_back_if(dry_run: bool, config: Config) -> AbstractContextManager[Any]:
-    """For plan: a transaction begun before Alembic configures the connection, rolled back after."""
-    if not dry_run:
-        return nullcontext()
-    from .plan import rolled_back
-
-    return rolled_back(config.attributes["connection"])
-
-
 def _initialized(directory: Path) -> bool:
     runner.check_path(directory)
     return (directory / "env.py").is_file()
-
-
-def _collector(
-    collected: dict[str, Any],
-    autogenerate: bool,
-    allow_drop: bool = True,
-    renames: Sequence[Rename] = (),
-) -> Callable[..., None]:
-    """A process_revision_directives hook: applies --rename, records the operations, drops an empty
-    autogenerate, and refuses drops without --allow-drop (raising here means no file is written)."""
-    from .diff import operation_rows
-    from .safety import apply_renames, guard_drops
-
-    def collect(context: Any, revision: Any, directives: list[Any]) -> None:
-        if not directives:
-            return
-        script = directives[0]
-        if autogenerate and renames:
-            apply_renames(script, renames)
-        collected["operations"] = operations = operation_rows(script.upgrade_ops_list)
-        if autogenerate and all(ops.is_empty() for ops in script.upgrade_ops_list):
-            directives[:] = []
-        elif autogenerate:
-            guard_drops(operations, allow_drop)
-
-    return collect
 
 
 def _split_range(rev_range: str | None, current: tuple[str, ...]) -> tuple[str, str]:
@@ -623,12 +449,6 @@ def _split_range(rev_range: str | None, current: tuple[str, ...]) -> tuple[str, 
         return value or default
 
     return resolve(start, "base"), resolve(end, "heads")
-
-
-def _db_errors() -> tuple[type[BaseException], ...]:
-    from sqlalchemy.exc import DBAPIError
-
-    return (DBAPIError,)
 
 
 def _revisions(revision: str | Sequence[str]) -> str | tuple[str, ...]:

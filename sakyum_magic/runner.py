@@ -1,8 +1,7 @@
-"""Running Alembic commands: building the Config, recording steps, translating errors.
+"""Pieces every command uses: the Config, checks on paths and ids, step recording, Alembic's errors.
 
-Everything env.py needs travels through ``Config.attributes``: ``connection`` (Alembic's documented
-recipe key), ``target_metadata``, ``sakyum_url`` for offline SQL, and ``sakyum_options``, extra
-keyword arguments for ``context.configure`` (hooks such as ``on_version_apply``).
+How a migration runs against the database (lock, session, env.py attributes) is in
+:mod:`sakyum_magic.execution`.
 """
 
 from __future__ import annotations

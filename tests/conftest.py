@@ -73,7 +73,7 @@ def postgres_url(workdir: Path) -> Iterator[str]:
 
 @pytest.fixture
 def mysql_url(workdir: Path) -> Iterator[str]:
-    """A MariaDB/MySQL database of the test's own (dropped afterwards), used from a fresh working directory."""
+    """A MariaDB/MySQL database of the test's own (dropped afterwards), used from a fresh workdir."""
     yield from _server_database("MariaDB", MYSQL_URL, "CREATE DATABASE `{}`", "DROP DATABASE IF EXISTS `{}`")
 
 

@@ -1,0 +1,181 @@
+"""Running a migration against the database: the lock, the session handed to env.py, the steps.
+
+env.py receives everything through ``Config.attributes``: ``connection`` (Alembic's documented
+recipe key), ``target_metadata``, ``sakyum_url`` for offline SQL, and ``sakyum_options``, extra
+keyword arguments for ``context.configure`` (hooks such as ``on_version_apply``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from . import locking, runner
+from .binding import as_target, parse_url
+from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
+from .partial import SchemaWatch
+from .records import MigrationResult
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from .commands import Migrator
+
+PROGRESS_THRESHOLD = 10
+
+
+def apply(
+    migrator: Migrator,
+    name: str,
+    target: str,
+    run: Callable[[Config, bool], Any],
+    script: ScriptDirectory,
+    classify: Callable[[Any, str], bool] | None = None,
+    dry_run: bool = False,
+) -> MigrationResult:
+    """Run ``run`` on one connection, recording each step and the SQL it wrote.
+
+    ``classify`` marks the statements that lose data; ``dry_run`` rolls everything back (plan).
+    """
+    url = parse_url(migrator.url)
+    before = current_heads(migrator.engine())
+    if name == "upgrade" and target == "head" and len(heads := script.get_heads()) > 1:
+        raise runner.multiple_heads(tuple(heads))
+    result = MigrationResult(name, target, before, before)
+    if name == "upgrade" and at_target(target, before, script):
+        return result
+    pending = pending_revisions(name, target, before, script)
+    recorder = runner.StepRecorder(
+        "stamp" if name == "stamp" else name,
+        len(pending) or None,
+        migrator.progress and len(pending) >= PROGRESS_THRESHOLD,
+        classify,
+    )
+    config = migrator.config()
+    watch = SchemaWatch(migrator.engine())
+    # A stamp only writes the version table: one transaction, so a failure also undoes --purge.
+    whole = {"transaction_per_migration": False} if name == "stamp" else {}
+    session = open_session(migrator, config, on_version_apply=[recorder, watch], **whole)
+    with recorder, session, rolled_back_if(dry_run, config):
+        recorder.watch(config.attributes["connection"].execution_options(**{WRITER_OPTION: True}))
+        try:
+            with runner.alembic_errors(url):
+                run(config, False)
+        except db_errors() as exc:
+            result.steps, result.after = recorder.steps, current_heads(migrator.engine())
+            result.left_behind = watch.left_behind(migrator.engine())
+            raise runner.failed_step(exc, result, pending, url) from exc
+    result.steps, result.after = recorder.steps, current_heads(migrator.engine())
+    return result
+
+
+def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
+    """Whether an upgrade to ``target`` has nothing to do (checked against the cached map)."""
+    if not before:
+        return False
+    heads = tuple(sorted(script.get_heads()))
+    if target in {"head", "heads"}:
+        return before == heads
+    return target in before
+
+
+def pending_revisions(name: str, target: str, before: tuple[str, ...], script: ScriptDirectory) -> list[str]:
+    """The revisions a run is expected to apply, in order (for the progress bar and errors)."""
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+    from alembic.util import CommandError
+
+    upper, lower = (target, before or "base") if name == "upgrade" else (before or "base", target)
+    if name == "stamp":
+        return []
+    try:
+        revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
+    except (AlembicRevisionError, CommandError):
+        return []
+    except AssertionError as exc:  # Alembic's own argument checks; the run reports them
+        if not runner.raised_by_alembic(exc):
+            raise
+        return []
+    return revisions[::-1] if name == "upgrade" else revisions
+
+
+def offline(
+    migrator: Migrator, name: str, target: str, run: Callable[[Config, bool], Any]
+) -> MigrationResult:
+    check_dialect(parse_url(migrator.url))  # offline SQL needs the dialect, not the driver
+    buffer = io.StringIO()
+    config = migrator.config(output_buffer=buffer, stdout=io.StringIO())
+    config.attributes["sakyum_url"] = parse_url(migrator.url)
+    config.attributes["target_metadata"] = None
+    with locking.alembic_context(), runner.alembic_errors(parse_url(migrator.url)):
+        run(config, True)
+    return MigrationResult(name, target, (), (), sql=buffer.getvalue())
+
+
+def open_session(
+    migrator: Migrator,
+    config: Config,
+    *,
+    need_metadata: bool = False,
+    connect_db: bool = True,
+    **options: Any,
+) -> Session:
+    target = as_target(migrator.target_metadatas()) if need_metadata else None
+    return Session(migrator, config, target, connect_db, options)
+
+
+class Session:
+    """Context manager handing a connection, the models and env.py hooks to ``Config.attributes``."""
+
+    def __init__(
+        self,
+        migrator: Migrator,
+        config: Config,
+        target: Any,
+        connect_db: bool,
+        options: dict[str, Any],
+    ) -> None:
+        self.migrator, self.config, self.target = migrator, config, target
+        self.connect_db, self.options = connect_db, options
+        self._connection: Any = None
+        self._context = locking.alembic_context()
+
+    def __enter__(self) -> Session:
+        attributes = self.config.attributes
+        attributes["target_metadata"] = self.target
+        attributes["sakyum_url"] = parse_url(self.migrator.url)
+        engine = self.migrator.engine()
+        options = dict(self.options)
+        if is_transactional_sqlite(engine):
+            options["transactional_ddl"] = True
+        attributes["sakyum_options"] = options
+        if self.connect_db:
+            self._connection = connect(engine)
+            attributes["connection"] = self._connection.__enter__()
+        # env.py drives Alembic's module-level context: one thread at a time in this process.
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            if self._connection is not None:
+                self._connection.__exit__(*exc)
+        finally:
+            self._context.__exit__(*exc)
+
+
+def rolled_back_if(dry_run: bool, config: Config) -> AbstractContextManager[Any]:
+    """For plan: a transaction begun before Alembic configures the connection, rolled back after."""
+    if not dry_run:
+        return nullcontext()
+    from .plan import rolled_back
+
+    return rolled_back(config.attributes["connection"])
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import DBAPIError
+
+    return (DBAPIError,)
