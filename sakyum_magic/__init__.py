@@ -8,33 +8,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .commands import Migrator
-from .errors import (
-    ConfigurationError,
-    DatabaseError,
-    DropRefusedError,
-    MigrationError,
-    MultipleHeadsError,
-    NotInitializedError,
-    PendingChangesError,
-    RevisionError,
-    SakyumError,
-)
-from .records import (
-    Binding,
-    CurrentResult,
-    HistoryEntry,
-    InitResult,
-    MigrationResult,
-    Operation,
-    Plan,
-    RevisionInfo,
-    RevisionResult,
-    Step,
-)
-
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
+
+    from .commands import Migrator
+    from .errors import (
+        ConfigurationError,
+        DatabaseError,
+        DropRefusedError,
+        MigrationError,
+        MultipleHeadsError,
+        NotInitializedError,
+        PendingChangesError,
+        RevisionError,
+        SakyumError,
+    )
+    from .records import (
+        Binding,
+        CurrentResult,
+        HistoryEntry,
+        InitResult,
+        MigrationResult,
+        Operation,
+        Plan,
+        RevisionInfo,
+        RevisionResult,
+        Step,
+    )
 
 __version__ = "0.1.0"
 
@@ -64,6 +64,51 @@ __all__ = [
 ]
 
 _MAGICS_KEY = "_sakyum_magics"
+
+# Where each public name lives; imported on first access, so that `%load_ext` stays cheap.
+_EXPORTS = {
+    "Migrator": "commands",
+    **dict.fromkeys(
+        [
+            "ConfigurationError",
+            "DatabaseError",
+            "DropRefusedError",
+            "MigrationError",
+            "MultipleHeadsError",
+            "NotInitializedError",
+            "PendingChangesError",
+            "RevisionError",
+            "SakyumError",
+        ],
+        "errors",
+    ),
+    **dict.fromkeys(
+        [
+            "Binding",
+            "CurrentResult",
+            "HistoryEntry",
+            "InitResult",
+            "MigrationResult",
+            "Operation",
+            "Plan",
+            "RevisionInfo",
+            "RevisionResult",
+            "Step",
+        ],
+        "records",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sakyum_magic' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

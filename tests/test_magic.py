@@ -191,3 +191,16 @@ def test_nothing_is_printed_but_long_runs_show_progress(
     shell.run_line_magic("config", "MigrateMagics.progress = False")
     migrate(shell, "downgrade base")
     assert capsys.readouterr().err == ""
+
+
+def test_config_listing_never_shows_the_password(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    migrate(shell, "config --url postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
+    shell.run_line_magic("config", "MigrateMagics")
+    listing = capsys.readouterr().out
+    assert "app:***@127.0.0.1:1/app" in listing and "hunter2" not in listing
+    assert (
+        shell.run_line_magic("config", "MigrateMagics.url") == "postgresql+psycopg://app:***@127.0.0.1:1/app"
+    )
+    magics = shell.magics_manager.registry["MigrateMagics"]
+    migrate(shell, "config")
+    assert magics.migrator.url == "postgresql+psycopg://app:hunter2@127.0.0.1:1/app"

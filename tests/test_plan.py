@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, DatabaseError, Migrator, RevisionError
-from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message, Report
+from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message
 
 
 def models(*, age: bool = True, notes: bool = True, name_length: int = 50) -> sa.MetaData:
@@ -209,15 +209,14 @@ def test_magic_upgrade_with_several_heads_shows_them(shell: Any, sqlite_url: str
     first = migrator.revision("left").revisions[0].revision
     second = migrator.revision("right", head=migrator.current().revisions[0].revision, splice=True)
     migrate(shell, f"config --url {sqlite_url}")
-    displayed: list[Any] = []
-    shell.magics_manager.registry["MigrateMagics"]._show = displayed.append
+    published: list[dict[str, Any]] = []
+    shell.display_pub.publish = lambda data, **_: published.append(data)
     message = one_line_error(shell, "upgrade head")
     assert "upgrade heads" in message and "merge heads" in message
-    (report,) = displayed
-    assert isinstance(report, Report)
-    assert set(report["heads"]["revision"]) == {first, second.revisions[0].revision}
-    assert any("merge heads -m" in note for note in report.notes)
-    assert any("upgrade heads" in note for note in report.notes)
+    (shown,) = published
+    for head in (first, second.revisions[0].revision):
+        assert head in shown["text/plain"] and head in shown["text/html"]
+    assert "merge heads -m" in shown["text/plain"] and "upgrade heads" in shown["text/plain"]
 
 
 @pytest.mark.mysql

@@ -11,7 +11,6 @@ from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, Migrator
 from sakyum_magic.errors import DropRefusedError
-from sakyum_magic.render import Flagged
 from sakyum_magic.safety import Rename, always_destructive, parse_rename, writes
 
 ROWS = [(1, "Ada", 36), (2, "Grace", 45), (3, "Linus", None)]
@@ -188,12 +187,12 @@ def test_magic_guard_displays_a_flagged_table(shell: Any, sqlite_url: str) -> No
     at_version_one(sqlite_url)
     shell.user_ns["models"] = people(with_extra=False)
     migrate(shell, f"config --url {sqlite_url} --metadata models")
-    displayed: list[Any] = []
-    magics = shell.magics_manager.registry["MigrateMagics"]
-    magics._show = displayed.append
+    published: list[dict[str, Any]] = []
+    shell.display_pub.publish = lambda data, **_: published.append(data)
     one_line_error(shell, "revision --autogenerate -m drop")
-    assert isinstance(displayed[0], Flagged)
-    assert list(displayed[0].frame["table"]) == ["notes"]
+    (shown,) = published
+    assert "! remove_table" in shown["text/plain"] and "notes" in shown["text/plain"]
+    assert "#f8d7da" in shown["text/html"]  # the destructive row is highlighted
 
 
 def test_magic_rename(shell: Any, sqlite_url: str) -> None:
