@@ -255,6 +255,7 @@ def run_migration(
         starting_rev, revision = revision.split(":", 1)
     elif sql and direction == "downgrade":
         raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
+    # The step planners alembic.command.upgrade/downgrade themselves hand to EnvironmentContext's fn.
     plan = script._upgrade_revs if direction == "upgrade" else script._downgrade_revs
 
     def steps(rev: Any, _context: Any) -> Any:

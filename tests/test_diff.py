@@ -14,6 +14,7 @@ from sakyum_magic import ConfigurationError, Migrator
 from sakyum_magic.render import DESTRUCTIVE_MARK, DESTRUCTIVE_STYLE, Flagged, Message
 from sakyum_magic.safety import narrowing, shape, sql_shape
 from tests.models import USERS
+from tests.shells import migrate
 
 
 def before() -> sa.MetaData:
@@ -225,10 +226,6 @@ def test_shapes_of_sqlalchemy_types_agree_with_sql_text() -> None:
 
 
 # -- through the magic ----------------------------------------------------------------------
-
-
-def migrate(shell: Any, line: str) -> Any:
-    return shell.run_line_magic("migrate", line)
 
 
 def test_magic_diff_highlights_destructive_rows(shell: Any, sqlite_url: str) -> None:

@@ -7,24 +7,10 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from IPython.core.error import UsageError
 
 from sakyum_magic.render import Message, Preformatted, Report
 from tests.models import USERS, USERS_AND_POSTS
-
-
-def migrate(shell: Any, line: str) -> Any:
-    return shell.run_line_magic("migrate", line)
-
-
-def usage_error(shell: Any, line: str) -> str:
-    """Run a line that must fail with exactly UsageError (no subclass) and a one-line message."""
-    with pytest.raises(UsageError) as caught:
-        migrate(shell, line)
-    assert type(caught.value) is UsageError
-    message = str(caught.value)
-    assert "\n" not in message
-    return message
+from tests.shells import migrate, one_line_error
 
 
 def test_load_and_unload(shell: Any) -> None:
@@ -85,10 +71,10 @@ def test_single_metadata_in_namespace_is_found(shell: Any, capsys: pytest.Captur
 
 def test_no_or_several_metadata_candidates(shell: Any) -> None:
     migrate(shell, "init")
-    assert "none found" in usage_error(shell, "revision --autogenerate -m x")
+    assert "none found" in one_line_error(shell, "revision --autogenerate -m x")
     shell.run_cell(USERS)
     shell.run_cell("import sqlalchemy as sa\nother = sa.MetaData()")
-    message = usage_error(shell, "revision --autogenerate -m x")
+    message = one_line_error(shell, "revision --autogenerate -m x")
     assert "Base" in message and "other" in message and "--metadata" in message
 
 
@@ -146,32 +132,32 @@ def test_help_runs_nothing(shell: Any, workdir: Path) -> None:
         ("config --metadata Nope", "NameError"),
     ],
 )
-def test_bad_input_is_a_one_line_usage_error(shell: Any, line: str, expected: str) -> None:
-    assert expected in usage_error(shell, line)
+def test_bad_input_is_a_one_line_one_line_error(shell: Any, line: str, expected: str) -> None:
+    assert expected in one_line_error(shell, line)
 
 
 def test_revision_errors(shell: Any) -> None:
     migrate(shell, "init")
     migrate(shell, "revision -m a --rev-id abc1")
     migrate(shell, "revision -m b --rev-id abc2")
-    assert "zzz" in usage_error(shell, "upgrade zzz")
-    assert "abc" in usage_error(shell, "upgrade abc")
+    assert "zzz" in one_line_error(shell, "upgrade zzz")
+    assert "abc" in one_line_error(shell, "upgrade abc")
     migrate(shell, "revision -m c --rev-id abc3 --head abc1 --splice")
-    assert "merge heads" in usage_error(shell, "upgrade head")
+    assert "merge heads" in one_line_error(shell, "upgrade head")
 
 
 def test_unreachable_server_shows_the_url_masked(shell: Any) -> None:
     migrate(shell, "config --url postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
     migrate(shell, "init")
     migrate(shell, "revision -m one")
-    message = usage_error(shell, "upgrade")
+    message = one_line_error(shell, "upgrade")
     assert "cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/app" in message
     assert "hunter2" not in message
 
 
 def test_failed_config_changes_nothing(shell: Any) -> None:
     migrate(shell, "config --url sqlite:///kept.db")
-    usage_error(shell, "config --url 'bad url'")
+    one_line_error(shell, "config --url 'bad url'")
     assert migrate(shell, "config").loc[0, "url"] == "sqlite:///kept.db"
 
 

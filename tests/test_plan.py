@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, DatabaseError, Migrator, RevisionError
 from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message
+from tests.shells import migrate, one_line_error
 
 
 def models(*, age: bool = True, notes: bool = True, name_length: int = 50) -> sa.MetaData:
@@ -169,18 +169,6 @@ def test_plan_refuses_a_revision_that_commits_on_its_own(postgres_url: str, work
 
 
 # -- through the magic ----------------------------------------------------------------------
-
-
-def migrate(shell: Any, line: str) -> Any:
-    return shell.run_line_magic("migrate", line)
-
-
-def one_line_error(shell: Any, line: str) -> str:
-    with pytest.raises(UsageError) as caught:
-        migrate(shell, line)
-    assert type(caught.value) is UsageError
-    assert "\n" not in str(caught.value)
-    return str(caught.value)
 
 
 def test_magic_plan_table(shell: Any, sqlite_url: str) -> None:

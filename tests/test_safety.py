@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, Migrator
 from sakyum_magic.errors import DropRefusedError
 from sakyum_magic.safety import Rename, always_destructive, parse_rename, writes
+from tests.shells import migrate, one_line_error
 
 ROWS = [(1, "Ada", 36), (2, "Grace", 45), (3, "Linus", None)]
 
@@ -158,18 +158,6 @@ def test_reads_are_not_captured() -> None:
 
 
 # -- through the magic ----------------------------------------------------------------------
-
-
-def migrate(shell: Any, line: str) -> Any:
-    return shell.run_line_magic("migrate", line)
-
-
-def one_line_error(shell: Any, line: str) -> str:
-    with pytest.raises(UsageError) as caught:
-        migrate(shell, line)
-    assert type(caught.value) is UsageError
-    assert "\n" not in str(caught.value)
-    return str(caught.value)
 
 
 def test_magic_guard_shows_the_drops_then_allow_drop(shell: Any, sqlite_url: str, workdir: Path) -> None:
