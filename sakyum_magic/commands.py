@@ -30,8 +30,8 @@ from .records import (
     RevisionResult,
 )
 from .safety import Rename, directives_hook, parse_renames
-from .scripts import ScriptCache, Snapshot, run_migration
-from .template import ENV_PY, README, alembic_ini, script_mako
+from .scripts import ScriptCache, Snapshot, history_range, run_migration
+from .template import write_directory
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -142,26 +142,10 @@ class Migrator:
                 f"{target} already exists and is not empty: choose another directory "
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
-        # Everything that can fail on bad input (the URL for alembic.ini) runs before the first write.
-        ini_text = None if self.ini.exists() else alembic_ini(self._ini_location(target), self._ini_url())
-        (target / "versions").mkdir(parents=True, exist_ok=True)
-        files = {"env.py": ENV_PY, "script.py.mako": script_mako(), "README": README}
-        for name, text in files.items():
-            (target / name).write_text(text)
-        ini_written = ini_text is not None
-        if ini_text is not None:
-            self.ini.write_text(ini_text)
-        self.directory = target
-        return InitResult(str(target), (*files, "versions/"), str(self.ini), ini_written)
-
-    def _ini_location(self, target: Path) -> str:
-        if target.is_absolute():
-            return str(target)
-        return str(Path(target).as_posix())
-
-    def _ini_url(self) -> str:
         url = parse_url(self.url)
-        return url._replace(password=None).render_as_string(hide_password=False)
+        result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        self.directory = target
+        return result
 
     @on_engine_loop
     def revision(
@@ -392,7 +376,7 @@ class Migrator:
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = current_heads(self.engine()) if needs_db else ()
-        base, head = _split_range(rev_range, current)
+        base, head = history_range(rev_range, current)
         with runner.alembic_errors(parse_url(self.url)):
             walked = snapshot.memo(
                 ("history", base, head),
@@ -402,9 +386,11 @@ class Migrator:
         return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """List the head revisions."""
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
         snapshot = self.snapshot()
-        return snapshot.infos(snapshot.script.get_revisions("heads"))
+        script = snapshot.script
+        names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+        return snapshot.infos(script.get_revisions(names))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
@@ -434,21 +420,6 @@ class Migrator:
 def _initialized(directory: Path) -> bool:
     runner.check_path(directory)
     return (directory / "env.py").is_file()
-
-
-def _split_range(rev_range: str | None, current: tuple[str, ...]) -> tuple[str, str]:
-    if not rev_range:
-        return "base", "heads"
-    if ":" not in rev_range:
-        raise ConfigurationError(f"history range {rev_range!r} needs a colon: use START:END, START: or :END")
-    start, end = rev_range.split(":", 1)
-
-    def resolve(value: str, default: str) -> str:
-        if value == "current":
-            return current[0] if current else "base"
-        return value or default
-
-    return resolve(start, "base"), resolve(end, "heads")
 
 
 def _revisions(revision: str | Sequence[str]) -> str | tuple[str, ...]:

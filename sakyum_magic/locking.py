@@ -148,15 +148,18 @@ def _acquire_file(path: Path, timeout: float, engine: Engine | None) -> int:
                 f"cannot {where}create the lock file {str(path)[:80]!r}: {reason}; check the database "
                 "path in the URL (%migrate config --url URL)"
             ) from exc
+        locked = False
         try:
             _flock_until(descriptor, deadline, path, engine)
-            if _same_file(descriptor, path):
-                return descriptor
-            _unlock(descriptor)
-        except BaseException:
-            os.close(descriptor)
-            raise
-        os.close(descriptor)
+            # The file may have been removed and made anew while we waited: lock the one on disk.
+            locked = _same_file(descriptor, path)
+            if not locked:
+                _unlock(descriptor)
+        finally:
+            if not locked:
+                os.close(descriptor)
+        if locked:
+            return descriptor
 
 
 def _flock_until(descriptor: int, deadline: float, path: Path, engine: Engine | None) -> None:

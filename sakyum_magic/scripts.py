@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib.util import cache_from_source
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .errors import ConfigurationError
 from .records import RevisionInfo
 
 if TYPE_CHECKING:
@@ -265,3 +266,19 @@ def run_migration(
         config, script, fn=steps, as_sql=sql, starting_rev=starting_rev, destination_rev=revision, tag=tag
     ):
         script.run_env()
+
+
+def history_range(rev_range: str | None, current: tuple[str, ...]) -> tuple[str, str]:
+    """Split an ``alembic history -r`` range (START:END, START: or :END; ``current`` allowed)."""
+    if not rev_range:
+        return "base", "heads"
+    if ":" not in rev_range:
+        raise ConfigurationError(f"history range {rev_range!r} needs a colon: use START:END, START: or :END")
+    start, end = rev_range.split(":", 1)
+
+    def resolve(value: str, default: str) -> str:
+        if value == "current":
+            return current[0] if current else "base"
+        return value or default
+
+    return resolve(start, "base"), resolve(end, "heads")

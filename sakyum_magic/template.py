@@ -9,7 +9,10 @@ the URL from ``$DATABASE_URL`` or alembic.ini, and the metadata from the optiona
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+from .records import InitResult
 
 ENV_PY = '''\
 """Alembic environment written by sakyum-magic; it needs no editing.
@@ -126,7 +129,7 @@ ALEMBIC_INI = """\
 # Written by sakyum-magic's %migrate init. A standard Alembic configuration.
 
 [alembic]
-script_location = %(here)s/{script_location}
+script_location = {script_location}
 prepend_sys_path = .
 path_separator = os
 
@@ -180,9 +183,28 @@ def script_mako() -> str:
     return (Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako").read_text()
 
 
-def alembic_ini(script_location: str, url_without_password: str) -> str:
-    """alembic.ini text; ``%`` in values is doubled for configparser interpolation."""
-    return ALEMBIC_INI.format(
-        script_location=script_location.replace("%", "%%"),
-        url=url_without_password.replace("%", "%%"),
-    )
+def alembic_ini(script_location: Path, ini: Path, url_without_password: str) -> str:
+    """alembic.ini text. A relative location is written relative to the ini file (``%(here)s``)."""
+    location = _escape(str(script_location))
+    if not script_location.is_absolute():
+        relative = os.path.relpath(script_location.absolute(), ini.absolute().parent)
+        location = "%(here)s/" + _escape(Path(relative).as_posix())
+    return ALEMBIC_INI.format(script_location=location, url=_escape(url_without_password))
+
+
+def _escape(value: str) -> str:
+    """configparser interpolates ``%``: a literal one is written twice."""
+    return value.replace("%", "%%")
+
+
+def write_directory(target: Path, ini: Path, url_without_password: str) -> InitResult:
+    """Write the migration directory and, unless it exists, alembic.ini (what ``init`` does)."""
+    # Everything that can fail on bad input (the ini text) is made before the first write.
+    ini_text = None if ini.exists() else alembic_ini(target, ini, url_without_password)
+    (target / "versions").mkdir(parents=True, exist_ok=True)
+    files = {"env.py": ENV_PY, "script.py.mako": script_mako(), "README": README}
+    for name, text in files.items():
+        (target / name).write_text(text)
+    if ini_text is not None:
+        ini.write_text(ini_text)
+    return InitResult(str(target), (*files, "versions/"), str(ini), ini_text is not None)

@@ -245,3 +245,14 @@ def test_branch_labels_and_branch_at_head(migrator: Migrator) -> None:
     assert migrator.upgrade("feature@head").after == ("f1",)
     assert {h.revision for h in migrator.heads()} == {"f1", "m1"}
     assert [e.info.branch_labels for e in migrator.history() if e.info.revision == "f1"] == [("feature",)]
+
+
+def test_init_elsewhere_keeps_the_ini_usable(workdir: Path, sqlite_url: str) -> None:
+    Migrator(url=sqlite_url, directory="db/migrations").init()
+    assert "script_location = %(here)s/db/migrations" in (workdir / "alembic.ini").read_text()
+    outside = workdir.parent / f"{workdir.name}-abs"
+    Migrator(url=sqlite_url, directory=outside, ini=workdir / "other.ini").init()
+    assert f"script_location = {outside}" in (workdir / "other.ini").read_text()
+    m = Migrator(url=sqlite_url, directory=outside, ini=workdir / "other.ini")
+    m.revision("one")
+    assert [e.info.message for e in m.history()] == ["one"]
