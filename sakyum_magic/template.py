@@ -27,7 +27,7 @@ import importlib
 import os
 from logging.config import fileConfig
 
-from sqlalchemy import MetaData, engine_from_config, pool
+from sqlalchemy import Engine, MetaData, engine_from_config, pool
 
 from alembic import context
 
@@ -108,6 +108,9 @@ def run_migrations_online(connection):
 
 if context.is_offline_mode():
     run_migrations_offline()
+elif isinstance(connection, Engine):  # some tools (pytest-alembic) hand over an engine instead
+    with connection.connect() as engine_connection:
+        run_migrations_online(engine_connection)
 elif connection is not None:
     run_migrations_online(connection)
 else:
