@@ -7,6 +7,7 @@ A bad line raises ``UsageError``; ``-h`` raises :class:`HelpRequested` so that n
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -32,13 +33,29 @@ class HelpRequested(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse quotes the offending argument, which may be a URL with a password in it.
-        raise UsageError(mask_text(f"{self.prog}: {message} (see {self.prog} -h)")) from None
+        raise UsageError(
+            mask_text(f"{self.prog}: {message}{_did_you_mean(message)} (see {self.prog} -h)")
+        ) from None
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         raise UsageError(mask_text(message.strip()) if message else f"{self.prog}: stopped") from None
 
     def print_help(self, file: Any = None) -> NoReturn:
         raise HelpRequested(self.format_help())
+
+
+def _did_you_mean(message: str) -> str:
+    """For argparse's "invalid choice: 'histroy' (choose from ...)", the closest choice, if any is close."""
+    import difflib
+
+    found = re.match(
+        r"argument \S+: invalid choice: '(?P<given>[^']*)' \(choose from (?P<choices>.*)\)", message
+    )
+    if found is None:
+        return ""
+    choices = re.findall(r"'?([\w-]+)'?", found["choices"])
+    close = difflib.get_close_matches(found["given"], choices, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def _help(method: Callable[..., Any]) -> str:

@@ -45,3 +45,11 @@ def test_bad_lines_raise_usage_error(parser, line: str) -> None:  # type: ignore
     with pytest.raises(UsageError) as caught:
         parse_line(parser, line)
     assert type(caught.value) is UsageError
+
+
+def test_a_mistyped_command_gets_a_suggestion(parser) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError, match="did you mean 'history'"):
+        parse_line(parser, "histroy")
+    with pytest.raises(UsageError) as caught:
+        parse_line(parser, "frobnicate")
+    assert "did you mean" not in str(caught.value)
