@@ -103,14 +103,6 @@ class ScriptCache:
             _drop_stale_bytecode(snapshot, fingerprint)
         return self._load(key, config)
 
-    def load(self, config: Config) -> ScriptDirectory:
-        """The ScriptDirectory for ``config``, reused while its revision files are unchanged."""
-        return self.snapshot(config).script
-
-    def info(self, config: Config, script: Script) -> RevisionInfo:
-        """RevisionInfo for one revision, memoised with the revision map it came from."""
-        return self.snapshot(config).info(script)
-
     def forget(self) -> None:
         """Drop every loaded map (the next command reloads from disk)."""
         self._snapshots.clear()

@@ -196,8 +196,8 @@ def test_caches_are_per_directory(workdir: Path, sqlite_url: str) -> None:
     write(one.directory, "r1", None)
     write(two.directory, "s1", None)
     cache = ScriptCache()
-    assert [s.revision for s in cache.load(one.config()).walk_revisions()] == ["r1"]
-    assert [s.revision for s in cache.load(two.config()).walk_revisions()] == ["s1"]
+    assert [s.revision for s in cache.snapshot(one.config()).script.walk_revisions()] == ["r1"]
+    assert [s.revision for s in cache.snapshot(two.config()).script.walk_revisions()] == ["s1"]
 
 
 # -- the same answers as plain Alembic on branched and merged graphs ---------------------------
