@@ -100,7 +100,7 @@ class Report:
     def __repr__(self) -> str:
         parts = [self.title, *self.notes]
         for name, frame in self.tables.items():
-            parts += [f"\n{name}:", frame.to_string(index=False)]
+            parts += [f"\n{name}:", _table_text(frame)]
         return "\n".join(parts)
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
@@ -110,7 +110,7 @@ class Report:
         parts = [f"<h4>{html.escape(self.title)}</h4>"]
         parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
         for name, frame in self.tables.items():
-            parts += [f"<h5>{html.escape(name)}</h5>", frame.to_html(index=False)]
+            parts += [f"<h5>{html.escape(name)}</h5>", _table_html(frame)]
         return "\n".join(parts)
 
 
@@ -133,22 +133,36 @@ class Flagged:
         return len(self.frame)
 
     def __repr__(self) -> str:
-        marked = self.frame.copy()
-        marked.insert(0, " ", [DESTRUCTIVE_MARK if d else "" for d in self.frame["destructive"]])
         parts = [p for p in (self.title, *self.notes) if p]
-        return "\n".join([*parts, marked.to_string(index=False)])
+        return "\n".join([*parts, _table_text(self.frame)])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
     def _repr_html_(self) -> str:
-        def highlight(row: pd.Series) -> list[str]:
-            return [DESTRUCTIVE_STYLE if row["destructive"] else ""] * len(row)
-
-        styled = self.frame.style.apply(highlight, axis=1).hide(axis="index")
         parts = [f"<h4>{html.escape(self.title)}</h4>"] if self.title else []
         parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
-        return "\n".join([*parts, styled.to_html()])
+        return "\n".join([*parts, _table_html(self.frame)])
+
+
+def _table_text(table: pd.DataFrame) -> str:
+    """A table as text; rows that lose data (a ``destructive`` column) are marked with ``!``."""
+    if "destructive" not in table.columns:
+        return table.to_string(index=False)
+    marked = table.copy()
+    marked.insert(0, " ", [DESTRUCTIVE_MARK if d else "" for d in table["destructive"]])
+    return marked.to_string(index=False)
+
+
+def _table_html(table: pd.DataFrame) -> str:
+    """A table as HTML; rows that lose data (a ``destructive`` column) are highlighted with a Styler."""
+    if "destructive" not in table.columns:
+        return table.to_html(index=False)
+
+    def highlight(row: pd.Series) -> list[str]:
+        return [DESTRUCTIVE_STYLE if row["destructive"] else ""] * len(row)
+
+    return table.style.apply(highlight, axis=1).hide(axis="index").to_html()
 
 
 def frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:

@@ -66,3 +66,16 @@ def test_message_and_report_have_text_and_html() -> None:
     assert isinstance(report, render.Report)
     assert "add_table" in pretty(report) and "<table" in report._repr_html_()
     assert list(report["operations"]["op"]) == ["add_table"]
+
+
+def test_report_marks_operations_that_lose_data() -> None:
+    ops = (
+        Operation("remove_column", None, "t", "old", "INTEGER NULL", destructive=True),
+        Operation("add_column", None, "t", "new", "INTEGER NULL"),
+    )
+    report = render.new_revisions(RevisionResult((info("a"),), ops, autogenerate=True))
+    assert isinstance(report, render.Report)
+    text = pretty(report).splitlines()
+    assert any(line.lstrip().startswith("! remove_column") for line in text)
+    assert not any(line.lstrip().startswith("! add_column") for line in text)
+    assert render.DESTRUCTIVE_STYLE.split(";")[0].split(":")[1].strip() in report._repr_html_()
