@@ -74,10 +74,15 @@ class Migrator:
 
     def binding(self) -> Binding:
         """The URL (password masked), metadata, table count, directory, and whether it is initialized."""
-        tables = table_count(self.target_metadatas()) if self.metadata is not None else None
+        label, tables = self.metadata_label or "(none)", None
+        if self.metadata is not None:
+            try:
+                tables = table_count(self.target_metadatas())
+            except ConfigurationError:  # shown, not raised: `config` is how a broken binding is fixed
+                label += " (fails to evaluate)"
         return Binding(
             url=mask_url(self.url),
-            metadata=self.metadata_label or "(none)",
+            metadata=label,
             tables=tables,
             directory=str(self.directory),
             initialized=_initialized(self.directory),
@@ -320,6 +325,7 @@ class Migrator:
         target = as_target(self.target_metadatas())
         engine = self.engine()
         with connect(engine) as connection:
+            _require_schema(connection, schema)
             try:
                 return compare(
                     connection, target, schema=schema, include_schemas=include_schemas, tables=tables
@@ -330,6 +336,7 @@ class Migrator:
                     "check --schema and the table names"
                 ) from exc
 
+    @on_engine_loop
     def plan(self, revision: str = "head") -> Plan:
         """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes."""
         from .plan import plan
@@ -424,3 +431,16 @@ def _initialized(directory: Path) -> bool:
 
 def _revisions(revision: str | Sequence[str]) -> str | tuple[str, ...]:
     return revision if isinstance(revision, str) else tuple(revision)
+
+
+def _require_schema(connection: Any, schema: str | None) -> None:
+    """An unknown --schema would compare nothing and look like "no differences": refuse it."""
+    from sqlalchemy import inspect
+
+    if schema is None:
+        return
+    known = inspect(connection).get_schema_names()
+    if schema not in known:
+        raise ConfigurationError(
+            f"--schema {schema[:60]!r} is not a schema of this database (it has: {', '.join(known)})"
+        )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import locking, runner
 from .binding import as_target, parse_url
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
+from .errors import RevisionError
 from .partial import SchemaWatch
 from .records import MigrationResult
 
@@ -42,6 +43,8 @@ def apply(
     """
     url = parse_url(migrator.url)
     before = current_heads(migrator.engine())
+    if name != "stamp":
+        require_known(before, script, migrator)
     if name == "upgrade" and target == "head" and len(heads := script.get_heads()) > 1:
         raise runner.multiple_heads(tuple(heads))
     result = MigrationResult(name, target, before, before)
@@ -166,12 +169,35 @@ class Session:
             self._context.__exit__(*exc)
 
 
+def require_known(heads: tuple[str, ...], script: ScriptDirectory, migrator: Migrator) -> None:
+    """The database's revisions must have files here; otherwise say how to get out of it."""
+    missing = [rev for rev in heads if not _defined(script, rev)]
+    if missing:
+        raise RevisionError(
+            f"the database is at {', '.join(missing)}, which no file in {migrator.directory} defines "
+            "(deleted, or from other code?): restore the file, or reset the version table with "
+            "%migrate stamp REV --purge (REV = base, head, or the revision the schema really matches)"
+        )
+
+
+def _defined(script: ScriptDirectory, rev: str) -> bool:
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+
+    try:
+        return script.revision_map.get_revision(rev) is not None
+    except AlembicRevisionError:
+        return False
+
+
 def rolled_back_if(dry_run: bool, config: Config) -> AbstractContextManager[Any]:
     """For plan: a transaction begun before Alembic configures the connection, rolled back after."""
     if not dry_run:
         return nullcontext()
-    from .plan import rolled_back
+    from .plan import UNREACHABLE_URL, rolled_back
 
+    # An env.py that opens its own connection (as `alembic init` writes it) would commit for real:
+    # give it a URL it cannot open, so it fails instead (plan reports why).
+    config.set_main_option("sqlalchemy.url", UNREACHABLE_URL)
     return rolled_back(config.attributes["connection"])
 
 

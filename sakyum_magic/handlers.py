@@ -142,8 +142,9 @@ def _config(magics: Magics, args: argparse.Namespace) -> Any:
         magics.secret_urls = {**magics.secret_urls, masked: args.url}
         args.url = masked
     if args.metadata is not None:
-        args.metadata = " ".join(args.metadata)
-        evaluate(magics, args.metadata)
+        args.metadata = " ".join(args.metadata).strip()  # '' unsets it: found in the namespace again
+        if args.metadata:
+            evaluate(magics, args.metadata)
     saved = {name: getattr(magics, name) for name in ("url", "metadata", "directory")}
     for name in saved:
         value = getattr(args, name)
@@ -151,8 +152,10 @@ def _config(magics: Magics, args: argparse.Namespace) -> Any:
             setattr(magics, name, value or None if name != "directory" else value)
     bind(magics)
     try:
+        if args.metadata:
+            magics.migrator.target_metadatas()  # a new expression must give metadata now
         return render.binding(magics.migrator.binding())
-    except SakyumError:  # a binding that cannot be shown is not kept
+    except SakyumError:  # a new binding that does not work is not kept
         for name, value in saved.items():
             setattr(magics, name, value)
         bind(magics)

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--metadata",
         nargs="+",
         type=str,
-        help="Python expression giving MetaData, a Base, a db, or a list (spaces allowed)",
+        help="Python expression giving MetaData, a Base, a db, or a list (spaces allowed; '' unsets it)",
     )
     config.add_argument("--dir", dest="directory", help="migration directory (default alembic)")
 

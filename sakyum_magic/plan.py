@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from .commands import Migrator
 
 TRANSACTIONAL_DDL = frozenset({"postgresql", "mssql"})
+UNREACHABLE_URL = "sakyum_plan_uses_the_given_connection_only://"
 _NAME = r'(?:"[^"]+"|`[^`]+`|\w+)(?:\.(?:"[^"]+"|`[^`]+`|\w+))?'
 _TMP = "_alembic_tmp_"
 
@@ -113,8 +114,19 @@ def _runner(name: str, revision: str) -> Any:
 def _in_rolled_back_transaction(
     migrator: Migrator, name: str, revision: str, run: Any, classify: Classifier
 ) -> Any:
+    from sqlalchemy.exc import NoSuchModuleError
+
     try:
         return migrator._migrate(name, revision, False, run, classify=classify, dry_run=True)
+    except NoSuchModuleError as exc:
+        if UNREACHABLE_URL.split(":")[0] not in str(exc):
+            raise
+        raise ConfigurationError(
+            f"plan cannot run this env.py safely: it opens its own connection instead of using the one "
+            f"the magic hands it (Config.attributes['connection']), so a dry run could not be undone; "
+            f"nothing was changed. Read the SQL with %migrate {name} {revision} --sql, or use an env.py "
+            "written by %migrate init"
+        ) from exc
     except (AssertionError, RevisionError) as exc:
         # Alembic asserts when autocommit_block() meets a transaction it did not begin itself
         # (the assertion may arrive as is, or already translated into a RevisionError).
@@ -152,18 +164,33 @@ def _copy_sqlite(engine: Engine, path: Path) -> None:
     """Copy the database with SQLite's backup API: a consistent snapshot, the original only read."""
     import sqlite3
 
+    database = engine.url.database
     with connect(engine) as connection:
         source = connection.connection.driver_connection
-        if not isinstance(source, sqlite3.Connection):
-            raise ConfigurationError(
-                f"plan copies SQLite databases with the sqlite3 driver, not {engine.dialect.driver}: "
-                "bind a sqlite:/// URL (pysqlite) to plan"
-            )
-        target = sqlite3.connect(path)
-        try:
-            source.backup(target)
-        finally:
-            target.close()
+        if isinstance(source, sqlite3.Connection):
+            _backup(source, path)
+            return
+    if not database or database == ":memory:":
+        raise ConfigurationError(
+            f"plan cannot copy an in-memory database through {engine.dialect.driver}: "
+            "bind a sqlite:/// file URL to plan"
+        )
+    # Another driver (aiosqlite): read the same file through the standard library, read-only.
+    source = sqlite3.connect(f"{Path(database).absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        _backup(source, path)
+    finally:
+        source.close()
+
+
+def _backup(source: Any, path: Path) -> None:
+    import sqlite3
+
+    target = sqlite3.connect(path)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
 
 
 @contextmanager

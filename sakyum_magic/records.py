@@ -49,6 +49,7 @@ class InitResult:
     files: tuple[str, ...]
     ini: str
     ini_written: bool
+    note: str | None = None
 
 
 @dataclass(frozen=True)

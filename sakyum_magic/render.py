@@ -300,7 +300,7 @@ def new_revisions(result: RevisionResult) -> pd.DataFrame | Report | Message:
 def init(result: InitResult) -> Message:
     """What ``init`` created."""
     ini = f"wrote {result.ini}" if result.ini_written else f"kept the existing {result.ini}"
-    return Message(
-        f"Created {result.directory}/ ({', '.join(result.files)}) and {ini}. "
-        "Next: %migrate revision --autogenerate -m MESSAGE"
-    )
+    text = f"Created {result.directory}/ ({', '.join(result.files)}) and {ini}. "
+    if result.note:
+        return Message(text + result.note, level="warning")
+    return Message(text + "Next: %migrate revision --autogenerate -m MESSAGE")

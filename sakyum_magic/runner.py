@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import URL
 
+AMBIGUOUS_WALK = (
+    "a relative step (+N/-N) is ambiguous where the history branches or merges: "
+    "name the target revision instead (see %migrate history)"
+)
 REVISION_HINT = "see %migrate history for the revision ids"
 
 
@@ -100,9 +104,10 @@ def require_initialized(directory: Path) -> None:
     """Raise NotInitializedError unless ``directory`` holds an env.py."""
     check_path(directory)
     if not (directory / "env.py").is_file():
+        where = "" if directory.is_absolute() else f" (looked in {Path.cwd()})"
         raise NotInitializedError(
-            f"{directory} is not an Alembic directory yet: run %migrate init "
-            "(or %migrate config --dir DIR to point at an existing one)"
+            f"{directory}{where} is not an Alembic directory yet: run %migrate init "
+            "(or %migrate config --dir DIR to point at an existing one; relative paths follow os.chdir)"
         )
 
 
@@ -191,7 +196,10 @@ def alembic_errors(url: URL | None) -> Iterator[None]:
     except MultipleHeads as exc:
         raise multiple_heads(tuple(exc.heads), exc.argument or "head") from exc
     except (ResolutionError, AlembicRevisionError) as exc:
-        raise RevisionError(f"{scrub(_plain(exc), url)}; {REVISION_HINT}") from exc
+        message = scrub(_plain(exc), url)
+        if "Ambiguous walk" in message:
+            raise RevisionError(AMBIGUOUS_WALK) from exc
+        raise RevisionError(f"{message}; {REVISION_HINT}") from exc
     except CommandError as exc:
         raise _command_error(scrub(_plain(exc), url)) from exc
     except SyntaxError as exc:  # a revision file Python cannot load, perhaps the one just written
@@ -234,6 +242,13 @@ def _command_error(message: str) -> ConfigurationError | RevisionError:
         return RevisionError(
             "several heads exist: name one (see %migrate heads), use 'heads' for all of them, "
             "or join them with %migrate merge heads -m MESSAGE"
+        )
+    if "Ambiguous walk" in message:
+        return RevisionError(AMBIGUOUS_WALK)
+    if "does not provide a MetaData object" in message:
+        return ConfigurationError(
+            "this env.py does not take the models from the magic (its target_metadata is None): set "
+            "target_metadata in env.py, or start a directory with %migrate init, whose env.py does"
         )
     if "not up to date" in message:
         return RevisionError(f"{message}: run %migrate upgrade head first, then autogenerate")

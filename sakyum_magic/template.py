@@ -210,4 +210,18 @@ def write_directory(target: Path, ini: Path, url_without_password: str) -> InitR
         (target / name).write_text(text)
     if ini_text is not None:
         ini.write_text(ini_text)
-    return InitResult(str(target), (*files, "versions/"), str(ini), ini_text is not None)
+    note = None if ini_text is not None else _elsewhere(ini, target)
+    return InitResult(str(target), (*files, "versions/"), str(ini), ini_text is not None, note)
+
+
+def _elsewhere(ini: Path, target: Path) -> str | None:
+    """A warning when an existing alembic.ini names another directory (the CLI would drive that one)."""
+    from alembic.config import Config
+
+    named = Config(str(ini)).get_main_option("script_location")
+    if named is None or Path(named).absolute().resolve() == target.absolute().resolve():
+        return None
+    return (
+        f"Note: {ini} names {named} as script_location, so the alembic CLI drives that directory, not "
+        f"{target}; run the CLI with -c pointing at another ini, or edit script_location."
+    )

@@ -256,3 +256,41 @@ def test_init_elsewhere_keeps_the_ini_usable(workdir: Path, sqlite_url: str) -> 
     m = Migrator(url=sqlite_url, directory=outside, ini=workdir / "other.ini")
     m.revision("one")
     assert [e.info.message for e in m.history()] == ["one"]
+
+
+def test_database_at_a_revision_with_no_file_says_how_out(migrator: Migrator) -> None:
+    made = migrator.revision("users", autogenerate=True).revisions[0]
+    migrator.upgrade()
+    Path(made.path).unlink()
+    with pytest.raises(RevisionError, match=r"stamp REV --purge"):
+        migrator.upgrade()
+    migrator.stamp("base", purge=True)
+    assert migrator.current().revisions == ()
+
+
+def test_init_warns_when_the_ini_names_another_directory(workdir: Path, sqlite_url: str) -> None:
+    Migrator(url=sqlite_url).init()
+    second = Migrator(url=sqlite_url, directory="other").init()
+    assert not second.ini_written
+    assert second.note is not None and "names" in second.note and "other" in second.note
+    assert Migrator(url=sqlite_url, directory="alembic").init("third").note is not None
+
+
+def test_diff_with_an_unknown_schema_is_an_error(migrator: Migrator) -> None:
+    with pytest.raises(ConfigurationError, match="not a schema"):
+        migrator.diff(schema="nosuch")
+
+
+def test_relative_steps_across_a_merge_say_name_the_target(migrator: Migrator) -> None:
+    migrator.revision("root", rev_id="root")
+    migrator.revision("left", rev_id="left", head="root")
+    migrator.revision("right", rev_id="right", head="root", splice=True)
+    migrator.merge("heads", message="join", rev_id="join")
+    migrator.upgrade("heads")
+    with pytest.raises(RevisionError, match="name the target revision"):
+        migrator.downgrade("-2")
+
+
+def test_not_initialized_says_where_it_looked(workdir: Path) -> None:
+    with pytest.raises(NotInitializedError, match=f"looked in {workdir}"):
+        Migrator(directory="nowhere").history()

@@ -190,3 +190,25 @@ def test_config_listing_never_shows_the_password(shell: Any, capsys: pytest.Capt
     magics = shell.magics_manager.registry["MigrateMagics"]
     migrate(shell, "config")
     assert magics.migrator.url == "postgresql+psycopg://app:hunter2@127.0.0.1:1/app"
+
+
+def test_a_broken_metadata_binding_can_be_shown_and_cleared(shell: Any) -> None:
+    shell.run_cell("import sqlalchemy as sa\nmd = sa.MetaData()")
+    migrate(shell, "config --metadata md")
+    shell.run_cell("del md")
+    shown = migrate(shell, "config")
+    assert shown.loc[0, "metadata"] == "md (fails to evaluate)"
+    cleared = migrate(shell, "config --metadata ''")
+    assert cleared.loc[0, "metadata"] == "(none)"
+
+
+def test_autogenerate_with_a_stock_env_py_says_what_to_do(shell: Any, workdir: Path) -> None:
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "init", "plain"], cwd=workdir, check=True, capture_output=True
+    )
+    shell.run_cell(USERS)
+    migrate(shell, "config --dir plain --metadata Base")
+    assert "set target_metadata in env.py" in one_line_error(shell, "revision --autogenerate -m x")

@@ -215,3 +215,39 @@ def test_plan_refuses_ddl_that_commits_itself(mysql_url: str, workdir: Path) -> 
     with pytest.raises(ConfigurationError, match=r"commits each DDL statement.*--sql"):
         migrator.plan()
     assert state(mysql_url) == before
+
+
+def test_plan_refuses_an_env_py_that_opens_its_own_connection(postgres_url: str, workdir: Path) -> None:
+    """A stock `alembic init` env.py ignores the connection handed to it: a dry run could commit."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "alembic", "init", "plain"], cwd=workdir, check=True, capture_output=True
+    )
+    migrator = Migrator(url=postgres_url, directory=workdir / "plain", ini=workdir / "alembic.ini")
+    made = migrator.revision("manual", rev_id="a1").revisions[0]
+    path = Path(made.path)
+    path.write_text(
+        path.read_text().replace(
+            "def upgrade() -> None:\n",
+            "def upgrade() -> None:\n    op.create_table('zz', sa.Column('id', sa.Integer))\n",
+        )
+    )
+    migrator.stamp("base")
+    with pytest.raises(ConfigurationError, match="opens its own connection"):
+        migrator.plan()
+    assert migrator.current().revisions == ()
+    assert "zz" not in sa.inspect(sa.create_engine(postgres_url)).get_table_names()
+
+
+def test_plan_with_the_async_sqlite_driver(workdir: Path) -> None:
+    url = f"sqlite+aiosqlite:///{workdir / 'async.db'}"
+    migrator = Migrator(url=url, metadata=models())
+    migrator.init()
+    migrator.revision("first", autogenerate=True)
+    migrator.upgrade()
+    result = migrator.plan("base")
+    assert result.command == "downgrade"
+    assert any("DROP TABLE" in s for step in result.steps for s in step.sql)
+    assert len(migrator.current().revisions) == 1
