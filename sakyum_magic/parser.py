@@ -185,4 +185,15 @@ def parse_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace
         raise UsageError(f"{PROG}: cannot split the line ({exc}); check the quotes") from None
     if not words:
         raise UsageError(f"{PROG}: which command? Try {PROG} -h for the list")
-    return parser.parse_args(words)
+    return parser.parse_args(_attach_relative_ranges(words))
+
+
+def _attach_relative_ranges(words: list[str]) -> list[str]:
+    """``-r -1:`` means the range -1:, but argparse would take ``-1:`` for an option: attach it."""
+    attached: list[str] = []
+    for word in words:
+        if attached and attached[-1] in {"-r", "--rev-range"} and word.startswith("-") and ":" in word:
+            attached[-1] = f"--rev-range={word}"
+        else:
+            attached.append(word)
+    return attached

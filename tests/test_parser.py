@@ -53,3 +53,9 @@ def test_a_mistyped_command_gets_a_suggestion(parser) -> None:  # type: ignore[n
     with pytest.raises(UsageError) as caught:
         parse_line(parser, "frobnicate")
     assert "did you mean" not in str(caught.value)
+
+
+def test_relative_history_ranges(parser) -> None:  # type: ignore[no-untyped-def]
+    assert parse_line(parser, "history -r -1:").rev_range == "-1:"
+    assert parse_line(parser, "history --rev-range -3:current").rev_range == "-3:current"
+    assert parse_line(parser, "history -r base:head").rev_range == "base:head"
