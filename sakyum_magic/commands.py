@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,6 +11,7 @@ from . import execution, locking, runner
 from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
 from .database import (
+    VERSION_TABLE,
     connect,
     create_engine,
     current_heads,
@@ -30,7 +31,7 @@ from .records import (
     RevisionResult,
 )
 from .safety import Rename, directives_hook, parse_renames
-from .scripts import ScriptCache, Snapshot, history_range, run_migration
+from .scripts import ScriptCache, Snapshot, history_range
 from .template import write_directory
 
 if TYPE_CHECKING:
@@ -245,10 +246,12 @@ class Migrator:
     def _no_changes_note(self) -> str:
         from sqlalchemy import inspect
 
-        with connect(self.engine()) as connection:
-            tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
         note = "No changes detected: the database already matches the models, so no file was written."
-        if tables and not current_heads(self.engine()):
+        if current_heads(self.engine()):
+            return note
+        with connect(self.engine()) as connection:
+            tables = set(inspect(connection).get_table_names()) - {VERSION_TABLE}
+        if tables:
             note += (
                 " The database has tables but no revision: if they came from create_all(), "
                 "run %migrate stamp head after your first revision to mark it up to date."
@@ -259,21 +262,11 @@ class Migrator:
 
     def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
         """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head)."""
-        return self._migrate(
-            "upgrade",
-            revision,
-            sql,
-            lambda c, s: run_migration(self.script_directory(), c, "upgrade", revision, sql=s, tag=tag),
-        )
+        return self._migrate("upgrade", revision, sql, execution.migration("upgrade", revision, tag))
 
     def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
         """Downgrade the database to ``revision`` (base, an id or prefix, -N)."""
-        return self._migrate(
-            "downgrade",
-            revision,
-            sql,
-            lambda c, s: run_migration(self.script_directory(), c, "downgrade", revision, sql=s, tag=tag),
-        )
+        return self._migrate("downgrade", revision, sql, execution.migration("downgrade", revision, tag))
 
     def stamp(
         self,
@@ -292,16 +285,14 @@ class Migrator:
             "stamp",
             target,
             sql,
-            lambda c, s: command.stamp(c, _revisions(revision), sql=s, tag=tag, purge=purge),
+            lambda _script, c, s: command.stamp(c, _revisions(revision), sql=s, tag=tag, purge=purge),
         )
 
     @on_engine_loop
-    def _migrate(
-        self, name: str, target: str, sql: bool, run: Callable[[Config, bool], Any], **dry: Any
-    ) -> MigrationResult:
+    def _migrate(self, name: str, target: str, sql: bool, run: execution.Run, **dry: Any) -> MigrationResult:
         script = self.script_directory()
         if sql:
-            return execution.offline(self, name, target, run)
+            return execution.offline(self, name, target, run, script)
         # The revision is read only under the lock: a run that waited then finds nothing left to do.
         with locking.migration_lock(self.engine()):
             return execution.apply(self, name, target, run, script, **dry)

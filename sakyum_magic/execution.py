@@ -27,12 +27,22 @@ if TYPE_CHECKING:
 
 PROGRESS_THRESHOLD = 10
 
+Run = Callable[["ScriptDirectory", "Config", bool], Any]
+"""A migration to run: given the loaded revision map, the Config and whether to write SQL (offline)."""
+
+
+def migration(direction: str, revision: str, tag: str | None = None) -> Run:
+    """The Run for an upgrade or downgrade to ``revision``, on the revision map already loaded."""
+    from .scripts import run_migration
+
+    return lambda script, config, sql: run_migration(script, config, direction, revision, sql=sql, tag=tag)
+
 
 def apply(
     migrator: Migrator,
     name: str,
     target: str,
-    run: Callable[[Config, bool], Any],
+    run: Run,
     script: ScriptDirectory,
     classify: Callable[[Any, str], bool] | None = None,
     dry_run: bool = False,
@@ -66,7 +76,7 @@ def apply(
         recorder.watch(config.attributes["connection"].execution_options(**{WRITER_OPTION: True}))
         try:
             with runner.alembic_errors(url):
-                run(config, False)
+                run(script, config, False)
         except db_errors() as exc:
             result.steps, result.after = recorder.steps, current_heads(migrator.engine())
             result.left_behind = watch.left_behind(migrator.engine())
@@ -104,16 +114,14 @@ def pending_revisions(name: str, target: str, before: tuple[str, ...], script: S
     return revisions[::-1] if name == "upgrade" else revisions
 
 
-def offline(
-    migrator: Migrator, name: str, target: str, run: Callable[[Config, bool], Any]
-) -> MigrationResult:
+def offline(migrator: Migrator, name: str, target: str, run: Run, script: ScriptDirectory) -> MigrationResult:
     check_dialect(parse_url(migrator.url))  # offline SQL needs the dialect, not the driver
     buffer = io.StringIO()
     config = migrator.config(output_buffer=buffer, stdout=io.StringIO())
     config.attributes["sakyum_url"] = parse_url(migrator.url)
     config.attributes["target_metadata"] = None
     with locking.alembic_context(), runner.alembic_errors(parse_url(migrator.url)):
-        run(config, True)
+        run(script, config, True)
     return MigrationResult(name, target, (), (), sql=buffer.getvalue())
 
 

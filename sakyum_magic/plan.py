@@ -30,6 +30,7 @@ from . import runner
 from .binding import mask_url, parse_url
 from .database import VERSION_TABLE, connect, current_heads
 from .errors import ConfigurationError, DatabaseError, MigrationError, RevisionError
+from .execution import migration
 from .records import Plan
 from .safety import always_destructive, narrowing, shape, sql_shape
 
@@ -53,7 +54,7 @@ def plan(migrator: Migrator, revision: str = "head") -> Plan:
     current = current_heads(engine)
     name = direction(script, revision, current, parse_url(migrator.url))
     classify = Classifier()
-    run = _runner(name, revision)
+    run = migration(name, revision)
     try:
         if engine.dialect.name == "sqlite":
             method = "scratch copy"
@@ -101,14 +102,6 @@ def _require_versioned(engine: Engine) -> None:
             "to start from: run %migrate stamp base if it is empty, or %migrate stamp head if its tables "
             "already match the models, then plan again"
         )
-
-
-def _runner(name: str, revision: str) -> Any:
-    from alembic import command
-
-    if name == "downgrade":
-        return lambda config, sql: command.downgrade(config, revision, sql=sql)
-    return lambda config, sql: command.upgrade(config, revision, sql=sql)
 
 
 def _in_rolled_back_transaction(
