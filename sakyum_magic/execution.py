@@ -8,8 +8,8 @@ keyword arguments for ``context.configure`` (hooks such as ``on_version_apply``)
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 from . import locking, runner
@@ -120,7 +120,7 @@ def offline(migrator: Migrator, name: str, target: str, run: Run, script: Script
     config = migrator.config(output_buffer=buffer, stdout=io.StringIO())
     config.attributes["sakyum_url"] = parse_url(migrator.url)
     config.attributes["target_metadata"] = None
-    with locking.alembic_context(), runner.alembic_errors(parse_url(migrator.url)):
+    with locking.alembic_context(), kept_logging(), runner.alembic_errors(parse_url(migrator.url)):
         run(script, config, True)
     return MigrationResult(name, target, (), (), sql=buffer.getvalue())
 
@@ -152,6 +152,7 @@ class Session:
         self.connect_db, self.options = connect_db, options
         self._connection: Any = None
         self._context = locking.alembic_context()
+        self._logging = kept_logging()
 
     def __enter__(self) -> Session:
         attributes = self.config.attributes
@@ -167,6 +168,7 @@ class Session:
             attributes["connection"] = self._connection.__enter__()
         # env.py drives Alembic's module-level context: one thread at a time in this process.
         self._context.__enter__()
+        self._logging.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -174,7 +176,43 @@ class Session:
             if self._connection is not None:
                 self._connection.__exit__(*exc)
         finally:
+            self._logging.__exit__(*exc)
             self._context.__exit__(*exc)
+
+
+@contextmanager
+def kept_logging() -> Iterator[None]:
+    """Put the process's logging back as it was after env.py ran.
+
+    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
+    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
+    command, and every logger that existed before disabled.
+    """
+    import logging
+
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {name: _logger_state(found) for name, found in _loggers().items()}
+    try:
+        yield
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for name, found in _loggers().items():
+            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
+            found.setLevel(level)
+            found.disabled, found.propagate = disabled, propagate
+            found.handlers[:] = handlers
+
+
+def _loggers() -> dict[str, Any]:
+    import logging
+
+    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+
+
+def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
+    return found.level, found.disabled, list(found.handlers), found.propagate
 
 
 def require_known(heads: tuple[str, ...], script: ScriptDirectory, migrator: Migrator) -> None:

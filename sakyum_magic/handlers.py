@@ -148,8 +148,8 @@ def _config(magics: Magics, args: argparse.Namespace) -> Any:
     saved = {name: getattr(magics, name) for name in ("url", "metadata", "directory")}
     for name in saved:
         value = getattr(args, name)
-        if value is not None:
-            setattr(magics, name, value or None if name != "directory" else value)
+        if value is not None:  # an empty --url or --metadata goes back to the default
+            setattr(magics, name, value if name == "directory" else value or None)
     bind(magics)
     try:
         if args.metadata:
@@ -196,8 +196,7 @@ def _downgrade(magics: Magics, args: argparse.Namespace) -> Any:
 
 
 def _stamp(magics: Magics, args: argparse.Namespace) -> Any:
-    revisions = args.revisions[0] if len(args.revisions) == 1 else tuple(args.revisions)
-    result = magics.migrator.stamp(revisions, sql=args.sql, tag=args.tag, purge=args.purge)
+    result = magics.migrator.stamp(args.revisions, sql=args.sql, tag=args.tag, purge=args.purge)
     return render.migration(result)
 
 
@@ -224,8 +223,7 @@ def _show(magics: Magics, args: argparse.Namespace) -> Any:
 
 
 def _merge(magics: Magics, args: argparse.Namespace) -> Any:
-    revisions = args.revisions[0] if len(args.revisions) == 1 else args.revisions
-    result = magics.migrator.merge(revisions, args.message, args.branch_label, args.rev_id)
+    result = magics.migrator.merge(args.revisions, args.message, args.branch_label, args.rev_id)
     return render.new_revisions(result)
 
 

@@ -96,3 +96,13 @@ def shell(workdir: Path) -> Iterator[object]:
     yield ip
     ip.run_line_magic("unload_ext", "sakyum_magic")
     ip.cleanup()
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Tests that run a stock env.py through plain Alembic (its fileConfig() reconfigures logging) leave
+    logging as they found it for the tests after them."""
+    from sakyum_magic.execution import kept_logging
+
+    with kept_logging():
+        yield

@@ -1,7 +1,12 @@
-"""Driving %migrate in a test shell: run a line, or run one that must fail with a one-line UsageError."""
+"""Driving %migrate in a test shell (a line, or one that must fail with a one-line UsageError), and the
+plain alembic CLI in a subprocess."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,3 +26,19 @@ def one_line_error(shell: Any, line: str) -> str:
     message = str(caught.value)
     assert "\n" not in message
     return message
+
+
+def alembic(workdir: Path, *args: str, url: str | None = None) -> str:
+    """Run ``alembic ARGS`` (this environment's) in ``workdir``; $DATABASE_URL is ``url`` or unset."""
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    if url is not None:
+        env["DATABASE_URL"] = url
+    done = subprocess.run(
+        [sys.executable, "-m", "alembic", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from sakyum_magic import Migrator
 from tests.models import USERS, USERS_AND_POSTS, namespace
-
-ALEMBIC = [sys.executable, "-m", "alembic"]
-
-
-def alembic(workdir: Path, *args: str, url: str | None = None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    if url is not None:
-        env["DATABASE_URL"] = url
-    done = subprocess.run([*ALEMBIC, *args], cwd=workdir, env=env, capture_output=True, text=True, check=True)
-    return done.stdout
+from tests.shells import alembic
 
 
 def revision_ids(text: str) -> list[str]:

@@ -10,7 +10,7 @@ import pytest
 
 from sakyum_magic.render import Message, Preformatted, Report
 from tests.models import USERS, USERS_AND_POSTS
-from tests.shells import migrate, one_line_error
+from tests.shells import alembic, migrate, one_line_error
 
 
 def test_load_and_unload(shell: Any) -> None:
@@ -203,12 +203,7 @@ def test_a_broken_metadata_binding_can_be_shown_and_cleared(shell: Any) -> None:
 
 
 def test_autogenerate_with_a_stock_env_py_says_what_to_do(shell: Any, workdir: Path) -> None:
-    import subprocess
-    import sys
-
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "init", "plain"], cwd=workdir, check=True, capture_output=True
-    )
+    alembic(workdir, "init", "plain")
     shell.run_cell(USERS)
     migrate(shell, "config --dir plain --metadata Base")
     assert "set target_metadata in env.py" in one_line_error(shell, "revision --autogenerate -m x")

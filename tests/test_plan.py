@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, DatabaseError, Migrator, RevisionError
 from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message
-from tests.shells import migrate, one_line_error
+from tests.shells import alembic, migrate, one_line_error
 
 
 def models(*, age: bool = True, notes: bool = True, name_length: int = 50) -> sa.MetaData:
@@ -219,12 +219,7 @@ def test_plan_refuses_ddl_that_commits_itself(mysql_url: str, workdir: Path) -> 
 
 def test_plan_refuses_an_env_py_that_opens_its_own_connection(postgres_url: str, workdir: Path) -> None:
     """A stock `alembic init` env.py ignores the connection handed to it: a dry run could commit."""
-    import subprocess
-    import sys
-
-    subprocess.run(
-        [sys.executable, "-m", "alembic", "init", "plain"], cwd=workdir, check=True, capture_output=True
-    )
+    alembic(workdir, "init", "plain")
     migrator = Migrator(url=postgres_url, directory=workdir / "plain", ini=workdir / "alembic.ini")
     made = migrator.revision("manual", rev_id="a1").revisions[0]
     path = Path(made.path)

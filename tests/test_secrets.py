@@ -276,25 +276,7 @@ def _scan_everything(
     assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
 
 
-@pytest.fixture
-def restore_logging() -> Iterator[None]:
-    """Undo what a stock env.py's fileConfig() does to logging (it disables every existing logger)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    loggers = {
-        name: (logger.disabled, logger.level, logger.handlers[:])
-        for name, logger in logging.Logger.manager.loggerDict.items()
-        if isinstance(logger, logging.Logger)
-    }
-    yield
-    root.handlers[:], root.level = handlers, level
-    for name, (disabled, old_level, old_handlers) in loggers.items():
-        logger = logging.getLogger(name)
-        logger.disabled, logger.level, logger.handlers[:] = disabled, old_level, old_handlers
-
-
 @pytest.mark.postgres
-@pytest.mark.usefixtures("restore_logging")
 def test_stock_alembic_env_gets_the_password_through_the_config(
     shell: Any, workdir: Path, secret_postgres_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -314,8 +296,9 @@ def test_stock_alembic_env_gets_the_password_through_the_config(
     assert run(shell, scan, "current")["is_head"].tolist() == [True]
     run(shell, scan, "downgrade base")
     assert "driver://user:pass@localhost/dbname" in (workdir / "alembic.ini").read_text()
-    # The stock env.py's fileConfig() replaces the log handlers, so only the records before it count.
-    _scan_everything(scan, workdir, caplog, min_logs=1)
+    # The magic puts logging back after the stock env.py's fileConfig(), so capturing goes on
+    # (a shorter workflow than the others, so fewer records).
+    _scan_everything(scan, workdir, caplog, min_logs=50)
 
 
 def test_sqlite_workflow_with_password_urls_in_config_and_errors(

@@ -11,6 +11,7 @@ from alembic import command
 
 from sakyum_magic import Migrator
 from tests.models import USERS_AND_POSTS, namespace
+from tests.shells import alembic
 
 
 @pytest.fixture
@@ -65,3 +66,20 @@ def test_env_py_is_written_as_the_template(migrator: Migrator, workdir: Path) ->
 
     assert (workdir / "alembic" / "env.py").read_text() == ENV_PY
     compile(ENV_PY, "env.py", "exec")
+
+
+def test_a_stock_env_py_leaves_the_kernels_logging_alone(workdir: Path, sqlite_url: str) -> None:
+    import logging
+
+    alembic(workdir, "init", "plain")
+    mine = logging.getLogger("my.notebook")
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    alembic_level = logging.getLogger("alembic").level
+    migrator = Migrator(url=sqlite_url, directory=workdir / "plain")
+    migrator.revision("one")
+    migrator.upgrade()
+    migrator.upgrade(sql=True)
+    assert not mine.disabled
+    assert root.handlers == handlers and root.level == level
+    assert logging.getLogger("alembic").level == alembic_level
