@@ -15,10 +15,9 @@ from .database import (
     connect,
     create_engine,
     current_heads,
-    first_line,
     new_sqlite_file,
 )
-from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .errors import ConfigurationError, PendingChangesError, RevisionError, SakyumError
 from .records import (
     Binding,
     CurrentResult,
@@ -309,23 +308,10 @@ class Migrator:
         :param schema: only this schema (``--schema``).
         :param include_schemas: every schema, not only the default one (``--include-schemas``).
         """
-        from sqlalchemy.exc import DBAPIError
-
-        from .diff import compare
+        from .diff import compare_database
 
         target = as_target(self.target_metadatas())
-        engine = self.engine()
-        with connect(engine) as connection:
-            _require_schema(connection, schema)
-            try:
-                return compare(
-                    connection, target, schema=schema, include_schemas=include_schemas, tables=tables
-                )
-            except DBAPIError as exc:  # an unknown --schema, or a database that cannot be read
-                raise DatabaseError(
-                    f"cannot compare with {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
-                    "check --schema and the table names"
-                ) from exc
+        return compare_database(self.engine(), target, schema, include_schemas, tables)
 
     @on_engine_loop
     def plan(self, revision: str = "head") -> Plan:
@@ -422,16 +408,3 @@ def _initialized(directory: Path) -> bool:
 
 def _revisions(revision: str | Sequence[str]) -> str | tuple[str, ...]:
     return revision if isinstance(revision, str) else tuple(revision)
-
-
-def _require_schema(connection: Any, schema: str | None) -> None:
-    """An unknown --schema would compare nothing and look like "no differences": refuse it."""
-    from sqlalchemy import inspect
-
-    if schema is None:
-        return
-    known = inspect(connection).get_schema_names()
-    if schema not in known:
-        raise ConfigurationError(
-            f"--schema {schema[:60]!r} is not a schema of this database (it has: {', '.join(known)})"
-        )

@@ -12,12 +12,13 @@ import dataclasses
 from collections.abc import Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DatabaseError
 from .records import Operation
 from .safety import compatible, narrowing, shape
 
 if TYPE_CHECKING:
     from alembic.operations.ops import MigrateOperation
+    from sqlalchemy.engine import Engine
 
 DESTRUCTIVE_OPS = frozenset({"remove_table", "remove_column"})
 NOT_IN_MODELS = "in the database but in no bound metadata (models not imported?)"
@@ -162,6 +163,39 @@ def _show(value: Any) -> str:
 
 
 # -- comparing ----------------------------------------------------------------------------
+
+
+def compare_database(
+    engine: Engine, target: Any, schema: str | None, include_schemas: bool, tables: Collection[str]
+) -> list[Operation]:
+    """:func:`compare` on a connection of its own, with database errors as one-line DatabaseErrors."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .binding import mask_url
+    from .database import connect, first_line
+
+    with connect(engine) as connection:
+        _require_schema(connection, schema)
+        try:
+            return compare(connection, target, schema=schema, include_schemas=include_schemas, tables=tables)
+        except DBAPIError as exc:  # a database that cannot be read, or a table it refuses to show
+            raise DatabaseError(
+                f"cannot compare with {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+                "check --schema and the table names"
+            ) from exc
+
+
+def _require_schema(connection: Any, schema: str | None) -> None:
+    """An unknown --schema would compare nothing and look like "no differences": refuse it."""
+    from sqlalchemy import inspect
+
+    if schema is None:
+        return
+    known = inspect(connection).get_schema_names()
+    if schema not in known:
+        raise ConfigurationError(
+            f"--schema {schema[:60]!r} is not a schema of this database (it has: {', '.join(known)})"
+        )
 
 
 def compare(
