@@ -5,9 +5,10 @@ Alembic 1.16 or newer, the ``[tool.alembic]`` table of a ``pyproject.toml`` besi
 ``pyproject`` templates keep the directory settings there and logging in alembic.ini). Options found
 in both are taken from alembic.ini first, as Alembic does. Nothing here writes a file.
 
-The rule for ``%migrate config --dir DIR`` without ``--ini`` (:func:`configuration_for`): the first of
-``alembic.ini`` and ``pyproject.toml`` in the working directory, then in DIR's parent folder, whose
-``script_location`` is DIR. When none names DIR, no file is read.
+The rule for ``%migrate config --dir DIR`` without ``--ini`` (:func:`configuration_for`): an
+``alembic.ini`` inside DIR that names no other location (Flask-Migrate keeps it there); else the
+first of ``alembic.ini`` and ``pyproject.toml`` in the working directory, then in DIR's parent
+folder, whose ``script_location`` is DIR. When none names DIR, no file is read.
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ def build_config(
     config = Config(str(ini_file) if ini_file is not None else None, cmd_opts=options, **files, **buffers)
     # Alembic reads a relative "name:path" location as a package resource, so such a path goes absolute.
     location = directory.absolute() if ":" in str(directory) else directory
-    config.set_main_option("script_location", _escape(str(location)))
+    try:
+        config.set_main_option("script_location", _escape(str(location)))  # reads the ini file
+    except configparser.Error as exc:
+        raise unreadable(ini, exc) from exc
     # Kept in memory only, so an env.py written by `alembic init` (which reads sqlalchemy.url)
     # also works; escaping % here is what lets passwords with % or @ survive configparser.
     config.set_main_option("sqlalchemy.url", _escape(url.render_as_string(hide_password=False)))
@@ -84,7 +88,15 @@ def _toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc}; fix the file or choose another") from exc
+        raise unreadable(path, exc) from exc
+
+
+def unreadable(path: Path, exc: Exception) -> ConfigurationError:
+    """The one-line error for a configuration file that does not parse."""
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ConfigurationError(
+        f"cannot read {path}: {reason}; fix the file, or choose another with %migrate config --ini PATH"
+    )
 
 
 def _escape(value: str) -> str:
@@ -115,7 +127,7 @@ def _locations(ini: Path) -> Iterator[Path]:
         parser.read(ini)
         value = parser.get("alembic", "script_location", fallback=None)
     except configparser.Error as exc:
-        raise ConfigurationError(f"cannot read {ini}: {exc}; fix the file or choose another") from exc
+        raise unreadable(ini, exc) from exc
     if value:
         yield Path(value)
 
@@ -123,6 +135,9 @@ def _locations(ini: Path) -> Iterator[Path]:
 def configuration_for(directory: Path) -> Path | None:
     """The alembic.ini or pyproject.toml whose ``script_location`` is ``directory`` (see module doc)."""
     wanted = _resolved(directory)
+    inside = directory / INI  # Flask-Migrate keeps its alembic.ini in the directory, naming no location
+    if inside.is_file() and named_directory(inside) in {None, directory}:
+        return inside
     for folder in dict.fromkeys([Path.cwd(), directory.absolute().parent]):
         for name in (INI, PYPROJECT):
             candidate = folder / name
