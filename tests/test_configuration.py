@@ -12,7 +12,7 @@ from sakyum_magic.configuration import build_config, configuration_for, named_di
 from tests.revisions import write
 from tests.shells import alembic
 
-needs_toml = pytest.mark.skipif("not toml_supported()", reason="[tool.alembic] needs alembic>=1.16")
+needs_toml = pytest.mark.skipif(not toml_supported(), reason="[tool.alembic] needs alembic>=1.16")
 
 
 def test_x_arguments_reach_get_x_argument(workdir: Path, sqlite_url: str) -> None:
@@ -49,7 +49,7 @@ def test_an_ini_inside_the_directory_is_found(workdir: Path) -> None:
 def test_a_broken_ini_is_one_error(workdir: Path) -> None:
     (workdir / "alembic.ini").write_text("[alembic\nscript_location = x\n")
     for attempt in (lambda: configuration_for(Path("x")), Migrator(directory="x").config):
-        with pytest.raises(ConfigurationError, match="cannot read .*alembic.ini: File contains no") as caught:
+        with pytest.raises(ConfigurationError, match=r"cannot read .*alembic.ini: File contains") as caught:
             attempt()
         assert "\n" not in str(caught.value)
 

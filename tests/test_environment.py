@@ -95,7 +95,7 @@ def test_another_database_is_reported_and_never_dry_run(workdir: Path, sqlite_ur
     sa.create_engine(other).connect().close()
     before = digest(workdir / "other.db")
     with pytest.raises(
-        ConfigurationError, match="plan cannot dry-run this env.py: it migrates sqlite:///.*other.db"
+        ConfigurationError, match=r"plan cannot dry-run this env.py: it migrates sqlite:///.*other.db"
     ):
         migrator.plan()
     assert digest(workdir / "other.db") == before
