@@ -18,9 +18,10 @@ which, whatever env.py passed:
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stderr
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -189,3 +190,34 @@ def captured_alembic_log(lines: list[str]) -> Iterator[None]:
         found.handlers[:] = saved[1]
         found.setLevel(saved[0])
         found.propagate, found.disabled = saved[2], saved[3]
+
+
+class _LineStream(io.TextIOBase):
+    """A text stream that appends each complete line written to it to ``lines``."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines, self._partial = lines, ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *complete, self._partial = (self._partial + text).split("\n")
+        self.lines.extend(line for line in complete if line.strip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self._partial.strip():
+            self.lines.append(self._partial)
+        self._partial = ""
+
+
+@contextmanager
+def captured_stderr(lines: list[str]) -> Iterator[None]:
+    """Text written to stderr while env.py runs (its logging output, warnings) goes to ``lines``."""
+    stream = _LineStream(lines)
+    try:
+        with redirect_stderr(stream):
+            yield
+    finally:
+        stream.flush()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import locking, translation
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
-from .environment import RunControl, captured_alembic_log, run_environment
+from .environment import RunControl, captured_alembic_log, captured_stderr, run_environment
 from .errors import ConfigurationError, DatabaseError, RevisionError
 from .partial import SchemaWatch
 from .recording import StepRecorder
@@ -164,7 +164,9 @@ def run_env(
 ) -> None:
     """Run env.py once through run_environment(); an error env.py raises before configuring is one line."""
     environment = run_environment(config, script, control, fn=steps.fn, **steps.options, **options)
-    with environment:
+    # What env.py's own logging set-up prints (a StreamHandler made by fileConfig while stderr is
+    # redirected writes here for good) goes to the result's log instead of the notebook.
+    with environment, captured_stderr(control.log):
         try:
             script.run_env()
         except ENV_ERRORS as exc:
@@ -200,17 +202,16 @@ def _apply(
     result = MigrationResult(name, label, before, before)
     if name == "upgrade" and own_env(target.directory) and at_target(label, before, script):
         return result
-    pending = pending_revisions(name, label, before, script)
-    run = _Run(target, name, strategy, len(pending))
+    run = _Run(target, name, strategy, len(pending_revisions(name, label, before, script)))
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
         try:
             with translation.alembic_errors(target.url):
-                run_env(script, run.config, steps, control, tag=tag)
+                run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
             run.finish(result, control)
             result.left_behind = run.watch.left_behind(target.engine)
-            raise translation.failed_step(exc, result, pending, target.url) from exc
+            raise translation.failed_step(exc, result, run.failing(), target.url) from exc
     run.finish(result, control)
     return result
 
@@ -225,6 +226,26 @@ class _Run:
         )
         self.watch = SchemaWatch(target.engine)
         self.config = target.config()
+        self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
+        self._mark = 0  # steps recorded before that call
+
+    def planning(self, steps: Steps) -> Steps:
+        """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
+
+        def plan(rev: Any, context: Any) -> Any:
+            planned = list(steps.fn(rev, context))
+            self._planned = [_revision_of(step) for step in planned]
+            self._mark = len(self.recorder.steps)
+            return planned
+
+        return Steps(plan, steps.options)
+
+    def failing(self) -> str | None:
+        """The revision the failed call was applying: the first planned one not yet recorded."""
+        done = {step.revision for step in self.recorder.steps[self._mark :]}
+        failing = next((rev for rev in self._planned if rev not in done), None)
+        database = self.recorder.database()
+        return f"{failing} (on {database})" if failing and database else failing
 
     @contextmanager
     def connected(self) -> Iterator[Connection]:
@@ -267,6 +288,14 @@ class _Run:
             f"env.py also migrated {other}, which is not the bound database (its steps name it)"
             for other in control.others
         )
+
+
+def _revision_of(step: Any) -> str:
+    """The revision id a planned step applies (a RevisionStep's script; a stamp's target)."""
+    script = getattr(step, "revision", None)
+    if script is not None:
+        return str(script.revision)
+    return ", ".join(getattr(step, "to_revisions", ())) or "base"
 
 
 def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:

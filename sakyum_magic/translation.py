@@ -120,10 +120,8 @@ def multiple_heads(heads: tuple[str, ...], argument: str = "head") -> MultipleHe
     )
 
 
-def failed_step(exc: BaseException, result: MigrationResult, pending: list[str], url: URL) -> MigrationError:
+def failed_step(exc: BaseException, result: MigrationResult, failing: str | None, url: URL) -> MigrationError:
     """A MigrationError naming the revision that failed and the statement it was running."""
-    done = {step.revision for step in result.steps}
-    failing = next((rev for rev in pending if rev not in done), None)
     statement = getattr(exc, "statement", None)
     reason = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
     where = f"revision {failing}" if failing else "the migration"
