@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import locking, translation
+from . import interrupts, locking, translation
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import RunControl, captured_alembic_log, captured_stderr, run_environment
 from .errors import ConfigurationError, DatabaseError, RevisionError
 from .partial import SchemaWatch
 from .recording import StepRecorder
-from .records import MigrationResult
+from .records import MigrationResult, Step
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -202,16 +202,21 @@ def _apply(
     result = MigrationResult(name, label, before, before)
     if name == "upgrade" and own_env(target.directory) and at_target(label, before, script):
         return result
-    run = _Run(target, name, strategy, len(pending_revisions(name, label, before, script)))
+    total = len(pending_revisions(name, label, before, script))
+    run = _Run(target, name, strategy, total)
+    interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
         try:
             with translation.alembic_errors(target.url):
                 run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
-            run.finish(result, control)
+            run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
             raise translation.failed_step(exc, result, run.failing(), target.url) from exc
+        except (KeyboardInterrupt, interrupts.RunStopped) as exc:
+            run.finish(result, control, stopped=True)
+            raise translation.interrupted(result, total) from exc
     run.finish(result, control)
     return result
 
@@ -236,6 +241,8 @@ class _Run:
             planned = list(steps.fn(rev, context))
             self._planned = [_revision_of(step) for step in planned]
             self._mark = len(self.recorder.steps)
+            for step in planned:
+                step.migration_fn = _stoppable(step.migration_fn)
             return planned
 
         return Steps(plan, steps.options)
@@ -280,14 +287,34 @@ class _Run:
         self.recorder.database = lambda: control.database
         return control
 
-    def finish(self, result: MigrationResult, control: RunControl) -> None:
+    def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
         result.steps, result.log = self.recorder.steps, tuple(control.log)
         if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
             result.after = current_heads(self.target.engine)
+        if stopped and result.steps and not _committed(result.steps[-1], result.after):
+            # Recorded inside its transaction, which the failure or interrupt then rolled back.
+            result.steps = result.steps[:-1]
         result.notes = tuple(
             f"env.py also migrated {other}, which is not the bound database (its steps name it)"
             for other in control.others
         )
+
+
+def _committed(step: Step, after: tuple[str, ...]) -> bool:
+    """Whether the version table shows ``step`` done: an upgrade's revision is there, a downgrade's gone."""
+    if step.direction == "stamp" or step.database:
+        return True  # a stamp is one transaction; another database's version table is not read here
+    return (step.revision in after) == (step.direction == "up")
+
+
+def _stoppable(migration_fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A step that first honours a stop request: at its start, inside its transaction, nothing done."""
+
+    def run_unless_stopped(**kw: Any) -> Any:
+        interrupts.check()
+        return migration_fn(**kw)
+
+    return run_unless_stopped
 
 
 def _revision_of(step: Any) -> str:

@@ -141,6 +141,17 @@ def failed_step(exc: BaseException, result: MigrationResult, failing: str | None
     )
 
 
+def interrupted(result: MigrationResult, total: int) -> MigrationError:
+    """The error for a run the user stopped: how far it got, and where the database is."""
+    of = f" of {total}" if total else ""
+    return MigrationError(
+        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at "
+        f"{', '.join(result.after) or 'base'} (the revision in progress was rolled back, or not begun); "
+        f"run %migrate {result.command} {result.target} again to continue",
+        result,
+    )
+
+
 def _short(statement: str, limit: int = 160) -> str:
     text = " ".join(str(statement).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
