@@ -82,6 +82,8 @@ class RevisionGraph:
     """Every revision id's shortest unique prefix (at least 7 characters, as ``git log`` shows)."""
     members: dict[str, str] = field(default_factory=dict, compare=False)
     """Every revision id mapped to the ``revision`` of the node that shows it."""
+    note: str = ""
+    """Shown under the drawing, e.g. why there is no "you are here" (the database could not be read)."""
 
     @property
     def width(self) -> int:
@@ -189,13 +191,14 @@ class _Shape:
 
 
 def revision_graph(
-    script: ScriptDirectory, current: tuple[str, ...] = (), show_all: bool = False
+    script: ScriptDirectory, current: tuple[str, ...] = (), show_all: bool = False, note: str = ""
 ) -> RevisionGraph:
     """Build the graph of every revision in ``script``, marking ``current`` (the database's revisions).
 
     :param script: a loaded ScriptDirectory.
     :param current: the revision ids in the version table; those nodes are marked "you are here".
     :param show_all: one node per revision: no linear run is collapsed (``graph --all``).
+    :param note: a line shown under the drawing.
     """
     revisions = [_read(found, script) for found in script.walk_revisions()]  # newest first
     shape = _Shape.of(revisions, frozenset(script.get_heads()), frozenset(current))
@@ -210,7 +213,7 @@ def revision_graph(
         revisions, runs, shape, shorts, members, {key: (row, lanes[key]) for row, key in enumerate(order)}
     )
     edges = tuple(GraphEdge(c, p, dep, None if dep else edge_lanes[(c, p)]) for c, p, dep in links)
-    return RevisionGraph(nodes, edges, tuple(current), shorts, members)
+    return RevisionGraph(nodes, edges, tuple(current), shorts=shorts, members=members, note=note)
 
 
 def _read(found: Script, script: ScriptDirectory) -> _Revision:

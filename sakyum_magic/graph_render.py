@@ -39,9 +39,10 @@ def run_label(node: GraphNode, shorts: dict[str, str]) -> str:
     return f"… {node.count} revisions ({shorts[node.first]} to {shorts[node.last]}) …"
 
 
-def missing_note(graph: RevisionGraph) -> list[str]:
-    """A line per current revision the directory lacks (the database is ahead of these files)."""
-    return [f"{HERE}: {rev} (not in this directory)" for rev in graph.missing_current]
+def notes(graph: RevisionGraph) -> list[str]:
+    """Lines under the drawing: each current revision the directory lacks, then the graph's note."""
+    lines = [f"{HERE}: {rev} (not in this directory)" for rev in graph.missing_current]
+    return lines + ([graph.note] if graph.note else [])
 
 
 # -- text -------------------------------------------------------------------------------------
@@ -50,7 +51,7 @@ def missing_note(graph: RevisionGraph) -> list[str]:
 def draw_text(graph: RevisionGraph) -> str:
     """The graph in characters, newest first: ``*`` a revision, ``@`` the current one, ``:`` a run."""
     if not graph.nodes:
-        return "\n".join(["(no revisions)", *missing_note(graph)])
+        return "\n".join(["no revisions yet", *notes(graph)])
     passing, gaps = _segments(graph)
     width = graph.width
     lines: list[str] = []
@@ -63,7 +64,7 @@ def draw_text(graph: RevisionGraph) -> str:
         between = _transition(gaps[node.row], width)
         if between is not None:
             lines.append(between)
-    return "\n".join(lines + missing_note(graph))
+    return "\n".join(lines + notes(graph))
 
 
 def _text_label(node: GraphNode, shorts: dict[str, str]) -> str:
@@ -115,9 +116,9 @@ def draw_svg(graph: RevisionGraph) -> str:
     gutter = GUTTER if any(edge.dependency for edge in graph.edges) else 0
     left = PAD + gutter
     text_x = left + max(graph.width, 1) * LANE + 8
-    notes = missing_note(graph) or ([] if graph.nodes else ["no revisions yet"])
-    rows = len(graph.nodes) + len(notes)
-    label_chars = [_label_chars(node, graph.shorts) for node in graph.nodes] + [len(n) for n in notes]
+    below = ([] if graph.nodes else ["no revisions yet"]) + notes(graph)
+    rows = len(graph.nodes) + len(below)
+    label_chars = [_label_chars(node, graph.shorts) for node in graph.nodes] + [len(n) for n in below]
     width = round(text_x + max(label_chars, default=0) * CHAR + PAD)
     height = PAD * 2 + rows * ROW
     at = {node.revision: node for node in graph.nodes}
@@ -132,7 +133,7 @@ def draw_svg(graph: RevisionGraph) -> str:
     parts += [_node(node, left, text_x, graph.shorts) for node in graph.nodes]
     parts += [
         _text(text_x, _y(len(graph.nodes) + i) + 4, escape(note), fill=HERE_INK if HERE in note else MUTED)
-        for i, note in enumerate(notes)
+        for i, note in enumerate(below)
     ]
     return "\n".join([*parts, "</svg>"])
 

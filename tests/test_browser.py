@@ -30,7 +30,7 @@ from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
-RUN_TIMEOUT_MS = int(os.environ.get('SAKYUM_BROWSER_TIMEOUT_MS', '240000'))
+RUN_TIMEOUT_MS = 240_000
 SETTINGS = {
     # Render every cell (JupyterLab 4 may otherwise leave off-screen cells out of the page), and start
     # the notebook's kernel without asking which.

@@ -140,10 +140,15 @@ def test_frames(branched: Migrator) -> None:
 def test_database_ahead_of_the_files_and_an_empty_directory(workdir: Path, sqlite_url: str) -> None:
     m = Migrator(url=sqlite_url)
     m.init()
-    empty = revision_graph(m.script_directory(), ("feedfacecafe",))
+    empty = revision_graph(m.script_directory(), ("feedfacecafe",), note="a note under the drawing")
     assert empty.nodes == () and empty.missing_current == ("feedfacecafe",)
-    assert "no revisions" in empty.text() and "feedfacecafe (not in this directory)" in empty.text()
-    assert "not in this directory" in "".join(ET.fromstring(empty.svg()).itertext())
+    assert empty.text().splitlines() == [
+        "no revisions yet",
+        "you are here: feedfacecafe (not in this directory)",
+        "a note under the drawing",
+    ]
+    svg_text = "".join(ET.fromstring(empty.svg()).itertext())
+    assert "not in this directory" in svg_text and "a note under the drawing" in svg_text
 
 
 def chain(directory: Path, count: int, prefix: str = "c") -> list[str]:
