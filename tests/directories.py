@@ -8,14 +8,16 @@ Then it is edited the way a user edits it: URLs in alembic.ini (or in the Flask 
 written with ``alembic revision -m`` / ``flask db revision -m`` whose upgrade and downgrade bodies are
 filled in.
 
-Running the tools costs about a second a call, so each kind is made once per session (a template) and
-copied into each test's working directory, where only the URLs are set.
+The tools run in processes of their own, through their command-line entry points. That costs a second
+or more per process on a busy machine, so each kind is made once per session (a template, in one process,
+the kinds in parallel) and copied into each test's working directory, where only the URLs are set.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -32,7 +34,6 @@ from typing import Any
 import sqlalchemy as sa
 
 from tests.revisions import sync_url
-from tests.shells import alembic
 
 TEMPLATES = ("generic", "async", "multidb", "pyproject", "pyproject_async")
 KINDS = ("sakyum", *TEMPLATES, "flask", "own_url", "engine")
@@ -278,32 +279,47 @@ def fingerprint(url: str) -> Any:
 # -- the tools ------------------------------------------------------------------------------
 
 
-def flask_cli(workdir: Path, *args: str) -> str:
-    """Run ``flask --app appmodule ARGS`` (this environment's) in ``workdir``."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "FLASK_APP"}}
+_TOOLS = """
+import json
+import sys
+
+for tool, args in json.loads(sys.argv[1]):
+    if tool == "alembic":
+        from alembic.config import main
+
+        main(argv=args, prog="alembic")
+    elif tool == "flask":
+        from flask.cli import cli
+
+        cli.main(args=["--app", "appmodule", *args], prog_name="flask", standalone_mode=False)
+    else:
+        from sakyum_magic import Migrator
+
+        Migrator(url="sqlite:///placeholder.db").init(*args)
+"""
+
+
+def run_tools(workdir: Path, *commands: tuple[str, list[str]]) -> str:
+    """Run command lines of the real tools in ``workdir``, one after the other in one process.
+
+    Each command goes through the tool's own command-line entry point (``alembic``'s ``main``, the
+    ``flask`` click group with ``--app appmodule``, or this package's ``init``), as the console scripts
+    run it; only the interpreter's start-up (a second on a busy machine) is paid once, not per command.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "FLASK_APP", "ALEMBIC_CONFIG"}}
     done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "appmodule", *args],
+        [sys.executable, "-c", _TOOLS, json.dumps(commands)],
         cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
 
-_GENERATED = re.compile(r"Generating (\S+\.py) \.\.\.")
-
-
-def new_revision(root: Path, kind: str, message: str) -> Path:
-    """Write a revision file with the kind's own CLI; return its path."""
-    if kind == "flask":
-        out = flask_cli(root, "db", "revision", "-m", message)
-    else:
-        out = alembic(root, "revision", "-m", message)
-    found = _GENERATED.search(out)
-    assert found, out
-    return Path(found[1])
+_GENERATED = re.compile(r"Generating (\S+/versions/\S+\.py) \.\.\.")
 
 
 def fill(path: Path, function: str, body: str) -> None:
@@ -394,22 +410,31 @@ class Templates:
     def _build(self, kind: str) -> tuple[Path, list[Revision]]:
         target = self.root / kind
         target.mkdir(parents=True)
+        tool = "alembic"
         if kind == "flask":
-            return target, _flask_template(target)
-        if kind == "sakyum":
-            _sakyum_init(target)
+            tool, init = "flask", ["db", "init"]
+            (target / "appmodule.py").write_text(
+                FLASK_APP.format(url=f"sqlite:///{target / 'placeholder.db'}")
+            )
+        elif kind == "sakyum":
+            tool, init = "sakyum", ["mig"]
         else:
-            alembic(target, "init", "-t", kind, "mig")
-        if kind == "multidb":
-            return target, _write_chain(target, kind, MULTIDB_NAMES)
-        if kind == "generic":
-            return target, _write_chain(target, kind, ("",))
+            init = ["init", "-t", kind, "mig"]
+        if kind in COPIES_GENERIC_CHAIN:
+            run_tools(target, (tool, init))
+            return target, self._copy_generic_chain(target)
+        revisions = [(tool, [*(["db"] if tool == "flask" else []), "revision", "-m", m]) for m in MESSAGES]
+        out = run_tools(target, (tool, init), *revisions)
+        return target, _fill_chain(out, MULTIDB_NAMES if kind == "multidb" else ("",))
+
+    def _copy_generic_chain(self, target: Path) -> list[Revision]:
+        """The generic chain's files: the same script.py.mako writes the same revision files."""
         generic, chain = self._future("generic").result()
         mako = (target / "mig" / "script.py.mako").read_text()
-        assert mako == (generic / "mig" / "script.py.mako").read_text(), f"{kind} writes other revision files"
+        assert mako == (generic / "mig" / "script.py.mako").read_text(), f"{target} writes other files"
         for source in (generic / "mig" / "versions").glob("*.py"):
             shutil.copy2(source, target / "mig" / "versions" / source.name)
-        return target, chain
+        return chain
 
 
 def _failing_copy(root: Path, kind: str, good: Path, chain: list[Revision]) -> tuple[Path, list[Revision]]:
@@ -436,36 +461,18 @@ def _failing_copy(root: Path, kind: str, good: Path, chain: list[Revision]) -> t
     return target, chain[:2]
 
 
-def _write_chain(root: Path, kind: str, engines: tuple[str, ...]) -> list[Revision]:
+def _fill_chain(out: str, engines: tuple[str, ...]) -> list[Revision]:
+    """Fill in the bodies of the revision files the tool reported writing (in ``out``), in order."""
+    paths = [Path(found) for found in _GENERATED.findall(out)]
+    assert len(paths) == len(MESSAGES), out
     chain = []
-    for message, upgrade, downgrade in zip(MESSAGES, UPGRADES, DOWNGRADES, strict=True):
-        path = new_revision(root, kind, message)
+    for path, message, upgrade, downgrade in zip(paths, MESSAGES, UPGRADES, DOWNGRADES, strict=True):
         for name in engines:
             suffix = f"_{name}" if name else ""
             fill(path, f"upgrade{suffix}", upgrade)
             fill(path, f"downgrade{suffix}", downgrade)
         chain.append(Revision(path.name.split("_", 1)[0], message))
     return chain
-
-
-def _sakyum_init(target: Path) -> None:
-    """This package's own init, run where the directory goes (in a process of its own: no chdir here)."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from sakyum_magic import Migrator; Migrator(url='sqlite:///x.db').init('mig')",
-        ],
-        cwd=target,
-        check=True,
-        capture_output=True,
-    )
-
-
-def _flask_template(target: Path) -> list[Revision]:
-    (target / "appmodule.py").write_text(FLASK_APP.format(url=f"sqlite:///{target / 'placeholder.db'}"))
-    flask_cli(target, "db", "init")
-    return _write_chain(target, "flask", ("",))
 
 
 # -- a kind in the test's working directory ----------------------------------------------------
