@@ -17,11 +17,12 @@ from .database import (
     create_engine,
     current_heads,
     file_identity,
+    is_empty_sqlite_file,
     new_sqlite_file,
     require_database_file,
     sqlite_file,
 )
-from .errors import ConfigurationError, PendingChangesError, RevisionError, SakyumError
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
 from .newfiles import check_rev_id, undo_new_files
 from .records import (
     Binding,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
+
+    from .graph import RevisionGraph
 
 
 class Migrator:
@@ -76,7 +79,7 @@ class Migrator:
         self.progress = progress
         self.x_arguments = tuple(x_arguments)
         self.scripts = ScriptCache()
-        self._engine: tuple[str, Engine, tuple[int, int] | None] | None = None
+        self._engine: tuple[str, Engine] | None = None
 
     # -- binding --------------------------------------------------------------------------
 
@@ -105,21 +108,13 @@ class Migrator:
         return resolve_metadata(self.metadata, self.metadata_label or "metadata")
 
     def engine(self) -> Engine:
-        """The engine for the bound URL, created once per URL and SQLite file.
-
-        A SQLite file deleted, replaced or moved since the last command is noticed here: the pooled
-        connections to the old file are dropped instead of being used again.
-        """
+        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
+        deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
         key = url.render_as_string(hide_password=False)
-        identity = file_identity(sqlite_file(url))
-        if self._engine is not None and self._engine[0] == key:
-            known = self._engine[2]
-            if known is None or known == identity:  # unchanged, or the file this engine created
-                self._engine = (key, self._engine[1], identity)
-                return self._engine[1]
-        self.dispose()
-        self._engine = (key, create_engine(url), identity)
+        if self._engine is None or self._engine[0] != key:
+            self.dispose()
+            self._engine = (key, create_engine(url))
         return self._engine[1]
 
     def target(self, need_metadata: bool = False) -> execution.Target:
@@ -130,8 +125,15 @@ class Migrator:
             config=self.config,
             directory=self.directory,
             progress=self.progress,
-            metadata=as_target(self.target_metadatas()) if need_metadata else None,
+            metadata=self._metadata_for_env() if need_metadata else None,
         )
+
+    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
+        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
+        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
+        if self.metadata is None and not execution.own_env(self.directory):
+            return None
+        return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
         """Close the pooled connections of the engine in use."""
@@ -146,7 +148,7 @@ class Migrator:
         try:
             yield
         except SakyumError:
-            if path is not None and path.is_file() and path.stat().st_size == 0:
+            if path is not None and is_empty_sqlite_file(path):
                 self.dispose()
                 path.unlink()
             raise
@@ -221,7 +223,8 @@ class Migrator:
         }
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
-        with undo_new_files(self.directory), translation.alembic_errors(target.url):
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        with undo[0], undo[1], translation.alembic_errors(target.url):
             made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
         return self._revision_result(made, collected, autogenerate)
 
@@ -323,7 +326,7 @@ class Migrator:
 
     def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
         script = self.script_directory()
-        with translation.alembic_errors(parse_url(self.url)):
+        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
             return execution.migrate(self.target(), script, name, revision, **options)
 
     # -- comparing the models with the database ------------------------------------------
@@ -451,6 +454,28 @@ class Migrator:
         with translation.alembic_errors(parse_url(self.url)):
             found = snapshot.script.get_revisions(names)
         return snapshot.infos(found)
+
+    @on_engine_loop
+    def graph(self, show_all: bool = False) -> RevisionGraph:
+        """Draw the revision graph, with the database's current revision(s) marked "you are here".
+
+        :param show_all: draw every revision; otherwise long linear runs collapse into one node.
+        """
+        from .graph import revision_graph
+
+        script = self.snapshot().script
+        current, note = self._current_or_note()
+        return revision_graph(script, current, show_all=show_all, note=note)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
 
     def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
         from alembic.script.revision import RevisionError as AlembicRevisionError

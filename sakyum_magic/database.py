@@ -35,8 +35,15 @@ def create_engine(url: URL) -> Engine:
 
     from .aio import engine_options
 
+    options = engine_options(url)
+    if sqlite_file(url) is not None:
+        # No pooled handle on a SQLite file: one deleted, replaced or moved between two commands
+        # (`!rm default.db` to start over) is opened afresh, never used through a stale handle.
+        from sqlalchemy.pool import NullPool
+
+        options["poolclass"] = NullPool
     try:
-        engine = sqlalchemy.create_engine(url, **engine_options(url))
+        engine = sqlalchemy.create_engine(url, **options)
     except NoSuchModuleError as exc:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
@@ -100,6 +107,21 @@ def file_identity(path: Path | None) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return found.st_dev, found.st_ino
+
+
+def is_empty_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file with nothing in it (what connecting alone leaves behind)."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as connection:
+            return bool(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+    except sqlite3.DatabaseError:
+        return False
 
 
 def require_database_file(url: str | URL | None) -> None:
