@@ -20,10 +20,11 @@ from .database import (
     is_empty_sqlite_file,
     new_sqlite_file,
     require_database_file,
+    require_sqlite_database,
     sqlite_file,
 )
 from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
-from .newfiles import check_rev_id, undo_new_files
+from .newfiles import check_rev_id, undo_new_files, writable
 from .records import (
     Binding,
     CurrentResult,
@@ -111,6 +112,7 @@ class Migrator:
         """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
         deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
+        require_sqlite_database(url)
         key = url.render_as_string(hide_password=False)
         if self._engine is None or self._engine[0] != key:
             self.dispose()
@@ -164,7 +166,8 @@ class Migrator:
     def snapshot(self) -> Snapshot:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
         require_initialized(self.directory)
-        return self.scripts.snapshot(self.config())
+        with translation.alembic_errors(parse_url(self.url)):
+            return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
@@ -178,7 +181,8 @@ class Migrator:
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
         url = parse_url(self.url)
-        result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        with writable():
+            result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
         self.directory = target
         return result
 
@@ -400,7 +404,8 @@ class Migrator:
             found = [("", current_heads(self.engine()))]
         else:
             found = execution.read_heads(self.target(), snapshot.script)
-        rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
+        with translation.alembic_errors(parse_url(self.url)):
+            rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
             mask_url(self.url),
@@ -438,13 +443,15 @@ class Migrator:
         """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
         snapshot = self.snapshot()
         script = snapshot.script
-        names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
-        return snapshot.infos(script.get_revisions(names))
+        with translation.alembic_errors(parse_url(self.url)):
+            names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+            return snapshot.infos(script.get_revisions(names))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot()
-        return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+        with translation.alembic_errors(parse_url(self.url)):
+            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:

@@ -109,6 +109,24 @@ def file_identity(path: Path | None) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def require_sqlite_database(url: str | URL | None) -> None:
+    """A SQLite URL must not name a file that is something else (SQLite's error says little)."""
+    path = sqlite_file(url)
+    try:
+        with path.open("rb") as handle:  # type: ignore[union-attr]
+            header = handle.read(len(SQLITE_HEADER))
+    except (AttributeError, OSError):
+        return  # not a SQLite file URL, or no file yet (connecting creates it)
+    if header and header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path} is not a SQLite database (it holds something else): bind another file with "
+            "%migrate config --url sqlite:///FILE"
+        )
+
+
 def is_empty_sqlite_file(path: Path) -> bool:
     """Whether ``path`` is a SQLite file with nothing in it (what connecting alone leaves behind)."""
     import sqlite3
@@ -169,9 +187,10 @@ def connect(engine: Engine) -> Iterator[Connection]:
 
     try:
         connection = engine.connect()
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:  # asyncpg raises the socket's own OSError
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
         raise DatabaseError(
-            f"cannot connect to {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+            f"cannot connect to {mask_url(engine.url)}: {first_line(reason, engine.url)}; "
             "check that the server is running and the URL is right (%migrate config --url URL)"
         ) from exc
     with connection:
