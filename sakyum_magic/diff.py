@@ -262,7 +262,9 @@ class _Filter:
         if type_ == "schema":
             return not self.only_schema or name == self.schema
         if type_ == "table":
-            return self._wanted(parent_names.get("schema_name"), str(name))
+            from .database import OWN_TABLES
+
+            return name not in OWN_TABLES and self._wanted(parent_names.get("schema_name"), str(name))
         return True
 
     def include_object(self, obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:

@@ -79,6 +79,7 @@ class RunControl:
             options.update(self.options)
         assert connection is not None
         options["on_version_apply"] = [*_as_list(options.get("on_version_apply")), *self.hooks]
+        options["include_name"] = _without_own_tables(options.get("include_name"))
         if self.watch is not None:
             self.watch(connection)
         return options
@@ -158,6 +159,18 @@ def same_database(one: URL, other: URL) -> bool:
         other.database,
         other.username,
     )
+
+
+def _without_own_tables(include_name: Callable[..., bool] | None) -> Callable[..., bool]:
+    """env.py's ``include_name`` hook, never including the tables this package keeps (autogenerate)."""
+    from .database import OWN_TABLES
+
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table" and name in OWN_TABLES:
+            return False
+        return include_name(name, type_, parent_names) if include_name is not None else True
+
+    return include
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import interrupts, locking, translation
+from . import interrupts, locking, markers, translation
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import RunControl, captured_alembic_log, captured_stderr, kept_logging, run_environment
-from .errors import ConfigurationError, DatabaseError, RevisionError
+from .errors import ConfigurationError, DatabaseError, MigrationError, RevisionError
 from .partial import SchemaWatch
 from .planning import Steps, step_planner
 from .recording import StepRecorder
@@ -149,6 +149,7 @@ def _apply(
         return result
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
+    run.check_unfinished()
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -163,6 +164,8 @@ def _apply(
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc
     run.finish(result, control)
+    if name == "stamp" and run.watch.active:
+        markers.clear(target.engine)
     return result
 
 
@@ -187,10 +190,42 @@ class _Run:
             self._planned = [_revision_of(step) for step in planned]
             self._mark = len(self.recorder.steps)
             for step in planned:
-                step.migration_fn = _stoppable(step.migration_fn)
+                step.migration_fn = self._guarded(step)
             return planned
 
         return Steps(plan, steps.options)
+
+    def _guarded(self, step: Any) -> Callable[..., Any]:
+        """The step's function, first honouring a stop request (at its start, inside its transaction,
+        nothing done) and, where DDL commits at once, noting in the database that the step began."""
+        migration_fn = step.migration_fn
+
+        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
+        def guarded(**kw: Any) -> Any:
+            interrupts.check()
+            if self.watch.active and not self.recorder.database():
+                from alembic import op
+
+                direction = "up" if step.is_upgrade else "down"
+                markers.begin(op.get_bind(), _revision_of(step), direction, self.watch.last)
+            return migration_fn(**kw)
+
+        return guarded
+
+    def check_unfinished(self) -> None:
+        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
+        marker = markers.pending(self.target.engine) if self.watch.active else None
+        if marker is None:
+            return
+        if self.name == "stamp":
+            return
+        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
+        raise MigrationError(
+            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
+            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
+            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
+            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
+        )
 
     def failing(self) -> str | None:
         """The revision the failed call was applying: the first planned one not yet recorded."""
@@ -220,11 +255,13 @@ class _Run:
         options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
         if is_transactional_sqlite(self.target.engine):
             options["transactional_ddl"] = True
+        hooks: list[Callable[..., None]] = [self.recorder, self.watch]
+        hooks += [markers.finished] if self.watch.active else []
         control = RunControl(
             connection,
             self.target.url,
             options,
-            [self.recorder, self.watch],
+            hooks,
             dry_run=self.strategy.dry_run,
             watch=self.recorder.watch,
             one_transaction=self.name == "stamp",
@@ -250,17 +287,6 @@ def _committed(step: Step, after: tuple[str, ...]) -> bool:
     if step.direction == "stamp" or step.database:
         return True  # a stamp is one transaction; another database's version table is not read here
     return (step.revision in after) == (step.direction == "up")
-
-
-def _stoppable(migration_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A step that first honours a stop request: at its start, inside its transaction, nothing done."""
-
-    @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
-    def run_unless_stopped(**kw: Any) -> Any:
-        interrupts.check()
-        return migration_fn(**kw)
-
-    return run_unless_stopped
 
 
 def _revision_of(step: Any) -> str:

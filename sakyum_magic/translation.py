@@ -145,7 +145,8 @@ def failed_step(exc: BaseException, result: MigrationResult, failing: str | None
     if result.left_behind:
         todo = (
             f". This database commits DDL at once, so {where} is partly applied "
-            f"({', '.join(result.left_behind)}): undo that by hand, then fix the revision file "
+            f"({', '.join(result.left_behind)}): undo that by hand and run %migrate stamp "
+            f"{', '.join(result.after) or 'base'} (until then upgrade refuses), then fix the revision file "
             "and run it again"
         )
     return MigrationError(
