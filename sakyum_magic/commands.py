@@ -399,7 +399,9 @@ class Migrator:
         database it configures (a multidb directory) is covered.
         """
         snapshot = self.snapshot()
-        require_database_file(self.url)
+        if self._missing_file():  # connecting would create it: say so instead
+            note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
+            return CurrentResult(mask_url(self.url), (), note=note)
         if execution.own_env(self.directory):
             found = [("", current_heads(self.engine()))]
         else:

@@ -219,8 +219,7 @@ def compare(
     filters = _Filter(connection, target, schema, tables)
     if schema is not None or include_schemas:
         opts["include_schemas"] = True
-    if schema is not None or tables:
-        opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
+    opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
     context = MigrationContext.configure(connection, opts=opts)
     script = produce_migrations(context, target)
     return operation_rows(script.upgrade_ops_list)

@@ -164,8 +164,8 @@ def _apply(
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc
     run.finish(result, control)
-    if name == "stamp" and run.watch.active:
-        markers.clear(target.engine)
+    if run.watch.active:
+        markers.tidy(target.engine, clear=name == "stamp")
     return result
 
 

@@ -5,7 +5,8 @@ changes behind while the version table still names the revision before it. Befor
 first statement a row is written to :data:`MARKER_TABLE` (the revision, who ran it, and the tables and
 columns as they were); the first DDL statement commits it. The row is deleted in the revision's own
 transaction, with its version update, so it survives exactly when the revision did not finish. The
-next run finds it and says what the revision left; ``stamp`` (the way out) deletes it.
+next run finds it and says what the revision left; ``stamp`` (the way out) deletes it. The table
+is dropped again when a run ends with no note in it.
 """
 
 from __future__ import annotations
@@ -103,13 +104,19 @@ def left_behind(engine: Engine, marker: Marker) -> tuple[str, ...]:
     return changes(marker.before, now)
 
 
-def clear(engine: Engine) -> None:
-    """Delete the notes (after a stamp, which says where the database really is)."""
+def tidy(engine: Engine, clear: bool = False) -> None:
+    """After a run: drop the notes table when it is empty; with ``clear`` (a stamp, which says where
+    the database really is), delete the notes first."""
     from sqlalchemy import inspect
 
     from .database import connect
 
     with connect(engine) as connection:
-        if inspect(connection).has_table(MARKER_TABLE):
-            connection.execute(_table().delete())
-            connection.commit()
+        if not inspect(connection).has_table(MARKER_TABLE):
+            return
+        table = _table()
+        if clear:
+            connection.execute(table.delete())
+        if connection.execute(table.select()).first() is None:
+            table.drop(connection)
+        connection.commit()
