@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
 
+    from .audit import LogEntry
     from .graph import RevisionGraph
 
 
@@ -59,6 +60,7 @@ class Migrator:
     :param ini: alembic.ini, read when present and written by :meth:`init`.
     :param progress: show a progress bar when a run has many revisions.
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
+    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
     """
 
     def __init__(
@@ -71,6 +73,7 @@ class Migrator:
         metadata_label: str | None = None,
         progress: bool = True,
         x_arguments: Sequence[str] = (),
+        audit: bool = True,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -79,6 +82,7 @@ class Migrator:
         self.ini = Path(ini)
         self.progress = progress
         self.x_arguments = tuple(x_arguments)
+        self.audit = audit
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
 
@@ -128,6 +132,7 @@ class Migrator:
             directory=self.directory,
             progress=self.progress,
             metadata=self._metadata_for_env() if need_metadata else None,
+            audit=self.audit,
         )
 
     def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
@@ -438,8 +443,32 @@ class Migrator:
                 ("history", base, head),
                 lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
             )
-        mark = set(current)
-        return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
+        mark, applied = set(current), self._applied_at() if indicate_current else {}
+        return [
+            HistoryEntry(i, (i.revision in mark) if indicate_current else None, applied.get(i.revision))
+            for i in walked
+        ]
+
+    def _applied_at(self) -> dict[str, str]:
+        from . import audit
+
+        if self._missing_file():
+            return {}
+        with connect(self.engine()) as connection:
+            return audit.applied_at(connection)
+
+    @on_engine_loop
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """List the applied-at log, newest first: when each step ran, from and to, by whom, ok or failed.
+
+        :param limit: only the newest ``limit`` entries (``-n``).
+        """
+        from . import audit
+
+        if self._missing_file():
+            return []
+        with connect(self.engine()) as connection:
+            return audit.entries(connection, limit)
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
         """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 VERSION_TABLE = "alembic_version"
 MARKER_TABLE = "sakyum_in_progress"
 """Notes of revisions in progress where DDL commits at once (see :mod:`sakyum_magic.markers`)."""
-OWN_TABLES = frozenset({MARKER_TABLE})
+LOG_TABLE = "sakyum_migration_log"
+"""The applied-at log (see :mod:`sakyum_magic.audit`)."""
+OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
 """Tables the package keeps in the user's database: never a model's, never offered to drop."""
 WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""

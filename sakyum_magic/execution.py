@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import interrupts, locking, markers, translation
+from . import audit, interrupts, locking, markers, translation
 from .aio import run_without_loop
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import (
@@ -58,6 +58,7 @@ class Target:
     directory: Path
     progress: bool = False
     metadata: Any = None
+    audit: bool = True
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,8 @@ def _apply(
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
     run.check_unfinished()
+    if run.log is not None:
+        audit.ensure_table(target.engine)
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -186,6 +189,7 @@ def _apply(
         except db_errors() as exc:
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
+            run.log_failure(result)
             raise translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             run.finish(result, control, stopped=True)
@@ -206,6 +210,7 @@ class _Run:
         )
         self.watch = SchemaWatch(target.engine)
         self.config = target.config()
+        self.log = audit.Logger(name) if target.audit and not strategy.dry_run else None
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
 
@@ -230,6 +235,8 @@ class _Run:
         @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
         def guarded(**kw: Any) -> Any:
             interrupts.check()
+            if self.log is not None:
+                self.log.step_started()
             if self.watch.active and not self.recorder.database():
                 from alembic import op
 
@@ -253,6 +260,13 @@ class _Run:
             f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
             f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
         )
+
+    def log_failure(self, result: MigrationResult) -> None:
+        """Log the step that failed, after its rollback (another database's steps are not logged here)."""
+        failing = self.failing()
+        if self.log is not None and failing is not None and not self.recorder.database():
+            direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
+            audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
 
     def failing(self) -> str | None:
         """The revision the failed call was applying: the first planned one not yet recorded."""
@@ -284,6 +298,7 @@ class _Run:
             options["transactional_ddl"] = True
         hooks: list[Callable[..., None]] = [self.recorder, self.watch]
         hooks += [markers.finished] if self.watch.active else []
+        hooks += [self.log] if self.log is not None else []
         control = RunControl(
             connection,
             self.target.url,

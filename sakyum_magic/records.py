@@ -39,6 +39,8 @@ class HistoryEntry:
 
     info: RevisionInfo
     is_current: bool | None
+    applied_at: str | None = None
+    """When the revision was last applied upward, from the applied-at log (with indicate_current)."""
 
 
 @dataclass(frozen=True)
