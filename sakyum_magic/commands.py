@@ -139,7 +139,10 @@ class Migrator:
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
-        """Create a migration directory and alembic.ini, like ``alembic init``."""
+        """Create a migration directory and alembic.ini, like ``alembic init``.
+
+        :param directory: the directory to create (default: the bound one).
+        """
         target = Path(directory) if directory is not None else self.directory
         runner.check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -171,6 +174,18 @@ class Migrator:
 
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+
+        :param message: the revision's message (``-m``).
+        :param autogenerate: fill it from the differences between the models and the database.
+        :param sql: write the SQL instead of running env.py online (needs revision_environment).
+        :param head: the head to build on.
+        :param splice: allow ``--head`` to name a revision that is not a head.
+        :param branch_label: a label for a new branch.
+        :param version_path: which version location to write into.
+        :param rev_id: use this revision id instead of a generated one.
+        :param depends_on: revision(s) this one depends on.
+        :param allow_drop: let autogenerate drop tables and columns (refused otherwise).
+        :param renames: rename a column instead of dropping and re-adding it (repeatable).
         """
         from alembic import command
 
@@ -207,7 +222,13 @@ class Migrator:
         branch_label: str | None = None,
         rev_id: str | None = None,
     ) -> RevisionResult:
-        """Write a revision that joins two or more heads into one."""
+        """Write a revision that joins two or more heads into one.
+
+        :param revisions: the revisions to merge, or heads.
+        :param message: the merge revision's message (``-m``).
+        :param branch_label: a label for the merged branch.
+        :param rev_id: use this revision id instead of a generated one.
+        """
         from alembic import command
 
         config = self.config()
@@ -260,11 +281,21 @@ class Migrator:
     # -- commands that change the database ------------------------------------------------
 
     def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
-        """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head)."""
+        """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head).
+
+        :param revision: the target revision.
+        :param sql: write the SQL instead of running it (offline mode).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
         return self._migrate("upgrade", revision, sql, execution.migration("upgrade", revision, tag))
 
     def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
-        """Downgrade the database to ``revision`` (base, an id or prefix, -N)."""
+        """Downgrade the database to ``revision`` (base, an id or prefix, -N).
+
+        :param revision: the target: base, -1, an id or prefix.
+        :param sql: write the SQL instead of running it (offline mode; give FROM:TO).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
         return self._migrate("downgrade", revision, sql, execution.migration("downgrade", revision, tag))
 
     def stamp(
@@ -274,7 +305,13 @@ class Migrator:
         tag: str | None = None,
         purge: bool = False,
     ) -> MigrationResult:
-        """Set the database's revision to ``revision`` without running any migration."""
+        """Set the database's revision to ``revision`` without running any migration.
+
+        :param revision: the revision(s) to stamp, e.g. head or base.
+        :param sql: write the SQL instead of running it (offline mode).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        :param purge: empty the version table first.
+        """
         from alembic import command
 
         target = revision if isinstance(revision, str) else " ".join(revision)
@@ -315,7 +352,10 @@ class Migrator:
 
     @on_engine_loop
     def plan(self, revision: str = "head") -> Plan:
-        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes."""
+        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes.
+
+        :param revision: the target: head, -1, base, an id.
+        """
         from .plan import plan
 
         return plan(self, revision)
@@ -356,7 +396,11 @@ class Migrator:
     def history(
         self, rev_range: str | None = None, verbose: bool = False, indicate_current: bool = False
     ) -> list[HistoryEntry]:
-        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
+
+        :param rev_range: START:END, START: or :END (current allowed).
+        :param indicate_current: ask the database, and fill the is_current column.
+        """
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = current_heads(self.engine()) if needs_db else ()
@@ -370,7 +414,10 @@ class Migrator:
         return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions).
+
+        :param resolve_dependencies: treat dependencies as down revisions.
+        """
         snapshot = self.snapshot()
         script = snapshot.script
         names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
@@ -383,7 +430,10 @@ class Migrator:
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
-        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current).
+
+        :param rev: an id, prefix, head, heads, or current.
+        """
         snapshot = self.snapshot()
         names: Any = current_heads(self.engine()) if rev == "current" else rev
         with runner.alembic_errors(parse_url(self.url)):
