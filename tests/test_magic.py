@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from sakyum_magic.render import Message, Preformatted, Report
+from sakyum_magic import ResultFrame, ResultText
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
 
@@ -25,11 +25,11 @@ def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
     shell.run_cell(USERS)
     binding = migrate(shell, "config --metadata Base")
     assert binding.loc[0, "url"] == "sqlite:///default.db" and binding.loc[0, "tables"] == 1
-    assert isinstance(migrate(shell, "init"), Message)
+    assert isinstance(migrate(shell, "init"), ResultText)
     made = migrate(shell, "revision --autogenerate -m 'Added tables'")
-    assert isinstance(made, Report)
-    assert list(made["operations"]["op"]) == ["add_table"]
-    revision = made["revision"].loc[0, "revision"]
+    assert isinstance(made, ResultFrame)
+    assert list(made["op"]) == ["add_table"]
+    revision = made.written[0].revision
     steps = migrate(shell, "upgrade head")
     assert list(steps.columns) == ["revision", "message", "direction", "seconds"]
     assert list(steps["revision"]) == [revision]
@@ -50,7 +50,8 @@ def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
     ]
     down = migrate(shell, "downgrade base")
     assert list(down["direction"]) == ["down"]
-    assert isinstance(migrate(shell, "current"), Message)
+    unversioned = migrate(shell, "current")
+    assert isinstance(unversioned, pd.DataFrame) and unversioned.empty
     assert (workdir / "default.db").is_file()
 
 
@@ -86,7 +87,7 @@ def test_metadata_expression_is_evaluated_at_every_command(shell: Any) -> None:
     migrate(shell, "upgrade")
     shell.run_cell(USERS_AND_POSTS)
     made = migrate(shell, "revision --autogenerate -m posts")
-    assert list(made["operations"]["table"]) == ["posts"]
+    assert list(made["table"]) == ["posts"]
 
 
 def test_list_of_metadata(shell: Any) -> None:
@@ -99,7 +100,7 @@ def test_list_of_metadata(shell: Any) -> None:
     assert binding.loc[0, "tables"] == 2
     migrate(shell, "init")
     made = migrate(shell, "revision --autogenerate -m both")
-    assert sorted(made["operations"]["table"]) == ["ta", "tb"]
+    assert sorted(made["table"]) == ["ta", "tb"]
 
 
 def test_traitlets_configure_the_binding(shell: Any, workdir: Path) -> None:
@@ -112,7 +113,7 @@ def test_traitlets_configure_the_binding(shell: Any, workdir: Path) -> None:
 
 def test_help_runs_nothing(shell: Any, workdir: Path) -> None:
     text = migrate(shell, "upgrade -h")
-    assert isinstance(text, Preformatted) and "usage: %migrate upgrade" in text
+    assert isinstance(text, ResultText) and "usage: %migrate upgrade" in text
     assert "init" in migrate(shell, "-h")
     assert not (workdir / "default.db").exists()
     doc = shell.magics_manager.magics["line"]["migrate"].__doc__
