@@ -23,7 +23,7 @@ from .records import (
     RevisionResult,
     Step,
 )
-from .results import DESTRUCTIVE_STYLE, ResultFrame, ResultText
+from .results import DESTRUCTIVE_STYLE, TEXT_DTYPE, ResultFrame, ResultText
 from .terminal import MARK
 
 __all__ = ["DESTRUCTIVE_MARK", "DESTRUCTIVE_STYLE"]
@@ -65,10 +65,11 @@ NO_REVISIONS = "No revisions yet: %migrate revision -m MESSAGE writes the first.
 
 
 def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -> ResultFrame:
-    """A ResultFrame with exactly ``columns`` and their dtypes, even when there are no rows."""
+    """A ResultFrame with exactly ``columns`` and their dtypes, even when there are no rows; text
+    columns get the dtype pandas gives text (so a missing value is the same in every text column)."""
     table = ResultFrame(list(rows), columns=columns)
-    typed = {name: kind for name, kind in DTYPES.items() if name in table.columns}
-    return (table.astype(typed) if typed else table).describe_with(**described)
+    typed = {name: DTYPES.get(name, TEXT_DTYPE) for name in columns}
+    return table.astype(typed).describe_with(**described)
 
 
 def plural(count: int, noun: str) -> str:
@@ -139,7 +140,8 @@ def current(result: CurrentResult, verbose: bool = False) -> ResultFrame:
 def _with_databases(table: ResultFrame, labels: Sequence[str]) -> ResultFrame:
     """Add the ``database`` column when the rows come from more than one database (multidb)."""
     if any(labels):
-        table.insert(0, DATABASE_COLUMN, list(labels))
+        table.insert(0, DATABASE_COLUMN, [label or None for label in labels])
+        table[DATABASE_COLUMN] = table[DATABASE_COLUMN].astype(TEXT_DTYPE)
     return table
 
 
@@ -213,7 +215,10 @@ def refused(ops: Sequence[Operation]) -> ResultFrame:
     return operations(
         ops,
         title=f"{plural(len(ops), 'difference')} between the models and the database",
-        notes=[f"{drops} of them would drop data (marked {DESTRUCTIVE_MARK}), so no file was written."],
+        notes=[
+            f"{drops} of them drop tables or columns, so no file was written.",
+            *_lossy_note(ops),
+        ],
     )
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .records import RevisionInfo
 
 DESTRUCTIVE_STYLE = "background-color: #f8d7da; color: #721c24"
+TEXT_DTYPE = pd.Series(["text"]).dtype  # object before pandas 3, str from pandas 3 on
 SQL_LINES_IN_TEXT = 12
 _QUIET = "color: #777; font-size: smaller"
 

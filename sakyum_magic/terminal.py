@@ -20,9 +20,8 @@ if TYPE_CHECKING:
 MARK = "!"
 FIRST = ("revision", "message")
 NEVER_HIDDEN = frozenset(FIRST)
-UNBROKEN = frozenset({"revision"})  # ids are short, and a split id cannot be copied
-# Left out first to last when a table is wider than the terminal; other columns go after these, from
-# the right.
+UNBROKEN = frozenset({"revision", "create_date"})  # short, and a split id cannot be copied
+# Left out first (after empty columns), in this order, when a table is wider than the terminal.
 EXPENDABLE = (
     "path",
     "doc",
@@ -34,11 +33,15 @@ EXPENDABLE = (
     "branch_labels",
     "schema",
     "seconds",
-    "down_revision",
 )
 GAP = "  "
-COMFORTABLE = 24  # a wrapped column is narrowed to this before columns are left out
-NARROWEST = 8
+# How narrow a column of long text may get (its text wrapped) at each stage of fitting a table:
+# first empty and EXPENDABLE columns are left out while long text keeps a comfortable width; then
+# other columns are left out (from the right) while it keeps a snug one; then it may go down to
+# NARROWEST, and a table that still does not fit overflows.
+COMFORTABLE = {"message": 80, "statement": 60, "detail": 40, "": 24}
+SNUG = {"message": 40, "statement": 40, "detail": 30, "": 16}
+NARROWEST = {"": 8}
 
 
 @dataclass
@@ -53,10 +56,15 @@ class Column:
     def natural(self) -> int:
         return max([len(self.name), *(len(line) for cell in self.cells for line in cell)])
 
-    def narrowest(self, floor: int) -> int:
+    @property
+    def blank(self) -> bool:
+        return all(line == "" for cell in self.cells for line in cell)
+
+    def narrowest(self, floors: dict[str, int]) -> int:
+        """The least width it may get at a stage of fitting (see COMFORTABLE)."""
         if self.name in UNBROKEN or self.numeric:
             return self.natural
-        return min(self.natural, max(len(self.name), floor))
+        return min(self.natural, max(len(self.name), floors.get(self.name, floors[""])))
 
 
 def terminal_width() -> int:
@@ -97,7 +105,7 @@ def frame_text(frame: pd.DataFrame, width: int | None = None) -> str:
     kept = {c.name for c in shown}
     hidden = [c.name for c in columns if c.name not in kept]
     if hidden:
-        lines.append(f"(not shown at this width: {', '.join(hidden)})")
+        lines += textwrap.wrap(f"(not shown at this width: {', '.join(hidden)})", max(width, 20))
     return "\n".join(lines)
 
 
@@ -127,37 +135,40 @@ def _column(frame: pd.DataFrame, rows: list[int], position: int) -> Column:
 
 
 def _fit(columns: list[Column], room: int) -> tuple[list[Column], list[int]]:
-    """The columns to show and their widths: narrowed to COMFORTABLE, then some left out, then
-    narrowed to NARROWEST; a table that still does not fit overflows."""
+    """The columns to show and their widths (see COMFORTABLE for the stages)."""
     shown = list(columns)
-    while True:
-        widths = _share(shown, room - len(GAP) * (len(shown) - 1), COMFORTABLE)
-        if widths is not None:
-            return shown, widths
-        dropped = _expendable(shown)
-        if dropped is None:
-            break
-        shown.remove(dropped)
+    for floors, next_out in ((COMFORTABLE, _expendable), (SNUG, _rightmost)):
+        while True:
+            widths = _share(shown, room - len(GAP) * (len(shown) - 1), floors)
+            if widths is not None:
+                return shown, widths
+            dropped = next_out(shown)
+            if dropped is None:
+                break
+            shown.remove(dropped)
     widths = _share(shown, room - len(GAP) * (len(shown) - 1), NARROWEST)
     return shown, widths or [c.narrowest(NARROWEST) for c in shown]
 
 
 def _expendable(shown: list[Column]) -> Column | None:
-    """The column to leave out next, if any may go (one column always stays)."""
-    if len(shown) < 2:
-        return None
+    """The next column of little use to leave out: an empty one, else the first of EXPENDABLE."""
+    blank = [c for c in shown if c.blank and c.name not in NEVER_HIDDEN]
+    if blank:
+        return blank[-1]
     names = {c.name: c for c in shown}
-    listed = [names[name] for name in EXPENDABLE if name in names]
-    if listed:
-        return listed[0]
+    return next((names[name] for name in EXPENDABLE if name in names), None)
+
+
+def _rightmost(shown: list[Column]) -> Column | None:
+    """The rightmost column that may be left out (never revision or message)."""
     others = [c for c in shown if c.name not in NEVER_HIDDEN]
-    return others[-1] if others else None
+    return others[-1] if others and len(shown) > 1 else None
 
 
-def _share(columns: list[Column], room: int, floor: int) -> list[int] | None:
+def _share(columns: list[Column], room: int, floors: dict[str, int]) -> list[int] | None:
     """Widths that fill at most ``room``: every column gets its natural width up to a common level,
     and no less than its narrowest; None when even the narrowest widths do not fit."""
-    low = [c.narrowest(floor) for c in columns]
+    low = [c.narrowest(floors) for c in columns]
     high = [c.natural for c in columns]
     if sum(low) > room:
         return None
