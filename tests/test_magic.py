@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,28 @@ def test_autogenerate_with_a_stock_env_py_says_what_to_do(shell: Any, workdir: P
     shell.run_cell(USERS)
     migrate(shell, "config --dir plain --metadata Base")
     assert "set target_metadata in env.py" in one_line_error(shell, "revision --autogenerate -m x")
+
+
+def test_lines_are_taken_literally(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    shell.run_cell("price = 9")
+    shell.run_cell('%migrate revision -m \'cost is $price, total {40+2} {open("ran", "w")}\' --rev-id c1')
+    assert migrate(shell, "show c1").loc[0, "message"] == 'cost is $price, total {40+2} {open("ran", "w")}'
+    assert not (workdir / "ran").exists()
+
+
+def _seconds_to_parse(shell: Any, length: int) -> float:
+    """Best of five: a line with a ``length``-character message, through the shell (``-h``: nothing runs)."""
+    line = f"revision -h -m '{'word $x {y} ' * (length // 12)}'"
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        shell.run_cell(f"%migrate {line}")
+        migrate(shell, line)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_long_line_parses_in_linear_time(shell: Any) -> None:
+    short, long = _seconds_to_parse(shell, 20_000), _seconds_to_parse(shell, 200_000)
+    assert long < 5 and long / short < 40, (short, long)  # ten times the text; quadratic would be 100 times

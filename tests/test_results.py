@@ -60,7 +60,10 @@ def test_counts_are_counted() -> None:
     assert render.diff(OPS[:1]).notes == ("1 of them loses data (marked !).",)
     refused = render.refused(OPS)
     assert refused.title.startswith("4 differences")
-    assert refused.notes == ("2 of them drop tables or columns, so no file was written.", "3 of them lose data (marked !).")
+    assert refused.notes == (
+        "2 of them drop tables or columns, so no file was written.",
+        "3 of them lose data (marked !).",
+    )
 
 
 def test_html_and_text_show_everything_that_travels() -> None:
