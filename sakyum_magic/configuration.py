@@ -17,13 +17,20 @@ from pathlib import Path
 def configuration_for(directory: Path) -> Path | None:
     """The alembic.ini or pyproject.toml whose script_location is ``directory``, or None."""
     target = _resolved(directory)
-    places = list(dict.fromkeys([directory.absolute().parent, Path.cwd()]))
+    places = list(dict.fromkeys([target.parent, directory.absolute().parent, Path.cwd()]))
     for name, location in (("alembic.ini", _ini_location), ("pyproject.toml", _toml_location)):
         for place in places:
             candidate = place / name
-            if candidate.is_file() and _points_at(location(candidate), candidate, target):
+            if _is_file(candidate) and _points_at(location(candidate), candidate, target):
                 return candidate
     return None
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except (OSError, ValueError):  # a name too long, a NUL byte: no such file to use
+        return False
 
 
 def _points_at(location: str | None, file: Path, target: Path) -> bool:
@@ -36,7 +43,7 @@ def _points_at(location: str | None, file: Path, target: Path) -> bool:
 def _resolved(path: Path) -> Path:
     try:
         return path.expanduser().resolve()
-    except (OSError, RuntimeError):
+    except (OSError, RuntimeError, ValueError):
         return path.absolute()
 
 

@@ -187,11 +187,11 @@ def operations(ops: Iterable[Operation], **described: Any) -> ResultFrame:
     return frame(rows, OPERATION_COLUMNS, **described)
 
 
-def _lossy_note(ops: Sequence[Operation]) -> list[str]:
+def _lossy_note(ops: Sequence[Operation], whole: str = "of them") -> list[str]:
     lossy = sum(o.destructive for o in ops)
     if not lossy:
         return []
-    return [f"{lossy} of them {'loses' if lossy == 1 else 'lose'} data (marked {DESTRUCTIVE_MARK})."]
+    return [f"{lossy} {whole} {'loses' if lossy == 1 else 'lose'} data (marked {DESTRUCTIVE_MARK})."]
 
 
 def diff(ops: Sequence[Operation]) -> ResultFrame:
@@ -217,7 +217,7 @@ def refused(ops: Sequence[Operation]) -> ResultFrame:
         title=f"{plural(len(ops), 'difference')} between the models and the database",
         notes=[
             f"{drops} of them drop tables or columns, so no file was written.",
-            *_lossy_note(ops),
+            *(_lossy_note(ops) if sum(o.destructive for o in ops) != drops else []),
         ],
     )
 
@@ -276,7 +276,7 @@ def new_revisions(result: RevisionResult) -> ResultFrame:
     return operations(
         result.operations,
         title=titles[0] if titles else "",
-        notes=[*titles[1:], *_lossy_note(result.operations)],
+        notes=[*titles[1:], *_lossy_note(result.operations, "of its operations")],
         empty_note=empty,
         written=written,
     )

@@ -182,7 +182,7 @@ def _details(summary: str, text: str) -> str:
 
 def _sql_text(sql: str) -> str:
     lines = sql.rstrip("\n").splitlines()
-    shown = [f"  {line.expandtabs(4)}" for line in lines[:SQL_LINES_IN_TEXT]]
+    shown = [f"  {line.expandtabs(4)}".rstrip() for line in lines[:SQL_LINES_IN_TEXT]]
     if len(lines) > SQL_LINES_IN_TEXT:
         shown.append(f"  ... {len(lines) - SQL_LINES_IN_TEXT} more lines (the frame's .sql has them all)")
     return "\n".join(["SQL:", *shown])

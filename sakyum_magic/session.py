@@ -221,8 +221,14 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
 
 
 def _ini_setting(ini: str) -> str:
+    """The ``ini`` setting: a file that may not exist yet (init writes it), but not a directory."""
     path = Path(ini)
-    if path.is_dir():
+    try:
+        directory = path.is_dir()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name too long
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigurationError(f"cannot use --ini {ini[:80]!r}: {reason}; give another path") from exc
+    if directory:
         raise ConfigurationError(
             f"--ini {ini!r} is a directory: give the alembic.ini or pyproject.toml file itself"
         )

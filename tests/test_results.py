@@ -64,6 +64,8 @@ def test_counts_are_counted() -> None:
         "2 of them drop tables or columns, so no file was written.",
         "3 of them lose data (marked !).",
     )
+    drops = render.refused([OPS[0], OPS[3]])
+    assert drops.notes == ("2 of them drop tables or columns, so no file was written.",)
 
 
 def test_html_and_text_show_everything_that_travels() -> None:
