@@ -3,13 +3,11 @@ metadata expression evaluated once per line, and the configuration file that goe
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sakyum_magic.configuration import configuration_for
 from sakyum_magic.session import MetadataExpression
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
@@ -117,25 +115,7 @@ def test_config_dir_finds_the_file_that_goes_with_it(
 ) -> None:
     alembic(workdir, "init", "--template", template, "migrations")
     migrate(shell, "config --dir migrations")
-    assert magics_of(shell).ini == str(workdir / expected)
+    assert Path(magics_of(shell).ini).absolute() == workdir / expected
+    assert magics_of(shell).migrator.ini == Path(magics_of(shell).ini)
     migrate(shell, "config --dir elsewhere")
-    assert magics_of(shell).ini is None  # no file points at it
-
-
-def test_configuration_for(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    project = workdir / "project"
-    alembic(workdir, "init", "project/db")  # alembic.ini in the working directory: %(here)s/project/db
-    assert configuration_for(project / "db") == workdir / "alembic.ini"
-    assert configuration_for(Path("project/db")) == workdir / "alembic.ini"
-    assert configuration_for(project / "other") is None
-    (project / "alembic.ini").write_text("[alembic]\nscript_location = project/db\n")  # from the cwd
-    assert configuration_for(Path("project/db")) == project / "alembic.ini"  # DIR's parent comes first
-    monkeypatch.chdir(project)
-    assert configuration_for(Path("db")) is None  # project/db is taken from the cwd, which moved
-    (project / "alembic.ini").write_text("[alembic]\nscript_location = mypackage:db\n")
-    assert configuration_for(Path("db")) is None  # a package resource is not a directory
-    os.remove(project / "alembic.ini")
-    (project / "pyproject.toml").write_text('[tool.alembic]\nscript_location = "%(here)s/db"\n')
-    assert configuration_for(Path("db")) == project / "pyproject.toml"
-    (project / "pyproject.toml").write_text("not toml [")
-    assert configuration_for(Path("db")) is None
+    assert magics_of(shell).ini is None  # no file points at it: none is read
