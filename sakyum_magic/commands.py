@@ -497,4 +497,3 @@ class Migrator:
 def _initialized(directory: Path) -> bool:
     check_path(directory)
     return (directory / "env.py").is_file()
-

@@ -34,9 +34,7 @@ class MigrateMagics(Magics):
     ).tag(config=True)
     directory = Unicode("alembic", help="The Alembic migration directory").tag(config=True)
     ini = Unicode(
-        "alembic.ini",
-        allow_none=True,
-        help="The alembic.ini (or pyproject.toml) read when present and written by init; None for none",
+        "alembic.ini", help="The alembic.ini (or pyproject.toml) read when present and written by init"
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar for runs over many revisions").tag(config=True)
     # URLs given to `%migrate config --url` with a password: the `url` setting holds the masked form

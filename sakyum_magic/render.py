@@ -234,8 +234,7 @@ def plan(result: Plan) -> ResultFrame:
         f"Plan: {result.command} {where} → {result.target}, {plural(len(result.steps), 'step')}; "
         "nothing was run"
     )
-    method = result.method if result.method.startswith(("on ", "in ")) else f"on a {result.method}"
-    notes = [f"SQL captured {method}; the database itself was not changed."]
+    notes = [f"SQL captured by a dry run ({result.method}); the database itself was not changed."]
     if result.destructive:
         notes.append(f"Statements marked {DESTRUCTIVE_MARK} lose data.")
     return frame(

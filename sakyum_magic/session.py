@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from .binding import find_candidates, mask_url, parse_url
 from .commands import Migrator
-from .configuration import configuration_for
+from .configuration import check_path, configuration_for
 from .errors import ConfigurationError
 from .records import Binding, InitResult
 
@@ -68,16 +68,11 @@ def _metadata(migrator: Migrator, magics: Magics) -> None:
     migrator.metadata_label = expression or ""
 
 
-def _ini(migrator: Migrator, magics: Magics) -> None:
-    # None means "no configuration file" (a directory no alembic.ini points at).
-    cast(Any, migrator).ini = Path(magics.ini) if magics.ini is not None else None
-
-
 _FOLLOWERS: dict[str, Callable[[Migrator, Magics], None]] = {
     "url": _url,
     "metadata": _metadata,
     "directory": lambda migrator, magics: setattr(migrator, "directory", Path(magics.directory)),
-    "ini": _ini,
+    "ini": lambda migrator, magics: setattr(migrator, "ini", Path(magics.ini)),
     "progress": lambda migrator, magics: setattr(migrator, "progress", magics.progress),
 }
 
@@ -200,8 +195,7 @@ def config(
     if directory is not None:
         changes["directory"] = directory
         if ini is None:
-            found = configuration_for(Path(directory))
-            changes["ini"] = str(found) if found is not None else None
+            changes["ini"] = str(configuration_file(Path(directory)))
     if ini is not None:
         changes["ini"] = _ini_setting(ini)
     shown = _checked(magics, changes)
@@ -218,6 +212,15 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
         return {"url": url}
     masked = mask_url(url)
     return {"secret_urls": {**magics.secret_urls, masked: url}, "url": masked}
+
+
+def configuration_file(directory: Path) -> Path:
+    """The configuration file for ``config --dir DIR`` without ``--ini``: the one that names DIR (see
+    :func:`~.configuration.configuration_for`), else DIR/alembic.ini, which no other directory's
+    settings are read from (nothing is read until it exists; ``init`` writes it there)."""
+    check_path(directory)
+    found = configuration_for(directory)
+    return found if found is not None else directory / "alembic.ini"
 
 
 def _ini_setting(ini: str) -> str:

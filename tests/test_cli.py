@@ -107,11 +107,11 @@ def test_the_equivalent_alembic_command_line(parser: argparse.ArgumentParser) ->
 # Run in this order from an empty directory and database: (command, line, whether rows come back).
 SEQUENCE = [
     ("config", "config", True),
+    ("upgrade", "upgrade", False),  # creates the database file, which read-only commands need
     ("history", "history", False),
     ("heads", "heads", False),
     ("branches", "branches", False),
     ("current", "current", False),
-    ("upgrade", "upgrade", False),
     ("downgrade", "downgrade base", False),
     ("diff", "diff", True),
     ("revision", "revision -m empty --rev-id r1", False),  # no operations; the written revision attached

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sakyum_magic import ResultText
 from sakyum_magic.session import MetadataExpression
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
@@ -117,5 +118,11 @@ def test_config_dir_finds_the_file_that_goes_with_it(
     migrate(shell, "config --dir migrations")
     assert Path(magics_of(shell).ini).absolute() == workdir / expected
     assert magics_of(shell).migrator.ini == Path(magics_of(shell).ini)
+    migrate(shell, "config --dir elsewhere")  # no file names it: its own, not yet written
+    assert Path(magics_of(shell).ini) == Path("elsewhere/alembic.ini")
+    assert isinstance(migrate(shell, "init"), ResultText)
+    assert (workdir / "elsewhere" / "env.py").is_file() and (workdir / "elsewhere" / "alembic.ini").is_file()
+    migrate(shell, "config --dir migrations")
     migrate(shell, "config --dir elsewhere")
-    assert magics_of(shell).ini is None  # no file points at it: none is read
+    assert Path(magics_of(shell).ini) == Path("elsewhere/alembic.ini")  # found now, inside it
+    assert migrate(shell, "history").empty
