@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
 
 SETTINGS = ("url", "metadata", "directory", "ini", "progress")
+DEFAULT_INI = "alembic.ini"
 
 _EXPRESSION_ERRORS = (
     NameError,
@@ -182,8 +183,8 @@ def config(
     :param url: database URL ('' for the default: $DATABASE_URL, else sqlite:///default.db).
     :param metadata: Python expression giving MetaData, a Base, a db, or a list (spaces allowed;
         '' unsets it, and the one metadata in the namespace is used).
-    :param directory: the migration directory; without --ini, the alembic.ini (else pyproject.toml)
-        whose script_location is that directory is used, if any.
+    :param directory: the migration directory; without --ini, the alembic.ini or pyproject.toml that
+        names it is used (else DIR/alembic.ini for an existing DIR, alembic.ini for a new one).
     :param ini: the alembic.ini or pyproject.toml to read (init writes alembic.ini there).
     """
     changes: dict[str, Any] = {}
@@ -216,11 +217,14 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
 
 def configuration_file(directory: Path) -> Path:
     """The configuration file for ``config --dir DIR`` without ``--ini``: the one that names DIR (see
-    :func:`~.configuration.configuration_for`), else DIR/alembic.ini, which no other directory's
-    settings are read from (nothing is read until it exists; ``init`` writes it there)."""
+    :func:`~.configuration.configuration_for`); else, for a DIR that exists, DIR/alembic.ini, so that
+    no other directory's settings apply to it (nothing is read until that file exists); else, for a
+    DIR that ``init`` has yet to make, alembic.ini, where ``alembic init DIR`` writes it."""
     check_path(directory)
     found = configuration_for(directory)
-    return found if found is not None else directory / "alembic.ini"
+    if found is not None:
+        return found
+    return directory / DEFAULT_INI if directory.is_dir() else Path(DEFAULT_INI)
 
 
 def _ini_setting(ini: str) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from sakyum_magic import ResultText
 from sakyum_magic.session import MetadataExpression
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
@@ -118,11 +117,11 @@ def test_config_dir_finds_the_file_that_goes_with_it(
     migrate(shell, "config --dir migrations")
     assert Path(magics_of(shell).ini).absolute() == workdir / expected
     assert magics_of(shell).migrator.ini == Path(magics_of(shell).ini)
-    migrate(shell, "config --dir elsewhere")  # no file names it: its own, not yet written
-    assert Path(magics_of(shell).ini) == Path("elsewhere/alembic.ini")
-    assert isinstance(migrate(shell, "init"), ResultText)
-    assert (workdir / "elsewhere" / "env.py").is_file() and (workdir / "elsewhere" / "alembic.ini").is_file()
-    migrate(shell, "config --dir migrations")
-    migrate(shell, "config --dir elsewhere")
-    assert Path(magics_of(shell).ini) == Path("elsewhere/alembic.ini")  # found now, inside it
-    assert migrate(shell, "history").empty
+    migrate(shell, "config --dir elsewhere")  # a new directory: alembic.ini, as `alembic init` has it
+    assert magics_of(shell).ini == "alembic.ini"
+    alembic(workdir, "-c", "gone.ini", "init", "kept")
+    (workdir / "gone.ini").unlink()
+    migrate(shell, "config --dir kept")  # an existing one no file names: its own, not yet written
+    assert Path(magics_of(shell).ini) == Path("kept/alembic.ini")
+    assert magics_of(shell).migrator.ini == Path("kept/alembic.ini")
+    assert migrate(shell, "history").empty  # the ini of migrations/ is not read for kept/
