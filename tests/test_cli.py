@@ -197,6 +197,10 @@ def test_results_describe_themselves(shell: Any, workdir: Path) -> None:
     assert steps.title.startswith("upgrade head: 1 step") and "CREATE TABLE t" in steps.sql
     assert steps.alembic == "alembic upgrade head" and "%migrate upgrade head" in repr(steps)
     assert "CREATE TABLE t" in repr(steps) and "<details>" in steps._repr_html_()
+    assert steps.log_lines == ()  # Alembic's log comes with -v
+    down = migrate(shell, "downgrade base -v")
+    assert down.log_lines and all(line in repr(down) for line in down.log_lines)
+    assert "Alembic&#x27;s log" in down._repr_html_() and "DROP TABLE t" in down.sql
 
 
 # -- a new subcommand is one table entry -----------------------------------------------------------
