@@ -17,12 +17,14 @@ from .database import (
     create_engine,
     current_heads,
     file_identity,
+    is_empty_sqlite_file,
     new_sqlite_file,
     require_database_file,
+    require_sqlite_database,
     sqlite_file,
 )
-from .errors import ConfigurationError, PendingChangesError, RevisionError, SakyumError
-from .newfiles import check_rev_id, undo_new_files
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .newfiles import check_rev_id, undo_new_files, writable
 from .records import (
     Binding,
     CurrentResult,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
+
+    from .graph import RevisionGraph
 
 
 class Migrator:
@@ -76,7 +80,7 @@ class Migrator:
         self.progress = progress
         self.x_arguments = tuple(x_arguments)
         self.scripts = ScriptCache()
-        self._engine: tuple[str, Engine, tuple[int, int] | None] | None = None
+        self._engine: tuple[str, Engine] | None = None
 
     # -- binding --------------------------------------------------------------------------
 
@@ -105,21 +109,14 @@ class Migrator:
         return resolve_metadata(self.metadata, self.metadata_label or "metadata")
 
     def engine(self) -> Engine:
-        """The engine for the bound URL, created once per URL and SQLite file.
-
-        A SQLite file deleted, replaced or moved since the last command is noticed here: the pooled
-        connections to the old file are dropped instead of being used again.
-        """
+        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
+        deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
+        require_sqlite_database(url)
         key = url.render_as_string(hide_password=False)
-        identity = file_identity(sqlite_file(url))
-        if self._engine is not None and self._engine[0] == key:
-            known = self._engine[2]
-            if known is None or known == identity:  # unchanged, or the file this engine created
-                self._engine = (key, self._engine[1], identity)
-                return self._engine[1]
-        self.dispose()
-        self._engine = (key, create_engine(url), identity)
+        if self._engine is None or self._engine[0] != key:
+            self.dispose()
+            self._engine = (key, create_engine(url))
         return self._engine[1]
 
     def target(self, need_metadata: bool = False) -> execution.Target:
@@ -130,8 +127,15 @@ class Migrator:
             config=self.config,
             directory=self.directory,
             progress=self.progress,
-            metadata=as_target(self.target_metadatas()) if need_metadata else None,
+            metadata=self._metadata_for_env() if need_metadata else None,
         )
+
+    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
+        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
+        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
+        if self.metadata is None and not execution.own_env(self.directory):
+            return None
+        return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
         """Close the pooled connections of the engine in use."""
@@ -146,7 +150,7 @@ class Migrator:
         try:
             yield
         except SakyumError:
-            if path is not None and path.is_file() and path.stat().st_size == 0:
+            if path is not None and is_empty_sqlite_file(path):
                 self.dispose()
                 path.unlink()
             raise
@@ -162,7 +166,8 @@ class Migrator:
     def snapshot(self) -> Snapshot:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
         require_initialized(self.directory)
-        return self.scripts.snapshot(self.config())
+        with translation.alembic_errors(parse_url(self.url)):
+            return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
@@ -179,7 +184,8 @@ class Migrator:
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
         url = parse_url(self.url)
-        result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        with writable():
+            result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
         self.directory = target
         return result
 
@@ -236,7 +242,8 @@ class Migrator:
         }
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
-        with undo_new_files(self.directory), translation.alembic_errors(target.url):
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        with undo[0], undo[1], translation.alembic_errors(target.url):
             made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
         return self._revision_result(made, collected, autogenerate)
 
@@ -344,7 +351,7 @@ class Migrator:
 
     def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
         script = self.script_directory()
-        with translation.alembic_errors(parse_url(self.url)):
+        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
             return execution.migrate(self.target(), script, name, revision, **options)
 
     # -- comparing the models with the database ------------------------------------------
@@ -413,12 +420,15 @@ class Migrator:
         database it configures (a multidb directory) is covered.
         """
         snapshot = self.snapshot()
-        require_database_file(self.url)
+        if self._missing_file():  # connecting would create it: say so instead
+            note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
+            return CurrentResult(mask_url(self.url), (), note=note)
         if execution.own_env(self.directory):
             found = [("", current_heads(self.engine()))]
         else:
             found = execution.read_heads(self.target(), snapshot.script)
-        rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
+        with translation.alembic_errors(parse_url(self.url)):
+            rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
             mask_url(self.url),
@@ -463,13 +473,15 @@ class Migrator:
         """
         snapshot = self.snapshot()
         script = snapshot.script
-        names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
-        return snapshot.infos(script.get_revisions(names))
+        with translation.alembic_errors(parse_url(self.url)):
+            names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+            return snapshot.infos(script.get_revisions(names))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot()
-        return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+        with translation.alembic_errors(parse_url(self.url)):
+            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
@@ -482,6 +494,28 @@ class Migrator:
         with translation.alembic_errors(parse_url(self.url)):
             found = snapshot.script.get_revisions(names)
         return snapshot.infos(found)
+
+    @on_engine_loop
+    def graph(self, show_all: bool = False) -> RevisionGraph:
+        """Draw the revision graph, with the database's current revision(s) marked "you are here".
+
+        :param show_all: draw every revision; otherwise long linear runs collapse into one node.
+        """
+        from .graph import revision_graph
+
+        script = self.snapshot().script
+        current, note = self._current_or_note()
+        return revision_graph(script, current, show_all=show_all, note=note)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
 
     def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
         from alembic.script.revision import RevisionError as AlembicRevisionError

@@ -79,6 +79,7 @@ class RunControl:
             options.update(self.options)
         assert connection is not None
         options["on_version_apply"] = [*_as_list(options.get("on_version_apply")), *self.hooks]
+        options["include_name"] = _without_own_tables(options.get("include_name"))
         if self.watch is not None:
             self.watch(connection)
         return options
@@ -160,6 +161,18 @@ def same_database(one: URL, other: URL) -> bool:
     )
 
 
+def _without_own_tables(include_name: Callable[..., bool] | None) -> Callable[..., bool]:
+    """env.py's ``include_name`` hook, never including the tables this package keeps (autogenerate)."""
+    from .database import OWN_TABLES
+
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table" and name in OWN_TABLES:
+            return False
+        return include_name(name, type_, parent_names) if include_name is not None else True
+
+    return include
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -178,18 +191,33 @@ class _Lines(logging.Handler):
 
 @contextmanager
 def captured_alembic_log(lines: list[str]) -> Iterator[None]:
-    """Alembic's log records go to ``lines`` only, whatever logging env.py or alembic.ini set up."""
-    found = logging.getLogger(ALEMBIC_LOGGER)
-    saved = (found.level, list(found.handlers), found.propagate, found.disabled)
-    found.handlers[:] = [_Lines(lines)]
-    found.setLevel(logging.INFO)
-    found.propagate, found.disabled = False, False
+    """Alembic's log records go to ``lines`` only, whatever logging env.py or alembic.ini set up.
+
+    Alembic's own loggers (``alembic.runtime.migration`` and the like) may have been disabled or
+    given handlers by an earlier ``fileConfig``: for the duration they pass everything up to
+    ``alembic``, which keeps it.
+    """
+    loggers = [logging.getLogger(ALEMBIC_LOGGER)] + [
+        found
+        for name, found in logging.Logger.manager.loggerDict.items()
+        if name.startswith(ALEMBIC_LOGGER + ".") and isinstance(found, logging.Logger)
+    ]
+    saved = [(found, found.level, list(found.handlers), found.propagate, found.disabled) for found in loggers]
+    for found in loggers[1:]:
+        found.handlers[:] = []
+        found.setLevel(logging.NOTSET)
+        found.propagate, found.disabled = True, False
+    top = loggers[0]
+    top.handlers[:] = [_Lines(lines)]
+    top.setLevel(logging.INFO)
+    top.propagate, top.disabled = False, False
     try:
         yield
     finally:
-        found.handlers[:] = saved[1]
-        found.setLevel(saved[0])
-        found.propagate, found.disabled = saved[2], saved[3]
+        for found, level, handlers, propagate, disabled in saved:
+            found.handlers[:] = handlers
+            found.setLevel(level)
+            found.propagate, found.disabled = propagate, disabled
 
 
 class _LineStream(io.TextIOBase):
@@ -221,3 +249,38 @@ def captured_stderr(lines: list[str]) -> Iterator[None]:
             yield
     finally:
         stream.flush()
+
+
+@contextmanager
+def kept_logging() -> Iterator[None]:
+    """Put the process's logging back as it was after env.py ran.
+
+    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
+    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
+    command, and every logger that existed before disabled.
+    """
+    import logging
+
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {name: _logger_state(found) for name, found in _loggers().items()}
+    try:
+        yield
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for name, found in _loggers().items():
+            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
+            found.setLevel(level)
+            found.disabled, found.propagate = disabled, propagate
+            found.handlers[:] = handlers
+
+
+def _loggers() -> dict[str, Any]:
+    import logging
+
+    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+
+
+def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
+    return found.level, found.disabled, list(found.handlers), found.propagate

@@ -10,6 +10,7 @@ is rolled back at the end, and any COMMIT attempted meanwhile stops the run.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -17,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import interrupts, locking, translation
+from . import interrupts, locking, markers, translation
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
-from .environment import RunControl, captured_alembic_log, captured_stderr, run_environment
-from .errors import ConfigurationError, DatabaseError, RevisionError
+from .environment import RunControl, captured_alembic_log, captured_stderr, kept_logging, run_environment
+from .errors import ConfigurationError, DatabaseError, MigrationError, RevisionError
 from .partial import SchemaWatch
+from .planning import Steps, step_planner
 from .recording import StepRecorder
 from .records import MigrationResult, Step
 
@@ -88,63 +90,6 @@ def migrate(
         return _apply(target, script, name, label, steps, tag, strategy or Strategy())
 
 
-@dataclass(frozen=True)
-class Steps:
-    """What to hand EnvironmentContext: the step planner and its starting/destination revisions."""
-
-    fn: Callable[[Any, Any], Any]
-    options: dict[str, Any]
-
-
-def step_planner(
-    script: ScriptDirectory, name: str, revision: str | Sequence[str], sql: bool, purge: bool = False
-) -> Steps:
-    """The planner ``alembic.command.upgrade/downgrade/stamp`` hand to EnvironmentContext.
-
-    The same steps as Alembic's commands, on the revision map already loaded (Alembic's commands
-    would import every revision file again through ``ScriptDirectory.from_config``).
-    """
-    if name == "stamp":
-        return _stamp_planner(script, revision, sql, purge)
-    assert isinstance(revision, str)
-    starting_rev, destination = _range(revision, sql, name)
-    plan = script._upgrade_revs if name == "upgrade" else script._downgrade_revs
-    options = {"starting_rev": starting_rev, "destination_rev": destination}
-    return Steps(lambda rev, _context: plan(destination, rev), options)
-
-
-def _range(revision: str, sql: bool, name: str) -> tuple[str | None, str]:
-    from alembic.util import CommandError
-
-    if ":" in revision:
-        if not sql:
-            raise CommandError("Range revision not allowed")
-        if revision.count(":") > 1:  # Alembic's own split(":", 2) fails with a bare ValueError here
-            raise CommandError(f"Revision range {revision!r} has more than one colon: use FROM:TO")
-        start, destination = revision.split(":", 1)
-        return start, destination
-    if sql and name == "downgrade":
-        raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
-    return None, revision
-
-
-def _stamp_planner(script: ScriptDirectory, revision: str | Sequence[str], sql: bool, purge: bool) -> Steps:
-    from alembic.util import CommandError
-
-    revisions = [revision] if isinstance(revision, str) else list(revision)
-    if any(r.count(":") > 1 for r in revisions):
-        shown = " ".join(revisions)[:80]
-        raise RevisionError(f"stamp {shown!r}: a range takes one colon, FROM:TO (with --sql)")
-    starts = {r.split(":", 1)[0] for r in revisions if ":" in r}
-    if starts and not sql:
-        raise CommandError("Range revision not allowed")
-    if len(starts) > 1:
-        raise CommandError("Stamp operation with --sql only supports a single starting revision at a time")
-    destination = tuple(r.split(":", 1)[-1] for r in revisions)
-    options = {"starting_rev": next(iter(starts), None), "destination_rev": destination, "purge": purge}
-    return Steps(lambda rev, _context: script._stamp_revs(destination, rev), options)
-
-
 def _offline(
     target: Target, script: ScriptDirectory, name: str, label: str, steps: Steps, tag: str | None
 ) -> MigrationResult:
@@ -204,6 +149,7 @@ def _apply(
         return result
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
+    run.check_unfinished()
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -218,6 +164,8 @@ def _apply(
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc
     run.finish(result, control)
+    if run.watch.active:
+        markers.tidy(target.engine, clear=name == "stamp")
     return result
 
 
@@ -242,10 +190,42 @@ class _Run:
             self._planned = [_revision_of(step) for step in planned]
             self._mark = len(self.recorder.steps)
             for step in planned:
-                step.migration_fn = _stoppable(step.migration_fn)
+                step.migration_fn = self._guarded(step)
             return planned
 
         return Steps(plan, steps.options)
+
+    def _guarded(self, step: Any) -> Callable[..., Any]:
+        """The step's function, first honouring a stop request (at its start, inside its transaction,
+        nothing done) and, where DDL commits at once, noting in the database that the step began."""
+        migration_fn = step.migration_fn
+
+        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
+        def guarded(**kw: Any) -> Any:
+            interrupts.check()
+            if self.watch.active and not self.recorder.database():
+                from alembic import op
+
+                direction = "up" if step.is_upgrade else "down"
+                markers.begin(op.get_bind(), _revision_of(step), direction, self.watch.last)
+            return migration_fn(**kw)
+
+        return guarded
+
+    def check_unfinished(self) -> None:
+        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
+        marker = markers.pending(self.target.engine) if self.watch.active else None
+        if marker is None:
+            return
+        if self.name == "stamp":
+            return
+        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
+        raise MigrationError(
+            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
+            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
+            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
+            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
+        )
 
     def failing(self) -> str | None:
         """The revision the failed call was applying: the first planned one not yet recorded."""
@@ -275,11 +255,13 @@ class _Run:
         options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
         if is_transactional_sqlite(self.target.engine):
             options["transactional_ddl"] = True
+        hooks: list[Callable[..., None]] = [self.recorder, self.watch]
+        hooks += [markers.finished] if self.watch.active else []
         control = RunControl(
             connection,
             self.target.url,
             options,
-            [self.recorder, self.watch],
+            hooks,
             dry_run=self.strategy.dry_run,
             watch=self.recorder.watch,
             one_transaction=self.name == "stamp",
@@ -305,16 +287,6 @@ def _committed(step: Step, after: tuple[str, ...]) -> bool:
     if step.direction == "stamp" or step.database:
         return True  # a stamp is one transaction; another database's version table is not read here
     return (step.revision in after) == (step.direction == "up")
-
-
-def _stoppable(migration_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A step that first honours a stop request: at its start, inside its transaction, nothing done."""
-
-    def run_unless_stopped(**kw: Any) -> Any:
-        interrupts.check()
-        return migration_fn(**kw)
-
-    return run_unless_stopped
 
 
 def _revision_of(step: Any) -> str:
@@ -352,41 +324,6 @@ def pending_revisions(name: str, target: str, before: tuple[str, ...], script: S
             raise
         return []
     return revisions[::-1] if name == "upgrade" else revisions
-
-
-@contextmanager
-def kept_logging() -> Iterator[None]:
-    """Put the process's logging back as it was after env.py ran.
-
-    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
-    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
-    command, and every logger that existed before disabled.
-    """
-    import logging
-
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {name: _logger_state(found) for name, found in _loggers().items()}
-    try:
-        yield
-    finally:
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, found in _loggers().items():
-            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
-            found.setLevel(level)
-            found.disabled, found.propagate = disabled, propagate
-            found.handlers[:] = handlers
-
-
-def _loggers() -> dict[str, Any]:
-    import logging
-
-    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-
-
-def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
-    return found.level, found.disabled, list(found.handlers), found.propagate
 
 
 def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:

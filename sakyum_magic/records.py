@@ -145,3 +145,5 @@ class CurrentResult:
     unknown: tuple[str, ...] = ()
     databases: tuple[str, ...] = ()
     """Parallel to ``revisions`` when env.py spans several databases: each revision's database."""
+    note: str = ""
+    """Why there is no revision, when that is worth saying (no database file yet)."""
