@@ -23,10 +23,10 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stderr
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .binding import mask_url
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -70,19 +70,37 @@ class RunControl:
         connection = options.get("connection")
         if connection is None or not hasattr(connection, "engine"):
             return options  # offline (--sql), or an Engine that Alembic itself will refuse
+        adopted = False
         if self.connection is not None and connection is not self.connection:
-            if same_database(connection.engine.url, self.url):
-                connection = options["connection"] = self.connection
-            else:
+            if not same_database(connection.engine.url, self.url):
                 self._other(connection)
-        if connection is self.connection:
-            options.update(self.options)
+            elif connection.dialect.is_async:  # env.py's own event loop: its connection stays
+                adopted = self._adopt(connection)
+            else:
+                connection = options["connection"] = self.connection
+        if connection is self.connection or adopted:
+            options.update(self.options if not adopted else _without_ddl_option(self.options))
         assert connection is not None
         options["on_version_apply"] = [*_as_list(options.get("on_version_apply")), *self.hooks]
         options["include_name"] = _without_own_tables(options.get("include_name"))
         if self.watch is not None:
             self.watch(connection)
         return options
+
+    def _adopt(self, connection: Connection) -> bool:
+        """Use env.py's own connection to the bound database (an async template's, which belongs to
+        its event loop); a dry run makes it harmless first, or refuses where it cannot."""
+        if self.dry_run:
+            if connection.dialect.name == "sqlite":
+                raise ConfigurationError(
+                    "plan cannot dry-run this env.py: it opens its own async SQLite connection, on which "
+                    "DDL commits at once; nothing was run. Read the SQL with %migrate upgrade REV --sql"
+                )
+            from sqlalchemy import event
+
+            connection.begin()  # external to Alembic, so never committed; closing rolls it back
+            event.listen(connection, "commit", refuse_commit)
+        return True
 
     def _other(self, connection: Connection) -> None:
         where = mask_url(connection.engine.url)
@@ -108,7 +126,7 @@ class RunControl:
         url = getattr(getattr(connection, "engine", None), "url", None)  # None offline (--sql)
         if engine_name:
             self.database = engine_name
-        elif url is not None and connection is not self.connection:
+        elif url is not None and connection is not self.connection and not same_database(url, self.url):
             self.database = mask_url(url)
         else:
             self.database = ""
@@ -158,6 +176,24 @@ def same_database(one: URL, other: URL) -> bool:
         other.port,
         other.database,
         other.username,
+    )
+
+
+def _without_ddl_option(options: dict[str, Any]) -> dict[str, Any]:
+    # transactional_ddl is forced only where the magic's own engine makes SQLite DDL transactional.
+    return {key: value for key, value in options.items() if key != "transactional_ddl"}
+
+
+def refuse_commit(connection: Any) -> NoReturn:
+    """A ``commit`` event listener for a dry run: any COMMIT stops it."""
+    raise commit_refused()
+
+
+def commit_refused() -> DatabaseError:
+    """The error for a COMMIT during a dry run (a revision's ``autocommit_block``)."""
+    return DatabaseError(
+        "plan stopped: a revision commits on its own (autocommit_block), which a dry run cannot undo; "
+        "nothing was changed. Read its SQL with %migrate upgrade REV --sql instead"
     )
 
 

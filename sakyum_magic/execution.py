@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import interrupts, locking, markers, translation
+from .aio import run_without_loop
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
-from .environment import RunControl, captured_alembic_log, captured_stderr, kept_logging, run_environment
-from .errors import ConfigurationError, DatabaseError, MigrationError, RevisionError
+from .environment import (
+    RunControl,
+    captured_alembic_log,
+    captured_stderr,
+    kept_logging,
+    refuse_commit,
+    run_environment,
+)
+from .errors import ConfigurationError, MigrationError, RevisionError
 from .partial import SchemaWatch
 from .planning import Steps, step_planner
 from .recording import StepRecorder
@@ -113,11 +121,30 @@ def run_env(
     # redirected writes here for good) goes to the result's log instead of the notebook.
     with environment, captured_stderr(control.log):
         try:
-            script.run_env()
-        except ENV_ERRORS as exc:
+            if starts_own_loop(script):
+                run_without_loop(script.run_env)
+            else:
+                script.run_env()
+        except _env_errors() as exc:
             if control.configured or translation.raised_by_alembic(exc):
                 raise
             raise _env_failed(script, exc) from exc
+
+
+def starts_own_loop(script: ScriptDirectory) -> bool:
+    """Whether env.py calls ``asyncio.run()`` (Alembic's async templates), which cannot run where an
+    event loop already runs (a Jupyter kernel's thread, the async worker): it gets a thread of its own."""
+    try:
+        return "asyncio.run(" in (Path(script.dir) / "env.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _env_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import ArgumentError, InvalidRequestError
+
+    # InvalidRequestError: an async template bound to a sync URL ("requires an async driver").
+    return (*ENV_ERRORS, ArgumentError, InvalidRequestError)
 
 
 def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
@@ -352,25 +379,13 @@ def rolled_back(connection: Connection) -> Iterator[None]:
     from sqlalchemy import event
 
     transaction = connection.begin()
-    event.listen(connection, "commit", _refuse_commit)
+    event.listen(connection, "commit", refuse_commit)
     try:
         yield
     finally:
-        event.remove(connection, "commit", _refuse_commit)
+        event.remove(connection, "commit", refuse_commit)
         if transaction.is_active:
             transaction.rollback()
-
-
-def _refuse_commit(connection: Any) -> NoReturn:
-    raise commit_refused()
-
-
-def commit_refused() -> DatabaseError:
-    """The error for a COMMIT during a dry run (a revision's ``autocommit_block``)."""
-    return DatabaseError(
-        "plan stopped: a revision commits on its own (autocommit_block), which a dry run cannot undo; "
-        "nothing was changed. Read its SQL with %migrate upgrade REV --sql instead"
-    )
 
 
 def db_errors() -> tuple[type[BaseException], ...]:

@@ -323,6 +323,8 @@ def test_no_alembic_log_line_is_printed(
     for command in (lambda: migrator.plan("head"), lambda: migrator.upgrade("head")):
         with suppress(SakyumError):
             command()
+    if case[1] == "mysql":  # DDL committed at once: the way out of the half-done revision first
+        migrator.stamp(made.ids[0])
     migrator.downgrade("base")
 
     out, err = capfd.readouterr()
