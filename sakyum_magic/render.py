@@ -130,7 +130,8 @@ def current(result: CurrentResult, verbose: bool = False) -> ResultFrame:
     table = frame(
         rows,
         CURRENT_VERBOSE_COLUMNS if verbose else CURRENT_COLUMNS,
-        empty_note=f"{result.url} has no revision applied (it is at base): "
+        empty_note=result.note
+        or f"{result.url} has no revision applied (it is at base): "
         "%migrate upgrade head applies the revisions, %migrate stamp head marks it current",
     )
     databases: Sequence[str] = getattr(result, "databases", ())

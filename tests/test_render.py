@@ -57,6 +57,10 @@ def test_offline_sql_shows_as_written() -> None:
 def test_unversioned_database_is_an_empty_frame_with_its_note() -> None:
     shown = render.current(CurrentResult("sqlite:///x.db", ()))
     assert isinstance(shown, pd.DataFrame) and shown.empty and "at base" in pretty(shown)
+    missing = render.current(CurrentResult("sqlite:///x.db", (), note="no database file at x.db"))
+    assert (
+        missing.empty and "no database file at x.db" in pretty(missing) and "at base" not in pretty(missing)
+    )
 
 
 def test_text_and_tables_have_text_and_html() -> None:
