@@ -177,7 +177,10 @@ class Migrator:
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
-        """Create a migration directory and alembic.ini, like ``alembic init``."""
+        """Create a migration directory and alembic.ini, like ``alembic init``.
+
+        :param directory: the directory to create (default: the bound one).
+        """
         target = Path(directory) if directory is not None else self.directory
         check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -210,6 +213,18 @@ class Migrator:
 
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+
+        :param message: the revision's message (``-m``).
+        :param autogenerate: fill it from the differences between the models and the database.
+        :param sql: write the SQL instead of running env.py online (needs revision_environment).
+        :param head: the head to build on.
+        :param splice: allow ``--head`` to name a revision that is not a head.
+        :param branch_label: a label for a new branch.
+        :param version_path: which version location to write into.
+        :param rev_id: use this revision id instead of a generated one.
+        :param depends_on: revision(s) this one depends on.
+        :param allow_drop: let autogenerate drop tables and columns (refused otherwise).
+        :param renames: rename a column instead of dropping and re-adding it (repeatable).
         """
         from .authoring import write_revision
 
@@ -244,7 +259,13 @@ class Migrator:
         branch_label: str | None = None,
         rev_id: str | None = None,
     ) -> RevisionResult:
-        """Write a revision that joins two or more heads into one."""
+        """Write a revision that joins two or more heads into one.
+
+        :param revisions: the revisions to merge, or heads.
+        :param message: the merge revision's message (``-m``).
+        :param branch_label: a label for the merged branch.
+        :param rev_id: use this revision id instead of a generated one.
+        """
         from alembic import command
 
         config = self.config()
@@ -433,7 +454,11 @@ class Migrator:
     def history(
         self, rev_range: str | None = None, verbose: bool = False, indicate_current: bool = False
     ) -> list[HistoryEntry]:
-        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
+
+        :param rev_range: START:END, START: or :END (current allowed).
+        :param indicate_current: ask the database, and fill the is_current column.
+        """
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = self._current_if_any() if needs_db else ()
@@ -471,7 +496,10 @@ class Migrator:
             return audit.entries(connection, limit)
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions).
+
+        :param resolve_dependencies: treat dependencies as down revisions.
+        """
         snapshot = self.snapshot()
         script = snapshot.script
         with translation.alembic_errors(parse_url(self.url)):
@@ -486,7 +514,10 @@ class Migrator:
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
-        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current).
+
+        :param rev: an id, prefix, head, heads, or current.
+        """
         snapshot = self.snapshot()
         names: Any = self._current_if_any() if rev == "current" else rev
         with translation.alembic_errors(parse_url(self.url)):
@@ -529,4 +560,3 @@ class Migrator:
 def _initialized(directory: Path) -> bool:
     check_path(directory)
     return (directory / "env.py").is_file()
-
