@@ -84,6 +84,8 @@ OPTIONS: dict[str, Option] = {
     "metadata": option("--metadata", nargs="+", metavar="EXPR"),
     "directory": option("--dir", metavar="DIR"),
     "ini": option("--ini", metavar="PATH"),
+    "show_all": option("--all", action="store_true"),
+    "limit": option("-n", "--limit", type=int, metavar="N"),
     # The magic's own options: they fill no parameter of the function.
     "verbose": option(
         "-v",
@@ -101,11 +103,11 @@ OPTIONS: dict[str, Option] = {
 }
 
 
-def _always(args: argparse.Namespace) -> bool:
+def _always(args: argparse.Namespace, migrator: Migrator) -> bool:
     return True
 
 
-def _never(args: argparse.Namespace) -> bool:
+def _never(args: argparse.Namespace, migrator: Migrator) -> bool:
     return False
 
 
@@ -126,7 +128,7 @@ class Command:
     positional: tuple[str, ...] = ()
     own_options: tuple[str, ...] = ()
     alembic: tuple[str, ...] | None = None
-    needs_metadata: Callable[[argparse.Namespace], bool] = _never
+    needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
     runs_env_py: bool = True
     on_session: bool = False
     after: Callable[[MigrateMagics, Any], None] | None = None
@@ -201,8 +203,12 @@ def _option_words(name: str, value: Any) -> list[str]:
     return [flag, *map(str, value)]
 
 
-def _autogenerate(args: argparse.Namespace) -> bool:
-    return bool(args.autogenerate)
+def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
+    """Autogenerate needs bound models with the env.py init writes; another env.py may bring its own
+    target_metadata (Flask-Migrate's takes the app's)."""
+    from .envrun import own_env
+
+    return bool(args.autogenerate) and own_env(migrator.directory)
 
 
 def _shown_with(function: Callable[..., Any]) -> Show:
@@ -332,5 +338,7 @@ COMMANDS: dict[str, Command] = {
             needs_metadata=_always,
         ),
         Command("plan", Migrator.plan, lambda result, args: render.plan(result), positional=("revision?",)),
+        Command("graph", Migrator.graph, lambda graph, args: graph),
+        Command("log", Migrator.log, lambda entries, args: render.log(entries), runs_env_py=False),
     ]
 }

@@ -61,7 +61,7 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
     migrator = magics.migrator
     try:
         with migrator.no_new_database_on_error():
-            if command.needs_metadata(args):
+            if command.needs_metadata(args, migrator):
                 session.require_metadata(magics)
             with _x_arguments(migrator, args.x if command.runs_env_py else ()):
                 result = command.call(magics, args)

@@ -37,6 +37,9 @@ class MigrateMagics(Magics):
         "alembic.ini", help="The alembic.ini (or pyproject.toml) read when present and written by init"
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar for runs over many revisions").tag(config=True)
+    audit = Bool(True, help="Log each applied step in the database's sakyum_migration_log table").tag(
+        config=True
+    )
     # URLs given to `%migrate config --url` with a password: the `url` setting holds the masked form
     # (so `%config MigrateMagics` never shows the password), and this maps it back. Not configurable.
     secret_urls = Dict()
@@ -58,7 +61,7 @@ class MigrateMagics(Magics):
             self._migrator = new_migrator(self)
         return self._migrator
 
-    @observe("url", "secret_urls", "metadata", "directory", "ini", "progress")
+    @observe("url", "secret_urls", "metadata", "directory", "ini", "progress", "audit")
     def _migrator_follows(self, change: Any) -> None:
         if self._migrator is not None:
             from .session import follow

@@ -9,7 +9,7 @@ frame has the columns and dtypes of a full one and ``d[d.destructive]`` works on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import (
     Binding,
@@ -26,6 +26,9 @@ from .records import (
 from .results import DESTRUCTIVE_STYLE, TEXT_DTYPE, ResultFrame, ResultText
 from .terminal import MARK
 
+if TYPE_CHECKING:
+    from .audit import LogEntry
+
 __all__ = ["DESTRUCTIVE_MARK", "DESTRUCTIVE_STYLE"]
 
 BINDING_COLUMNS = ["url", "metadata", "tables", "directory", "initialized"]
@@ -41,6 +44,18 @@ REVISION_COLUMNS = [
     "path",
 ]
 HISTORY_COLUMNS = [*REVISION_COLUMNS[:-1], "is_current", "path"]
+APPLIED_AT_COLUMN = "applied_at"
+LOG_COLUMNS = [
+    "applied_at",
+    "revision",
+    "from_revision",
+    "to_revision",
+    "direction",
+    "seconds",
+    "ok",
+    "who",
+    "tool",
+]
 VERBOSE_COLUMNS = ["depends_on", "doc"]
 CURRENT_COLUMNS = ["revision", "message", "is_head"]
 CURRENT_VERBOSE_COLUMNS = [*CURRENT_COLUMNS, "down_revision", "create_date", "path"]
@@ -60,6 +75,7 @@ DTYPES = {
     "seconds": "float64",
     "step": "int64",
     "tables": "Int64",  # NA when the metadata fails to evaluate
+    "ok": "bool",
 }
 NO_REVISIONS = "No revisions yet: %migrate revision -m MESSAGE writes the first."
 
@@ -113,8 +129,33 @@ def revisions(infos: Iterable[RevisionInfo], verbose: bool = False, empty_note: 
 def history(entries: Iterable[HistoryEntry], verbose: bool = False) -> ResultFrame:
     """The history table, newest first; ``is_current`` is NA unless the database was asked."""
     extra = VERBOSE_COLUMNS if verbose else []
-    rows = [[*_revision_row(e.info), e.is_current, e.info.path, *_verbose(e.info, verbose)] for e in entries]
-    return frame(rows, HISTORY_COLUMNS + extra, empty_note=NO_REVISIONS)
+    entries = list(entries)
+    applied = [APPLIED_AT_COLUMN] if any(e.is_current is not None for e in entries) else []
+    rows = [
+        [*_revision_row(e.info), e.is_current, e.info.path, *([e.applied_at][: len(applied)])]
+        for e in entries
+    ]
+    rows = [[*row, *_verbose(e.info, verbose)] for row, e in zip(rows, entries, strict=True)]
+    return frame(rows, HISTORY_COLUMNS + applied + extra, empty_note=NO_REVISIONS)
+
+
+def log(entries: Iterable[LogEntry]) -> ResultFrame:
+    """The applied-at log, newest first."""
+    rows = [
+        [
+            e.applied_at,
+            e.revision,
+            e.from_revision,
+            e.to_revision,
+            e.direction,
+            e.seconds,
+            e.ok,
+            e.who,
+            e.tool,
+        ]
+        for e in entries
+    ]
+    return frame(rows, LOG_COLUMNS, title="Applied-at log, newest first", empty_note="Nothing logged yet.")
 
 
 def current(result: CurrentResult, verbose: bool = False) -> ResultFrame:

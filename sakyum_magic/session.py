@@ -27,7 +27,7 @@ from .records import Binding, InitResult
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
 
-SETTINGS = ("url", "metadata", "directory", "ini", "progress")
+SETTINGS = ("url", "metadata", "directory", "ini", "progress", "audit")
 DEFAULT_INI = "alembic.ini"
 
 _EXPRESSION_ERRORS = (
@@ -75,6 +75,7 @@ _FOLLOWERS: dict[str, Callable[[Migrator, Magics], None]] = {
     "directory": lambda migrator, magics: setattr(migrator, "directory", Path(magics.directory)),
     "ini": lambda migrator, magics: setattr(migrator, "ini", Path(magics.ini)),
     "progress": lambda migrator, magics: setattr(migrator, "progress", magics.progress),
+    "audit": lambda migrator, magics: setattr(migrator, "audit", magics.audit),
 }
 
 
