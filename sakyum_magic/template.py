@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .binding import parse_url, without_secrets
 from .records import InitResult
 
 ENV_PY = '''\
@@ -192,7 +193,9 @@ def alembic_ini(script_location: Path, ini: Path, url_without_password: str) -> 
     if not script_location.is_absolute():
         relative = os.path.relpath(script_location.absolute(), ini.absolute().parent)
         location = "%(here)s/" + _escape(Path(relative).as_posix())
-    return ALEMBIC_INI.format(script_location=location, url=_escape(url_without_password))
+    # No secret in the file, whatever the caller passed: not the password, not ?password= or a token.
+    url = without_secrets(parse_url(url_without_password)).render_as_string(hide_password=False)
+    return ALEMBIC_INI.format(script_location=location, url=_escape(url))
 
 
 def _escape(value: str) -> str:
