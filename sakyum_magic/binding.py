@@ -121,13 +121,21 @@ def has_secret(url: str | URL | None) -> bool:
     return parsed.password is not None or bool(_secret_values(parsed))
 
 
+def _query_pairs(url: URL) -> list[tuple[str, str]]:
+    """The URL's query as (key, value) pairs, a key given twice appearing twice, in key order."""
+    pairs: list[tuple[str, str]] = []
+    for key in sorted(url.query):
+        given = url.query[key]
+        pairs += [(key, value) for value in ((given,) if isinstance(given, str) else given)]
+    return pairs
+
+
 def _secret_values(url: URL) -> list[str]:
-    return [
-        value
-        for key, values in url.query.items()
-        for value in ((values,) if isinstance(values, str) else values)
-        if _secret_pair(key, value)
-    ]
+    return [value for key, value in _query_pairs(url) if _secret_pair(key, value)]
+
+
+def _secret_keys(url: URL) -> set[str]:
+    return {key for key, value in _query_pairs(url) if _secret_pair(key, value)}
 
 
 def without_secrets(url: URL) -> URL:
@@ -138,30 +146,18 @@ def without_secrets(url: URL) -> URL:
     return URL.create(url.drivername, url.username, None, url.host, url.port, url.database, kept)
 
 
-def _secret_keys(url: URL) -> set[str]:
-    found = set()
-    for key, values in url.query.items():
-        if any(_secret_pair(key, value) for value in ((values,) if isinstance(values, str) else values)):
-            found.add(key)
-    return found
-
-
 def mask_url(url: str | URL | None) -> str:
     """The URL as text with its password and query-string secrets replaced by ``***``, safe to show."""
+    from urllib.parse import quote_plus
+
     from sqlalchemy.engine import URL
 
     parsed = url if isinstance(url, URL) else _parsed(url_text(url))
     if parsed is None:
         return mask_unparsed(url_text(url))
-    from urllib.parse import quote_plus
-
     secret = _secret_keys(parsed)
     shown = parsed.set(query={}).render_as_string(hide_password=True)
-    pairs = [
-        f"{quote_plus(key)}={MASK if key in secret else quote_plus(value)}"
-        for key in sorted(parsed.query)
-        for value in ((parsed.query[key],) if isinstance(parsed.query[key], str) else parsed.query[key])
-    ]
+    pairs = [f"{quote_plus(k)}={MASK if k in secret else quote_plus(v)}" for k, v in _query_pairs(parsed)]
     return f"{shown}?{'&'.join(pairs)}" if pairs else shown
 
 

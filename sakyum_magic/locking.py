@@ -1,4 +1,4 @@
-"""Locks that keep two migrations of the same database from running at once.
+"""Locks that keep two migrations of the same database from running at once, whichever tool runs them.
 
 Alembic takes no lock of its own (alembic#633): two processes upgrading one database both read the
 same revision and both run the same migrations. Around upgrade, downgrade and stamp the migrator
@@ -8,24 +8,42 @@ holds two locks, always in this order:
    two threads running env.py at once would overwrite each other's migration context;
 2. a lock in the database, held on a connection of its own (a query on the migration connection
    before Alembic configures it would make Alembic treat the transaction as external and never
-   commit it): ``pg_advisory_lock`` on PostgreSQL, ``GET_LOCK`` on MySQL and MariaDB, and on SQLite
-   an exclusive ``flock`` on a ``<database>.lock`` file beside the database, removed on release.
+   commit it): ``pg_advisory_lock(advisory_key())`` on PostgreSQL, ``GET_LOCK(mysql_lock_name(db))``
+   on MySQL and MariaDB, and on SQLite an exclusive ``flock`` on two files: ``<real path>.lock``
+   beside the database, and, once the file exists, one in the temporary directory named by the
+   file's device and inode, so that a symlink or a hard link to the same file waits too. Both files
+   are removed on release.
 
-Both wait. The migrator reads the database's revision only once it holds them, so a run that waited
-finds the work already done and reports that nothing is left to do.
+The env.py that ``%migrate init`` writes takes the same lock (same key, name and files) when the plain
+``alembic`` CLI runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
+its connection in ``Config.attributes`` and env.py takes nothing more.
+
+A waiter says at once whom it waits for (for SQLite the holder's process id, host and start time,
+which the holder writes into the lock file; for PostgreSQL the holder's server process and client
+from ``pg_stat_activity``; for MySQL/MariaDB its connection id and host), says it again every
+``PROGRESS_EVERY`` seconds, and gives up after its timeout with :class:`DatabaseError`. The messages go
+to ``on_wait``; without one, to the ``sakyum_magic`` logger as warnings.
+
+The migrator reads the database's revision only once it holds the locks, so a run that waited finds
+the work already done and reports that nothing is left to do.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
+import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url
 from .errors import DatabaseError
@@ -35,11 +53,28 @@ if TYPE_CHECKING:
 
 LOCK_TIMEOUT = 600.0
 """Seconds a migration waits for another one on the same database before giving up."""
-
+PROGRESS_EVERY = 10.0
+"""Seconds between two "still waiting" messages."""
 LOCK_NAME = "sakyum_magic.migrate"
+TOOL = "sakyum-magic"
+
+OnWait = Callable[[str], None]
+
+logger = logging.getLogger("sakyum_magic")
 
 # Module-level on purpose: what it guards, Alembic's context and op proxies, is module-level too.
 _ALEMBIC_CONTEXT = threading.RLock()
+
+# Who holds the advisory lock: the granted pg_locks row of the key, with its session.
+PG_HOLDER = """\
+SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start, a.state_change
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = :high AND l.objid::bigint = :low
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1"""
+SET_NAME = "SELECT set_config('application_name', :v, false)"
+MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
 
 
 @contextmanager
@@ -50,16 +85,33 @@ def alembic_context() -> Iterator[None]:
 
 
 @contextmanager
-def migration_lock(engine: Engine, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def migration_lock(
+    engine: Engine, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None
+) -> Iterator[None]:
     """Hold the process lock, then the database's migration lock, for the duration of a run."""
-    with alembic_context(), database_lock(engine, timeout):
+    with alembic_context(), database_lock(engine, timeout, on_wait):
         yield
 
 
-def database_lock(engine: Engine, timeout: float = LOCK_TIMEOUT) -> AbstractContextManager[None]:
-    """The lock other processes migrating the same database wait on (none for other dialects)."""
+def database_lock(
+    engine: Engine,
+    timeout: float = LOCK_TIMEOUT,
+    on_wait: OnWait | None = None,
+    every: float = PROGRESS_EVERY,
+) -> AbstractContextManager[None]:
+    """The lock other processes migrating the same database wait on (none for other dialects).
+
+    :param timeout: seconds to wait for another migration before raising DatabaseError.
+    :param on_wait: called with a message when the lock is busy, then every ``every`` seconds
+        while waiting (default: a warning of the ``sakyum_magic`` logger).
+    """
     lock = _LOCKS.get(engine.dialect.name)
-    return lock(engine, timeout) if lock is not None else nullcontext()
+    if lock is None:
+        return nullcontext()
+    return lock(engine, Wait(mask_url(engine.url), timeout, on_wait or logger.warning, every))
+
+
+# -- the rules env.py repeats (tests/test_locking.py checks that both give the same answers) --------
 
 
 def advisory_key(name: str = LOCK_NAME) -> int:
@@ -67,35 +119,168 @@ def advisory_key(name: str = LOCK_NAME) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def mysql_lock_name(database: str) -> str:
+    """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
+    return f"{LOCK_NAME}:{database}"[:64]
+
+
+def sqlite_path_lock(database: str) -> str | None:
+    """The lock file beside the SQLite database's real path; None for an in-memory database."""
+    if database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in database:
+        return None
+    return os.path.realpath(database.removeprefix("file:").split("?", 1)[0]) + ".lock"
+
+
+def sqlite_identity_lock(database: str) -> str | None:
+    """The lock file named by the database file's device and inode; None while the file does not exist."""
+    path = sqlite_path_lock(database)
+    try:
+        found = os.stat(path.removesuffix(".lock")) if path else None
+    except (OSError, ValueError):
+        return None
+    if found is None:
+        return None
+    return os.path.join(tempfile.gettempdir(), f"sakyum-magic-{found.st_dev}-{found.st_ino}.lock")
+
+
+# -- waiting ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    """How a run waits for another migration's lock: how long, and whom it tells while it waits."""
+
+    what: str
+    timeout: float = LOCK_TIMEOUT
+    on_wait: OnWait = logger.warning
+    every: float = PROGRESS_EVERY
+    started: float = field(default_factory=time.monotonic)
+
+    def left(self) -> float:
+        return self.started + self.timeout - time.monotonic()
+
+    def until(self, attempt: Callable[[float], bool], holder: Callable[[], str]) -> None:
+        """Call ``attempt(seconds)`` (try the lock, waiting up to that long) until it succeeds.
+
+        The first try does not wait; when it fails, whom we wait for is told at once, then again
+        every ``every`` seconds; DatabaseError when the timeout passes.
+        """
+        if attempt(0):
+            return
+        self.on_wait(f"waiting for another migration of {self.what}: {holder()}")
+        while True:
+            if attempt(max(min(self.every, self.left()), 0)):
+                return
+            if self.left() <= 0:
+                raise self.busy(holder())
+            waited = time.monotonic() - self.started
+            self.on_wait(
+                f"still waiting ({waited:.0f} s of {self.timeout:g} s) for another migration of "
+                f"{self.what}: {holder()}"
+            )
+
+    def busy(self, holder: str) -> DatabaseError:
+        return DatabaseError(
+            f"another migration of {self.what} has held its lock for over {self.timeout:g} s ({holder}): "
+            "wait for it to finish, then run the command again"
+        )
+
+
+def holder_tag(tool: str = TOOL) -> dict[str, Any]:
+    """What a lock holder says about itself: its process id, host, tool and since when."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "tool": tool, "since": time.time()}
+
+
+def describe_holder(tag: dict[str, Any] | None) -> str:
+    """A holder's tag as words: "pid 123 on host web1 (sakyum-magic), since 12:00:01"."""
+    if not tag or "pid" not in tag:
+        return "a process that left no details"
+    since = time.strftime("%H:%M:%S", time.localtime(float(tag.get("since", 0))))
+    return f"pid {tag['pid']} on host {tag.get('host', '?')} ({tag.get('tool', '?')}), since {since}"
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
 @contextmanager
-def _postgres_lock(engine: Engine, timeout: float) -> Iterator[None]:
+def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     from sqlalchemy import text
 
     key = advisory_key()
     with _lock_connection(engine) as connection:
-        with _timed_out(engine, timeout), connection.begin():
-            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
-            connection.execute(text(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'"))
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        wait.until(lambda seconds: _pg_attempt(connection, key, seconds), lambda: _pg_holder(connection, key))
+        with connection.begin():
+            # Our name in pg_stat_activity is how a waiter learns our process id and host.
+            previous = connection.execute(text("SHOW application_name")).scalar()
+            connection.execute(text(SET_NAME), {"v": pg_holder_name(holder_tag())})
         try:
             yield
         finally:
             with connection.begin():
+                connection.execute(text(SET_NAME), {"v": previous})
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
+def pg_holder_name(tag: dict[str, Any]) -> str:
+    """The application_name a PostgreSQL lock holder shows (63 characters at most)."""
+    since = time.strftime("%H:%M:%S", time.localtime(float(tag["since"])))
+    return f"{tag['tool']} pid {tag['pid']} since {since} on {tag['host']}"[:63]
+
+
+def _pg_attempt(connection: Connection, key: int, seconds: float) -> bool:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with connection.begin():
+            if seconds <= 0:
+                query = text("SELECT pg_try_advisory_lock(:key)")
+                return bool(connection.execute(query, {"key": key}).scalar())
+            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
+            connection.execute(text(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 1)}ms'"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return True
+    except DBAPIError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        return False
+
+
+def _lock_timed_out(exc: Any) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return bool(code == "55P03" or "lock timeout" in str(exc.orig).lower())
+
+
+def _pg_holder(connection: Connection, key: int) -> str:
+    from sqlalchemy import text
+
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    with connection.begin():
+        row = connection.execute(
+            text(PG_HOLDER), {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}
+        ).first()
+    if row is None:
+        return "a session that has just released it"
+    pid, application, client, started, _changed = row
+    who = f" ({application})" if application else ""
+    source = f" from {client}" if client else ""
+    connected = f", connected at {started:%H:%M:%S}" if started is not None else ""
+    return f"PostgreSQL server process {pid}{who}{source}{connected}"
+
+
+# -- MySQL and MariaDB -----------------------------------------------------------------------------
+
+
 @contextmanager
-def _mysql_lock(engine: Engine, timeout: float) -> Iterator[None]:
+def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     from sqlalchemy import text
 
     with _lock_connection(engine) as connection:
-        # GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most).
-        database = connection.execute(text("SELECT DATABASE()")).scalar() or ""
-        name = f"{LOCK_NAME}:{database}"[:64]
-        got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": timeout})
-        if got.scalar() != 1:
-            raise _busy(engine, timeout)
+        name = mysql_lock_name(connection.execute(text("SELECT DATABASE()")).scalar() or "")
         connection.commit()
+        wait.until(
+            lambda seconds: _mysql_attempt(connection, name, seconds), lambda: _mysql_holder(connection, name)
+        )
         try:
             yield
         finally:
@@ -103,28 +288,72 @@ def _mysql_lock(engine: Engine, timeout: float) -> Iterator[None]:
             connection.commit()
 
 
+def _mysql_attempt(connection: Connection, name: str, seconds: float) -> bool:
+    from sqlalchemy import text
+
+    got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": seconds})
+    connection.commit()
+    return got.scalar() == 1
+
+
+def _mysql_holder(connection: Connection, name: str) -> str:
+    from sqlalchemy import text
+
+    row = connection.execute(text(MYSQL_HOLDER), {"name": name}).first()
+    connection.commit()
+    if row is None:
+        return "a connection this user cannot see, or one that has just released it"
+    since = time.strftime("%H:%M:%S", time.localtime(time.time() - float(row[2] or 0)))
+    return f"MySQL connection {row[0]} from {row[1]}, idle since {since}"
+
+
+# -- SQLite ----------------------------------------------------------------------------------------
+
+
 @contextmanager
-def _sqlite_lock(engine: Engine, timeout: float) -> Iterator[None]:
-    path = sqlite_lock_path(engine.url)
+def _sqlite_lock(engine: Engine, wait: Wait) -> Iterator[None]:
+    database = engine.url.database or ""
+    path = sqlite_path_lock(database)
     if path is None:
         yield  # an in-memory database is private to its connection: nobody else can migrate it
         return
-    with file_lock(path, timeout, engine):
-        yield
+    with _held_file(Path(path), wait, engine.url):
+        # Named only now: a database created while this run waited has an identity by then.
+        identity = sqlite_identity_lock(database)
+        with _held_file(Path(identity), wait, engine.url) if identity else nullcontext():
+            yield
 
 
-def sqlite_lock_path(url: URL) -> Path | None:
-    """Where the lock file of a SQLite database goes, or None for an in-memory database."""
+def sqlite_lock_files(url: URL) -> list[Path]:
+    """The lock files a migration of this SQLite database holds (none for an in-memory one)."""
     database = url.database or ""
-    if database in {"", ":memory:"} or database.startswith("file::memory:") or "mode=memory" in database:
-        return None
-    return Path(database.removeprefix("file:").split("?", 1)[0] + ".lock")
+    return [Path(p) for p in (sqlite_path_lock(database), sqlite_identity_lock(database)) if p]
 
 
 @contextmanager
-def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, engine: Engine | None = None) -> Iterator[None]:
+def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None) -> Iterator[None]:
     """An exclusive lock on ``path`` between processes; the file is created, and removed on release."""
-    descriptor = _acquire_file(path, timeout, engine)
+    with _held_file(path, Wait(str(path), timeout, on_wait or logger.warning)):
+        yield
+
+
+@contextmanager
+def _held_file(path: Path, wait: Wait, url: URL | None = None) -> Iterator[None]:
+    held: list[int] = []
+
+    def attempt(seconds: float) -> bool:
+        deadline, delay = time.monotonic() + seconds, 0.005
+        while True:
+            descriptor = _take_file(path, url)
+            if descriptor is not None:
+                held.append(descriptor)
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
+            delay = min(delay * 2, 0.2)
+
+    wait.until(attempt, lambda: describe_holder(read_holder(path)))
     try:
         yield
     finally:
@@ -132,47 +361,48 @@ def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, engine: Engine | None =
         # (Windows cannot remove an open file, so there the file stays.)
         if sys.platform != "win32":
             path.unlink(missing_ok=True)
+        _unlock(held[0])
+        os.close(held[0])
+
+
+def _take_file(path: Path, url: URL | None) -> int | None:
+    """The descriptor of ``path`` locked by us, with our tag written in; None if another holds it."""
+    descriptor = _open_lock_file(path, url)
+    if not _try_lock(descriptor):
+        os.close(descriptor)
+        return None
+    if not _same_file(descriptor, path):  # removed and made anew while we opened it: lock the new one
         _unlock(descriptor)
         os.close(descriptor)
+        return None
+    os.ftruncate(descriptor, 0)
+    # From offset 1: Windows locks byte 0 itself, and a locked byte cannot be read by the waiter.
+    os.lseek(descriptor, 1, os.SEEK_SET)
+    os.write(descriptor, json.dumps(holder_tag()).encode())
+    return descriptor
 
 
-def _acquire_file(path: Path, timeout: float, engine: Engine | None) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except (OSError, ValueError) as exc:  # a missing folder or a bad name in the database path
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            where = f"connect to {mask_url(engine.url)}: cannot " if engine is not None else ""
-            raise DatabaseError(
-                f"cannot {where}create the lock file {str(path)[:80]!r}: {reason}; check the database "
-                "path in the URL (%migrate config --url URL)"
-            ) from exc
-        locked = False
-        try:
-            _flock_until(descriptor, deadline, path, engine)
-            # The file may have been removed and made anew while we waited: lock the one on disk.
-            locked = _same_file(descriptor, path)
-            if not locked:
-                _unlock(descriptor)
-        finally:
-            if not locked:
-                os.close(descriptor)
-        if locked:
-            return descriptor
+def _open_lock_file(path: Path, url: URL | None) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except (OSError, ValueError) as exc:  # a missing folder or a bad name in the database path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        where = f"connect to {mask_url(url)}: cannot " if url is not None else ""
+        raise DatabaseError(
+            f"cannot {where}create the lock file {str(path)[:80]!r}: {reason}; check the database "
+            "path in the URL (%migrate config --url URL)"
+        ) from exc
 
 
-def _flock_until(descriptor: int, deadline: float, path: Path, engine: Engine | None) -> None:
-    delay = 0.005
-    while not _try_lock(descriptor):
-        if time.monotonic() >= deadline:
-            where = mask_url(engine.url) if engine is not None else str(path)
-            raise DatabaseError(
-                f"another migration of {where} still holds {path}: wait for it to finish, "
-                "or remove the file if no migration is running"
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
+def read_holder(path: Path) -> dict[str, Any] | None:
+    """The tag the holder of a lock file wrote into it, if it is there and readable."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(1)
+            found = json.loads(handle.read().decode())
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def _try_lock(descriptor: int) -> bool:
@@ -223,26 +453,7 @@ def _lock_connection(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-@contextmanager
-def _timed_out(engine: Engine, timeout: float) -> Iterator[None]:
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        yield
-    except DBAPIError as exc:
-        if "lock timeout" not in str(exc.orig).lower():
-            raise
-        raise _busy(engine, timeout) from exc
-
-
-def _busy(engine: Engine, timeout: float) -> DatabaseError:
-    return DatabaseError(
-        f"another migration of {mask_url(engine.url)} has held its lock for over {timeout:g} s: "
-        "wait for it to finish, then run the command again"
-    )
-
-
-_LOCKS: dict[str, Callable[[Engine, float], AbstractContextManager[None]]] = {
+_LOCKS: dict[str, Callable[[Engine, Wait], AbstractContextManager[None]]] = {
     "postgresql": _postgres_lock,
     "mysql": _mysql_lock,
     "mariadb": _mysql_lock,
