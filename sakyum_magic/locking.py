@@ -9,20 +9,18 @@ holds two locks, always in this order:
 2. a lock in the database, held on a connection of its own (a query on the migration connection
    before Alembic configures it would make Alembic treat the transaction as external and never
    commit it): ``pg_advisory_lock(advisory_key())`` on PostgreSQL, ``GET_LOCK(mysql_lock_name(db))``
-   on MySQL and MariaDB, and on SQLite an exclusive ``flock`` on two files: ``<real path>.lock``
-   beside the database, and, once the file exists, one in the temporary directory named by the
-   file's device and inode, so that a symlink or a hard link to the same file waits too. Both files
-   are removed on release.
+   on MySQL and MariaDB, and on SQLite the lock files of :mod:`sakyum_magic.lockfiles` (by real path
+   and by device and inode, so symlinks and hard links to one file wait for each other).
 
 The env.py that ``%migrate init`` writes takes the same lock (same key, name and files) when the plain
 ``alembic`` CLI runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
 its connection in ``Config.attributes`` and env.py takes nothing more.
 
-A waiter says at once whom it waits for (for SQLite the holder's process id, host and start time,
-which the holder writes into the lock file; for PostgreSQL the holder's server process and client
-from ``pg_stat_activity``; for MySQL/MariaDB its connection id and host), says it again every
-``PROGRESS_EVERY`` seconds, and gives up after its timeout with :class:`DatabaseError`. The messages go
-to ``on_wait``; without one, to the ``sakyum_magic`` logger as warnings.
+A waiter says at once whom it waits for, then again every ``PROGRESS_EVERY`` seconds, through
+``on_wait`` (default: a warning of the ``sakyum_magic`` logger), and gives up after ``timeout`` seconds
+with DatabaseError. Whom: on SQLite the holder's process id, host and start time, which it writes into
+the lock file; on PostgreSQL its server process, and the process id, host and start time it puts in
+its ``application_name``; on MySQL/MariaDB its connection id, client host and idle time.
 
 The migrator reads the database's revision only once it holds the locks, so a run that waited finds
 the work already done and reports that nothing is left to do.
@@ -31,43 +29,38 @@ the work already done and reports that nothing is left to do.
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
-import os
-import socket
-import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url
 from .errors import DatabaseError
+from .lockfiles import LOCK_TIMEOUT, PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
-LOCK_TIMEOUT = 600.0
-"""Seconds a migration waits for another one on the same database before giving up."""
-PROGRESS_EVERY = 10.0
-"""Seconds between two "still waiting" messages."""
+    from .records import MigrationResult
+
+__all__ = [
+    "LOCK_NAME",
+    "LOCK_TIMEOUT",
+    "PROGRESS_EVERY",
+    "alembic_context",
+    "database_lock",
+    "migration_lock",
+]
+
 LOCK_NAME = "sakyum_magic.migrate"
-TOOL = "sakyum-magic"
-
-OnWait = Callable[[str], None]
-
-logger = logging.getLogger("sakyum_magic")
 
 # Module-level on purpose: what it guards, Alembic's context and op proxies, is module-level too.
 _ALEMBIC_CONTEXT = threading.RLock()
 
 # Who holds the advisory lock: the granted pg_locks row of the key, with its session.
 PG_HOLDER = """\
-SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start, a.state_change
+SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start, a.state_change
 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid::bigint = :high AND l.objid::bigint = :low
@@ -112,6 +105,7 @@ def database_lock(
 
 
 # -- the rules env.py repeats (tests/test_locking.py checks that both give the same answers) --------
+# (and sqlite_path_lock, sqlite_identity_lock in lockfiles.py)
 
 
 def advisory_key(name: str = LOCK_NAME) -> int:
@@ -122,81 +116,6 @@ def advisory_key(name: str = LOCK_NAME) -> int:
 def mysql_lock_name(database: str) -> str:
     """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
     return f"{LOCK_NAME}:{database}"[:64]
-
-
-def sqlite_path_lock(database: str) -> str | None:
-    """The lock file beside the SQLite database's real path; None for an in-memory database."""
-    if database in ("", ":memory:") or database.startswith("file::memory:") or "mode=memory" in database:
-        return None
-    return os.path.realpath(database.removeprefix("file:").split("?", 1)[0]) + ".lock"
-
-
-def sqlite_identity_lock(database: str) -> str | None:
-    """The lock file named by the database file's device and inode; None while the file does not exist."""
-    path = sqlite_path_lock(database)
-    try:
-        found = os.stat(path.removesuffix(".lock")) if path else None
-    except (OSError, ValueError):
-        return None
-    if found is None:
-        return None
-    return os.path.join(tempfile.gettempdir(), f"sakyum-magic-{found.st_dev}-{found.st_ino}.lock")
-
-
-# -- waiting ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Wait:
-    """How a run waits for another migration's lock: how long, and whom it tells while it waits."""
-
-    what: str
-    timeout: float = LOCK_TIMEOUT
-    on_wait: OnWait = logger.warning
-    every: float = PROGRESS_EVERY
-    started: float = field(default_factory=time.monotonic)
-
-    def left(self) -> float:
-        return self.started + self.timeout - time.monotonic()
-
-    def until(self, attempt: Callable[[float], bool], holder: Callable[[], str]) -> None:
-        """Call ``attempt(seconds)`` (try the lock, waiting up to that long) until it succeeds.
-
-        The first try does not wait; when it fails, whom we wait for is told at once, then again
-        every ``every`` seconds; DatabaseError when the timeout passes.
-        """
-        if attempt(0):
-            return
-        self.on_wait(f"waiting for another migration of {self.what}: {holder()}")
-        while True:
-            if attempt(max(min(self.every, self.left()), 0)):
-                return
-            if self.left() <= 0:
-                raise self.busy(holder())
-            waited = time.monotonic() - self.started
-            self.on_wait(
-                f"still waiting ({waited:.0f} s of {self.timeout:g} s) for another migration of "
-                f"{self.what}: {holder()}"
-            )
-
-    def busy(self, holder: str) -> DatabaseError:
-        return DatabaseError(
-            f"another migration of {self.what} has held its lock for over {self.timeout:g} s ({holder}): "
-            "wait for it to finish, then run the command again"
-        )
-
-
-def holder_tag(tool: str = TOOL) -> dict[str, Any]:
-    """What a lock holder says about itself: its process id, host, tool and since when."""
-    return {"pid": os.getpid(), "host": socket.gethostname(), "tool": tool, "since": time.time()}
-
-
-def describe_holder(tag: dict[str, Any] | None) -> str:
-    """A holder's tag as words: "pid 123 on host web1 (sakyum-magic), since 12:00:01"."""
-    if not tag or "pid" not in tag:
-        return "a process that left no details"
-    since = time.strftime("%H:%M:%S", time.localtime(float(tag.get("since", 0))))
-    return f"pid {tag['pid']} on host {tag.get('host', '?')} ({tag.get('tool', '?')}), since {since}"
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------------
@@ -307,142 +226,46 @@ def _mysql_holder(connection: Connection, name: str) -> str:
     return f"MySQL connection {row[0]} from {row[1]}, idle since {since}"
 
 
-# -- SQLite ----------------------------------------------------------------------------------------
+# -- after a failure --------------------------------------------------------------------------------
 
 
-@contextmanager
-def _sqlite_lock(engine: Engine, wait: Wait) -> Iterator[None]:
-    database = engine.url.database or ""
-    path = sqlite_path_lock(database)
-    if path is None:
-        yield  # an in-memory database is private to its connection: nobody else can migrate it
-        return
-    with _held_file(Path(path), wait, engine.url):
-        # Named only now: a database created while this run waited has an identity by then.
-        identity = sqlite_identity_lock(database)
-        with _held_file(Path(identity), wait, engine.url) if identity else nullcontext():
-            yield
+def concurrent_change(url: URL, result: MigrationResult, expected: tuple[str, ...]) -> DatabaseError | None:
+    """The error for a failed run whose database another writer changed meanwhile, else None.
 
-
-def sqlite_lock_files(url: URL) -> list[Path]:
-    """The lock files a migration of this SQLite database holds (none for an in-memory one)."""
-    database = url.database or ""
-    return [Path(p) for p in (sqlite_path_lock(database), sqlite_identity_lock(database)) if p]
-
-
-@contextmanager
-def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes; the file is created, and removed on release."""
-    with _held_file(path, Wait(str(path), timeout, on_wait or logger.warning)):
-        yield
-
-
-@contextmanager
-def _held_file(path: Path, wait: Wait, url: URL | None = None) -> Iterator[None]:
-    held: list[int] = []
-
-    def attempt(seconds: float) -> bool:
-        deadline, delay = time.monotonic() + seconds, 0.005
-        while True:
-            descriptor = _take_file(path, url)
-            if descriptor is not None:
-                held.append(descriptor)
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(min(delay, max(deadline - time.monotonic(), 0)))
-            delay = min(delay * 2, 0.2)
-
-    wait.until(attempt, lambda: describe_holder(read_holder(path)))
-    try:
-        yield
-    finally:
-        # Unlink while still holding the lock: a waiter then notices its file is gone and retries.
-        # (Windows cannot remove an open file, so there the file stays.)
-        if sys.platform != "win32":
-            path.unlink(missing_ok=True)
-        _unlock(held[0])
-        os.close(held[0])
-
-
-def _take_file(path: Path, url: URL | None) -> int | None:
-    """The descriptor of ``path`` locked by us, with our tag written in; None if another holds it."""
-    descriptor = _open_lock_file(path, url)
-    if not _try_lock(descriptor):
-        os.close(descriptor)
+    ``expected`` is where this run's own steps left the version table (Alembic's heads after its last
+    step, or where it started); ``result.after`` is what the table holds now. When they differ, a
+    process that does not take the lock (an env.py not written by ``%migrate init``, or plain SQL)
+    wrote too, and the revision that was running is not at fault.
+    """
+    if sorted(result.after) == sorted(expected):
         return None
-    if not _same_file(descriptor, path):  # removed and made anew while we opened it: lock the new one
-        _unlock(descriptor)
-        os.close(descriptor)
+    return DatabaseError(
+        f"another migration changed {mask_url(url)} while this {result.command} ran: this run applied "
+        f"{len(result.steps)} step(s) and left it at {_heads(expected)}, but it is now at "
+        f"{_heads(result.after)}, so no revision file is at fault; once the other process is done, see "
+        "%migrate current and run the command again (the alembic CLI waits for %migrate only with the "
+        "env.py %migrate init writes)"
+    )
+
+
+def busy_error(exc: BaseException, url: URL) -> DatabaseError | None:
+    """The error for SQLite's "database is locked" (another connection writing), else None."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_BUSY:
         return None
-    os.ftruncate(descriptor, 0)
-    # From offset 1: Windows locks byte 0 itself, and a locked byte cannot be read by the waiter.
-    os.lseek(descriptor, 1, os.SEEK_SET)
-    os.write(descriptor, json.dumps(holder_tag()).encode())
-    return descriptor
+    name = getattr(orig, "sqlite_errorname", code)
+    return DatabaseError(
+        f"another connection is writing to {mask_url(url)} (SQLite: {name}), so this run stopped; "
+        "no revision file is at fault: run the command again when it is done"
+    )
 
 
-def _open_lock_file(path: Path, url: URL | None) -> int:
-    try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except (OSError, ValueError) as exc:  # a missing folder or a bad name in the database path
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        where = f"connect to {mask_url(url)}: cannot " if url is not None else ""
-        raise DatabaseError(
-            f"cannot {where}create the lock file {str(path)[:80]!r}: {reason}; check the database "
-            "path in the URL (%migrate config --url URL)"
-        ) from exc
+_SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
 
 
-def read_holder(path: Path) -> dict[str, Any] | None:
-    """The tag the holder of a lock file wrote into it, if it is there and readable."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(1)
-            found = json.loads(handle.read().decode())
-    except (OSError, ValueError):
-        return None
-    return found if isinstance(found, dict) else None
-
-
-def _try_lock(descriptor: int) -> bool:
-    """Take the exclusive lock without waiting; False when another process holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(descriptor: int) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
-        os.lseek(descriptor, 0, os.SEEK_SET)
-        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(descriptor, fcntl.LOCK_UN)
-
-
-def _same_file(descriptor: int, path: Path) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(descriptor)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+def _heads(heads: tuple[str, ...]) -> str:
+    return ", ".join(sorted(heads)) or "base"
 
 
 @contextmanager
@@ -457,5 +280,5 @@ _LOCKS: dict[str, Callable[[Engine, Wait], AbstractContextManager[None]]] = {
     "postgresql": _postgres_lock,
     "mysql": _mysql_lock,
     "mariadb": _mysql_lock,
-    "sqlite": _sqlite_lock,
+    "sqlite": sqlite_lock,
 }

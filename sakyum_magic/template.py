@@ -125,7 +125,7 @@ def run_migrations_online(connection):
 
 LOCK_NAME = "sakyum_magic.migrate"
 PG_HOLDER = """\\
-SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start, a.state_change
+SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start, a.state_change
 FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.classid::bigint = :high AND l.objid::bigint = :low
