@@ -63,9 +63,9 @@ def parse_url(url: str | URL | None) -> URL:
         return url
     text = url_text(url)
     problem = _unparsable(text)
+    parsed = _parsed(text) if problem is None else None
     if problem is not None:
         raise ConfigurationError(f"the database URL {mask_unparsed(text)!r} {problem}")
-    parsed = _parsed(text)
     if parsed is None:
         raise ConfigurationError(
             f"cannot parse the database URL {mask_unparsed(text)!r}: expected "
@@ -88,15 +88,21 @@ def _unparsable(text: str) -> str | None:
 
 
 def _parsed(text: str) -> URL | None:
+    """The URL SQLAlchemy reads from ``text``; None when it cannot, or reads the query as a password."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     if _unparsable(text) is not None:
         return None
     try:
-        return make_url(text)
+        parsed = make_url(text)
     except (ArgumentError, ValueError, TypeError):
         return None
+    # An unencoded @ in the query after user@host:port: SQLAlchemy takes what lies before it as the
+    # password and what follows as the host, so no part of it may be shown or used.
+    if "?" in text and not parsed.query and "?" in (parsed.password or ""):
+        return None
+    return parsed
 
 
 def secret_key(name: str) -> bool:
@@ -162,17 +168,15 @@ def mask_url(url: str | URL | None) -> str:
 
 
 def mask_unparsed(text: str) -> str:
-    """A URL SQLAlchemy cannot parse, for an error message: nothing between ``user:`` and the last @.
+    """A URL SQLAlchemy cannot parse, for an error message: its scheme only.
 
-    Its password may hold any character (spaces, @, :, /), so no part of it is trusted to end early.
+    Where its password ends cannot be known (it may hold spaces, @, :, / or ?, and a forgotten @
+    turns it into a port), so nothing after the scheme is trusted.
     """
-    head, sep, rest = text.partition("://")
-    at = rest.rfind("@")
-    if not sep or at == -1:
-        return mask_text(text)
-    user, colon, _ = rest[:at].partition(":")
-    shown_user = user if colon and not any(c in user for c in "/@") else ""
-    return f"{mask_text(head)}://{shown_user}{':' if shown_user else ''}{MASK}@{mask_text(rest[at + 1 :])}"
+    head, sep, _rest = text.partition("://")
+    if not sep or not _SCHEME_CHARS.issuperset(head):
+        return MASK
+    return f"{head}://{MASK}"
 
 
 def mask_text(text: str) -> str:
