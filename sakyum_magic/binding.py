@@ -60,7 +60,7 @@ def parse_url(url: str | URL | None) -> URL:
     from sqlalchemy.engine import URL
 
     if isinstance(url, URL):
-        return url
+        return password_from_query(url)
     text = url_text(url)
     problem = _unparsable(text)
     parsed = _parsed(text) if problem is None else None
@@ -102,7 +102,19 @@ def _parsed(text: str) -> URL | None:
     # password and what follows as the host, so no part of it may be shown or used.
     if "?" in text and not parsed.query and "?" in (parsed.password or ""):
         return None
-    return parsed
+    return password_from_query(parsed)
+
+
+def password_from_query(url: URL) -> URL:
+    """``?password=`` moved into the URL's own password.
+
+    Drivers receive it the same way (SQLAlchemy hands both to the DBAPI's ``connect`` as the
+    password), and SQLAlchemy and Alembic then hide it wherever they show the URL.
+    """
+    value = url.query.get("password")
+    if url.password is not None or not isinstance(value, str):
+        return url
+    return url.set(password=value).difference_update_query(["password"])
 
 
 def secret_key(name: str) -> bool:

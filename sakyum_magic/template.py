@@ -40,6 +40,7 @@ from logging.config import fileConfig
 
 from sqlalchemy import Engine, MetaData, engine_from_config, pool
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from alembic import context
@@ -356,7 +357,12 @@ elif connection is not None:
     run_migrations_online(connection)
 else:
     section = config.get_section(config.config_ini_section, {})
-    section["sqlalchemy.url"] = database_url()
+    url = make_url(database_url())
+    if url.password is None and isinstance(url.query.get("password"), str):
+        # ?password= as the URL's own password: the driver gets it the same way, and Alembic's
+        # output (current --verbose) then shows it masked.
+        url = url.set(password=url.query["password"]).difference_update_query(["password"])
+    section["sqlalchemy.url"] = url
     engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
     with migration_lock(engine), engine.connect() as cli_connection:
         run_migrations_online(cli_connection)
