@@ -591,3 +591,43 @@ def test_env_py_takes_the_same_lock_as_the_core(workdir: Path) -> None:
             assert env[rule](database) == getattr(lockfiles, rule)(database), (rule, database)
     assert lockfiles.sqlite_identity_lock("link.db") == lockfiles.sqlite_identity_lock("hard.db") is not None
     assert lockfiles.sqlite_path_lock("dangling.db") == lockfiles.sqlite_path_lock("later.db")
+
+
+# -- a failure caused by another writer -------------------------------------------------------------
+
+
+def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sqlite_url: str) -> None:
+    import sqlite3
+
+    from sakyum_magic.locking import busy_error
+
+    writer = sqlite3.connect(workdir / "test.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    engine = sa.create_engine(sqlite_url, connect_args={"timeout": 0})
+    with engine.connect() as connection, pytest.raises(sa.exc.OperationalError) as caught:
+        connection.exec_driver_sql("CREATE TABLE t (id INTEGER)")
+    writer.rollback()
+    writer.close()
+    error = busy_error(caught.value, engine.url)
+    assert error is not None
+    assert str(error).startswith(f"another connection is writing to {sqlite_url} (SQLite: SQLITE_BUSY)")
+    with engine.connect() as connection, pytest.raises(sa.exc.OperationalError) as other:
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+    assert busy_error(other.value, engine.url) is None
+    engine.dispose()
+
+
+def test_a_version_table_changed_by_another_writer_is_reported_as_such() -> None:
+    from sakyum_magic.locking import concurrent_change
+
+    url = sa.make_url("postgresql+psycopg://app:s3cret@db/app")
+    result = MigrationResult("upgrade", "head", ("r1",), ("r3",))
+    error = concurrent_change(url, result, ("r1",))
+    assert error is not None
+    message = str(error)
+    assert message.startswith(
+        "another migration changed postgresql+psycopg://app:***@db/app while this upgrade"
+    )
+    assert "left it at r1, but it is now at r3" in message and "s3cret" not in message
+    assert "revision r2" not in message
+    assert concurrent_change(url, MigrationResult("upgrade", "head", ("r1",), ("r3",)), ("r3",)) is None
