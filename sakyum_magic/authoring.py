@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import locking
 from .database import connect
-from .environment import RunControl
+from .environment import RunControl, kept_logging
 from .errors import ConfigurationError, RevisionError
-from .execution import Steps, Target, kept_logging, run_env
+from .execution import Target, run_env
+from .planning import Steps
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -17,12 +17,14 @@ from .database import (
     create_engine,
     current_heads,
     file_identity,
+    is_empty_sqlite_file,
     new_sqlite_file,
     require_database_file,
+    require_sqlite_database,
     sqlite_file,
 )
-from .errors import ConfigurationError, PendingChangesError, RevisionError, SakyumError
-from .newfiles import check_rev_id, undo_new_files
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .newfiles import check_rev_id, undo_new_files, writable
 from .records import (
     Binding,
     CurrentResult,
@@ -44,6 +46,9 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
 
+    from .audit import LogEntry
+    from .graph import RevisionGraph
+
 
 class Migrator:
     """Alembic commands bound to one database URL, one set of models and one migration directory.
@@ -55,6 +60,7 @@ class Migrator:
     :param ini: alembic.ini, read when present and written by :meth:`init`.
     :param progress: show a progress bar when a run has many revisions.
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
+    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
     """
 
     def __init__(
@@ -67,6 +73,7 @@ class Migrator:
         metadata_label: str | None = None,
         progress: bool = True,
         x_arguments: Sequence[str] = (),
+        audit: bool = True,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -75,8 +82,9 @@ class Migrator:
         self.ini = Path(ini)
         self.progress = progress
         self.x_arguments = tuple(x_arguments)
+        self.audit = audit
         self.scripts = ScriptCache()
-        self._engine: tuple[str, Engine, tuple[int, int] | None] | None = None
+        self._engine: tuple[str, Engine] | None = None
 
     # -- binding --------------------------------------------------------------------------
 
@@ -105,21 +113,14 @@ class Migrator:
         return resolve_metadata(self.metadata, self.metadata_label or "metadata")
 
     def engine(self) -> Engine:
-        """The engine for the bound URL, created once per URL and SQLite file.
-
-        A SQLite file deleted, replaced or moved since the last command is noticed here: the pooled
-        connections to the old file are dropped instead of being used again.
-        """
+        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
+        deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
+        require_sqlite_database(url)
         key = url.render_as_string(hide_password=False)
-        identity = file_identity(sqlite_file(url))
-        if self._engine is not None and self._engine[0] == key:
-            known = self._engine[2]
-            if known is None or known == identity:  # unchanged, or the file this engine created
-                self._engine = (key, self._engine[1], identity)
-                return self._engine[1]
-        self.dispose()
-        self._engine = (key, create_engine(url), identity)
+        if self._engine is None or self._engine[0] != key:
+            self.dispose()
+            self._engine = (key, create_engine(url))
         return self._engine[1]
 
     def target(self, need_metadata: bool = False) -> execution.Target:
@@ -130,8 +131,16 @@ class Migrator:
             config=self.config,
             directory=self.directory,
             progress=self.progress,
-            metadata=as_target(self.target_metadatas()) if need_metadata else None,
+            metadata=self._metadata_for_env() if need_metadata else None,
+            audit=self.audit,
         )
+
+    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
+        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
+        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
+        if self.metadata is None and not execution.own_env(self.directory):
+            return None
+        return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
         """Close the pooled connections of the engine in use."""
@@ -146,7 +155,7 @@ class Migrator:
         try:
             yield
         except SakyumError:
-            if path is not None and path.is_file() and path.stat().st_size == 0:
+            if path is not None and is_empty_sqlite_file(path):
                 self.dispose()
                 path.unlink()
             raise
@@ -162,12 +171,16 @@ class Migrator:
     def snapshot(self) -> Snapshot:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
         require_initialized(self.directory)
-        return self.scripts.snapshot(self.config())
+        with translation.alembic_errors(parse_url(self.url)):
+            return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
-        """Create a migration directory and alembic.ini, like ``alembic init``."""
+        """Create a migration directory and alembic.ini, like ``alembic init``.
+
+        :param directory: the directory to create (default: the bound one).
+        """
         target = Path(directory) if directory is not None else self.directory
         check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -176,7 +189,8 @@ class Migrator:
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
         url = parse_url(self.url)
-        result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        with writable():
+            result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
         self.directory = target
         return result
 
@@ -199,6 +213,18 @@ class Migrator:
 
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+
+        :param message: the revision's message (``-m``).
+        :param autogenerate: fill it from the differences between the models and the database.
+        :param sql: write the SQL instead of running env.py online (needs revision_environment).
+        :param head: the head to build on.
+        :param splice: allow ``--head`` to name a revision that is not a head.
+        :param branch_label: a label for a new branch.
+        :param version_path: which version location to write into.
+        :param rev_id: use this revision id instead of a generated one.
+        :param depends_on: revision(s) this one depends on.
+        :param allow_drop: let autogenerate drop tables and columns (refused otherwise).
+        :param renames: rename a column instead of dropping and re-adding it (repeatable).
         """
         from .authoring import write_revision
 
@@ -221,7 +247,8 @@ class Migrator:
         }
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
-        with undo_new_files(self.directory), translation.alembic_errors(target.url):
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        with undo[0], undo[1], translation.alembic_errors(target.url):
             made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
         return self._revision_result(made, collected, autogenerate)
 
@@ -232,7 +259,13 @@ class Migrator:
         branch_label: str | None = None,
         rev_id: str | None = None,
     ) -> RevisionResult:
-        """Write a revision that joins two or more heads into one."""
+        """Write a revision that joins two or more heads into one.
+
+        :param revisions: the revisions to merge, or heads.
+        :param message: the merge revision's message (``-m``).
+        :param branch_label: a label for the merged branch.
+        :param rev_id: use this revision id instead of a generated one.
+        """
         from alembic import command
 
         config = self.config()
@@ -323,7 +356,7 @@ class Migrator:
 
     def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
         script = self.script_directory()
-        with translation.alembic_errors(parse_url(self.url)):
+        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
             return execution.migrate(self.target(), script, name, revision, **options)
 
     # -- comparing the models with the database ------------------------------------------
@@ -392,12 +425,15 @@ class Migrator:
         database it configures (a multidb directory) is covered.
         """
         snapshot = self.snapshot()
-        require_database_file(self.url)
+        if self._missing_file():  # connecting would create it: say so instead
+            note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
+            return CurrentResult(mask_url(self.url), (), note=note)
         if execution.own_env(self.directory):
             found = [("", current_heads(self.engine()))]
         else:
             found = execution.read_heads(self.target(), snapshot.script)
-        rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
+        with translation.alembic_errors(parse_url(self.url)):
+            rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
             mask_url(self.url),
@@ -418,7 +454,11 @@ class Migrator:
     def history(
         self, rev_range: str | None = None, verbose: bool = False, indicate_current: bool = False
     ) -> list[HistoryEntry]:
-        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
+
+        :param rev_range: START:END, START: or :END (current allowed).
+        :param indicate_current: ask the database, and fill the is_current column.
+        """
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = self._current_if_any() if needs_db else ()
@@ -428,29 +468,83 @@ class Migrator:
                 ("history", base, head),
                 lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
             )
-        mark = set(current)
-        return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
+        mark, applied = set(current), self._applied_at() if indicate_current else {}
+        return [
+            HistoryEntry(i, (i.revision in mark) if indicate_current else None, applied.get(i.revision))
+            for i in walked
+        ]
+
+    def _applied_at(self) -> dict[str, str]:
+        from . import audit
+
+        if self._missing_file():
+            return {}
+        with connect(self.engine()) as connection:
+            return audit.applied_at(connection)
+
+    @on_engine_loop
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """List the applied-at log, newest first: when each step ran, from and to, by whom, ok or failed.
+
+        :param limit: only the newest ``limit`` entries (``-n``).
+        """
+        from . import audit
+
+        if self._missing_file():
+            return []
+        with connect(self.engine()) as connection:
+            return audit.entries(connection, limit)
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions).
+
+        :param resolve_dependencies: treat dependencies as down revisions.
+        """
         snapshot = self.snapshot()
         script = snapshot.script
-        names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
-        return snapshot.infos(script.get_revisions(names))
+        with translation.alembic_errors(parse_url(self.url)):
+            names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+            return snapshot.infos(script.get_revisions(names))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot()
-        return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+        with translation.alembic_errors(parse_url(self.url)):
+            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
-        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current).
+
+        :param rev: an id, prefix, head, heads, or current.
+        """
         snapshot = self.snapshot()
         names: Any = self._current_if_any() if rev == "current" else rev
         with translation.alembic_errors(parse_url(self.url)):
             found = snapshot.script.get_revisions(names)
         return snapshot.infos(found)
+
+    @on_engine_loop
+    def graph(self, show_all: bool = False) -> RevisionGraph:
+        """Draw the revision graph, with the database's current revision(s) marked "you are here".
+
+        :param show_all: draw every revision; otherwise long linear runs collapse into one node.
+        """
+        from .graph import revision_graph
+
+        script = self.snapshot().script
+        current, note = self._current_or_note()
+        return revision_graph(script, current, show_all=show_all, note=note)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
 
     def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
         from alembic.script.revision import RevisionError as AlembicRevisionError
@@ -466,4 +560,3 @@ class Migrator:
 def _initialized(directory: Path) -> bool:
     check_path(directory)
     return (directory / "env.py").is_file()
-

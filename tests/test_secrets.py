@@ -260,7 +260,7 @@ def test_postgres_workflow_never_shows_the_password(
 def _failing_revision(shell: Any, scan: Scan) -> None:
     """A revision whose SQL fails: the error names the statement and the database's reason."""
     made = run(shell, scan, "revision -m broken")
-    path = Path(made["path"].iloc[0])
+    path = Path(made.written[0].path)
     text = path.read_text().replace(
         "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"
     )
