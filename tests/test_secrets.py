@@ -512,8 +512,8 @@ def config_magics(shell: Any, scan: Scan) -> str:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="handlers._config keeps the masked URL in the setting only when the URL has a password "
-    "(user:password@ or ?password=); it needs binding.has_secret(args.url) for ?sslpassword=, "
+    reason="session._url_setting keeps the masked URL in the setting only when the URL has a password "
+    "(user:password@ or ?password=); it needs binding.has_secret(parse_url(url)) for ?sslpassword=, "
     "?api_token= and the like",
 )
 def test_config_magics_never_shows_another_secret_query_key(shell: Any, workdir: Path) -> None:
