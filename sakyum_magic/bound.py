@@ -3,7 +3,7 @@ derived from them (the engine, the Alembic Config, the cached revision map)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +46,7 @@ class Bound:
     :param progress: show a progress bar when a run has many revisions.
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
     :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
+    :param lock_timeout: seconds a run waits for another one on the same database before giving up.
     """
 
     def __init__(
@@ -59,6 +60,7 @@ class Bound:
         progress: bool = True,
         x_arguments: Sequence[str] = (),
         audit: bool = True,
+        lock_timeout: float = 600.0,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -68,6 +70,9 @@ class Bound:
         self.progress = progress
         self.x_arguments = tuple(x_arguments)
         self.audit = audit
+        self.lock_timeout = lock_timeout
+        self.on_wait: Callable[[str], None] | None = None
+        """Called with a line while a run waits for another one's lock (default: a logged warning)."""
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
 
@@ -118,6 +123,8 @@ class Bound:
             progress=self.progress,
             metadata=self._metadata_for_env() if need_metadata else None,
             audit=self.audit,
+            lock_timeout=self.lock_timeout,
+            on_wait=self.on_wait,
         )
 
     def _metadata_for_env(self) -> MetaData | list[MetaData] | None:

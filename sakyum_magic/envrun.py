@@ -47,6 +47,8 @@ class Target:
     progress: bool = False
     metadata: Any = None
     audit: bool = True
+    lock_timeout: float = 600.0
+    on_wait: Callable[[str], None] | None = None
 
 
 def own_env(directory: Path) -> bool:

@@ -63,7 +63,7 @@ def migrate(
     if sql:
         return _offline(target, script, name, label, steps, tag)
     # The revision is read only under the lock: a run that waited then finds nothing left to do.
-    with locking.migration_lock(target.engine):
+    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait):
         return _apply(target, script, name, label, steps, tag, strategy or Strategy())
 
 
@@ -114,7 +114,11 @@ def _apply(
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
             run.log_failure(result)
-            raise translation.failed_step(exc, result, run.failing(), target.url) from exc
+            # Another writer (which took no lock) is to blame, not the revision that was running.
+            other = locking.busy_error(exc, target.url) or locking.concurrent_change(
+                target.url, result, run.recorder.heads or before
+            )
+            raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, magics_class, no_var_expand
-from traitlets import Bool, Dict, Unicode, observe
+from traitlets import Bool, Dict, Float, Unicode, observe
 
 if TYPE_CHECKING:
     from .commands import Migrator
@@ -37,6 +37,9 @@ class MigrateMagics(Magics):
         "alembic.ini", help="The alembic.ini (or pyproject.toml) read when present and written by init"
     ).tag(config=True)
     progress = Bool(True, help="Show a progress bar for runs over many revisions").tag(config=True)
+    lock_timeout = Float(600.0, help="Seconds a migration waits for another one on the same database").tag(
+        config=True
+    )
     audit = Bool(True, help="Log each applied step in the database's sakyum_migration_log table").tag(
         config=True
     )
@@ -61,7 +64,7 @@ class MigrateMagics(Magics):
             self._migrator = new_migrator(self)
         return self._migrator
 
-    @observe("url", "secret_urls", "metadata", "directory", "ini", "progress", "audit")
+    @observe("url", "secret_urls", "metadata", "directory", "ini", "progress", "audit", "lock_timeout")
     def _migrator_follows(self, change: Any) -> None:
         if self._migrator is not None:
             from .session import follow

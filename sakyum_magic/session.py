@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .binding import find_candidates, mask_url, parse_url
+from .binding import find_candidates, has_secret, mask_url, parse_url
 from .commands import Migrator
 from .configuration import check_path, configuration_for
 from .errors import ConfigurationError
@@ -27,7 +27,7 @@ from .records import Binding, InitResult
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
 
-SETTINGS = ("url", "metadata", "directory", "ini", "progress", "audit")
+SETTINGS = ("url", "metadata", "directory", "ini", "progress", "audit", "lock_timeout")
 DEFAULT_INI = "alembic.ini"
 
 _EXPRESSION_ERRORS = (
@@ -50,7 +50,15 @@ def new_migrator(magics: Magics) -> Migrator:
     migrator = Migrator()
     for name in SETTINGS:
         follow(migrator, magics, name)
+    # Whom a run waits for, and for how long, shown in the cell while it waits.
+    migrator.on_wait = lambda line: _waiting(magics, line)
     return migrator
+
+
+def _waiting(magics: Magics, line: str) -> None:
+    from .render import note
+
+    show(magics, note(line, "warning"))
 
 
 def follow(migrator: Migrator, magics: Magics, name: str) -> None:
@@ -76,6 +84,7 @@ _FOLLOWERS: dict[str, Callable[[Migrator, Magics], None]] = {
     "ini": lambda migrator, magics: setattr(migrator, "ini", Path(magics.ini)),
     "progress": lambda migrator, magics: setattr(migrator, "progress", magics.progress),
     "audit": lambda migrator, magics: setattr(migrator, "audit", magics.audit),
+    "lock_timeout": lambda migrator, magics: setattr(migrator, "lock_timeout", magics.lock_timeout),
 }
 
 
@@ -210,7 +219,7 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
     """The ``url`` setting (masked) and, for a URL with a password, the secret that maps it back."""
     if not url:
         return {"url": None}
-    if parse_url(url).password is None:
+    if not has_secret(parse_url(url)):
         return {"url": url}
     masked = mask_url(url)
     return {"secret_urls": {**magics.secret_urls, masked: url}, "url": masked}

@@ -510,12 +510,6 @@ def config_magics(shell: Any, scan: Scan) -> str:
     return captured.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session._url_setting keeps the masked URL in the setting only when the URL has a password "
-    "(user:password@ or ?password=); it needs binding.has_secret(parse_url(url)) for ?sslpassword=, "
-    "?api_token= and the like",
-)
 def test_config_magics_never_shows_another_secret_query_key(shell: Any, workdir: Path) -> None:
     scan = Scan(PIECES)
     url = (
