@@ -40,6 +40,13 @@ if TYPE_CHECKING:
     from .graph import RevisionGraph
 
 
+REVISION_ARGUMENTS = (
+    *("message", "autogenerate", "sql", "head", "splice"),
+    *("branch_label", "version_path", "rev_id", "depends_on"),
+)
+"""``alembic.command.revision``'s keyword arguments, in order."""
+
+
 class Migrator(Bound):
     """Alembic commands bound to one database URL, one set of models and one migration directory.
 
@@ -107,17 +114,8 @@ class Migrator(Bound):
         require_initialized(self.directory)
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
-        arguments = {
-            "message": message,
-            "autogenerate": autogenerate,
-            "sql": sql,
-            "head": head,
-            "splice": splice,
-            "branch_label": branch_label,
-            "version_path": version_path,
-            "rev_id": rev_id,
-            "depends_on": depends_on,
-        }
+        values = (message, autogenerate, sql, head, splice, branch_label, version_path, rev_id, depends_on)
+        arguments = dict(zip(REVISION_ARGUMENTS, values, strict=True))
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
         undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
