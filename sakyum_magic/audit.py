@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from .database import LOG_TABLE
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
 
@@ -96,8 +98,9 @@ def _row(
 class Logger:
     """An ``on_version_apply`` hook adding one row per step, on the step's own connection."""
 
-    def __init__(self, direction: str) -> None:
+    def __init__(self, direction: str, database: Callable[[], str] = str) -> None:
         self.direction = direction
+        self.database = database  # the step's database: "" for the bound one, the only one logged
         self._started = time.perf_counter()
 
     def step_started(self) -> None:
@@ -105,6 +108,8 @@ class Logger:
         self._started = time.perf_counter()
 
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        if self.database():
+            return
         direction = self.direction if self.direction == "stamp" else ("up" if step.is_upgrade else "down")
         before = ", ".join(step.source_revision_ids) or "base"
         after = ", ".join(step.destination_revision_ids) or "base"

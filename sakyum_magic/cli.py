@@ -338,7 +338,7 @@ COMMANDS: dict[str, Command] = {
             needs_metadata=_always,
         ),
         Command("plan", Migrator.plan, lambda result, args: render.plan(result), positional=("revision?",)),
-        Command("graph", Migrator.graph, lambda graph, args: graph),
+        Command("graph", Migrator.graph, lambda graph, args: graph, runs_env_py=False),
         Command("log", Migrator.log, lambda entries, args: render.log(entries), runs_env_py=False),
     ]
 }

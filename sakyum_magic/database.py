@@ -143,9 +143,11 @@ def is_empty_sqlite_file(path: Path) -> bool:
         return True
     try:
         with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as connection:
-            return bool(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+            found = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            names = {row[0] for row in found}
     except sqlite3.DatabaseError:
         return False
+    return names <= OWN_TABLES  # at most the package's own log of the failed attempt
 
 
 def require_database_file(url: str | URL | None) -> None:

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 PROGRESS_THRESHOLD = 10
 
+
 @dataclass(frozen=True)
 class Strategy:
     """How to run: for real, or as a dry run rolled back at the end, with statements classified."""
@@ -138,7 +139,9 @@ class _Run:
         )
         self.watch = SchemaWatch(target.engine)
         self.config = target.config()
-        self.log = audit.Logger(name) if target.audit and not strategy.dry_run else None
+        self.log = (
+            audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
+        )
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
 
@@ -237,6 +240,8 @@ class _Run:
             one_transaction=self.name == "stamp",
         )
         self.recorder.database = lambda: control.database
+        if self.log is not None:
+            self.log.database = self.recorder.database
         return control
 
     def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
@@ -335,5 +340,3 @@ def db_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import DBAPIError
 
     return (DBAPIError,)
-
-

@@ -71,7 +71,7 @@ class StepRecorder:
     def _statement(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
         from .safety import writes
 
-        if not writes(statement):
+        if not writes(statement) or _on_own_table(statement):
             return
         text = statement.strip()
         if parameters:
@@ -98,6 +98,13 @@ class StepRecorder:
         self._last = now
         if self._bar is not None:
             self._bar.update(1)
+
+
+def _on_own_table(statement: str) -> bool:
+    """The package's bookkeeping (the applied-at log, the notes of unfinished revisions) is no step's SQL."""
+    from .database import OWN_TABLES
+
+    return any(table in statement for table in OWN_TABLES)
 
 
 def _revision_text(revision: Any) -> str:

@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sakyum_magic.database import OWN_TABLES
 from tests.revisions import sync_url
 
 TEMPLATES = ("generic", "async", "multidb", "pyproject", "pyproject_async")
@@ -242,11 +243,11 @@ def versions(url: str) -> tuple[str, ...]:
 
 
 def tables(url: str) -> set[str]:
-    """The tables in a database, the version table left out."""
+    """The tables in a database, the version table and the package's own tables left out."""
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            return set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
+            return set(sa.inspect(connection).get_table_names()) - {"alembic_version", *OWN_TABLES}
     finally:
         engine.dispose()
 

@@ -65,7 +65,8 @@ def run_notebook(workdir: Path, url: str) -> list[list[str]]:
     """Execute CELLS in a fresh kernel; each code cell's outputs as text, errors included."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [nbformat.v4.new_code_cell(f"URL = {url!r}")]
-    notebook.cells += [nbformat.v4.new_code_cell(source) for source in CELLS]
+    # %migrate lines are taken literally (no $name expansion): the URL goes into the line itself.
+    notebook.cells += [nbformat.v4.new_code_cell(source.replace("$URL", url)) for source in CELLS]
     client = NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(workdir)}})
     client.execute()
     return [[shown(output) for output in cell.outputs] for cell in notebook.cells[1:]]

@@ -20,7 +20,7 @@ from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
 from tests.shells import migrate, one_line_error
 
-RUNS_NO_ENV_PY = {"config", "init"}
+RUNS_NO_ENV_PY = {"config", "init", "graph", "log"}
 
 
 @pytest.fixture(scope="module")
@@ -132,12 +132,13 @@ SEQUENCE = [
     ("revision", "revision -m branch --head r1 --splice --rev-id r3", False),
     ("branches", "branches", True),
     ("merge", "merge heads -m joined --rev-id r4", False),
+    ("log", "log", True),
 ]
 # Commands that cannot give both: config always shows its one row; show of nothing is an error; a
 # merge has no operations of its own; a check with differences raises (its table is shown, below);
-# init returns text.
-ONE_KIND_ONLY = {"config": True, "show": True, "merge": False, "check": False}
-TEXT_RESULTS = {"init"}
+# the log has rows once anything ran; init returns text, graph a drawing.
+ONE_KIND_ONLY = {"config": True, "show": True, "merge": False, "check": False, "log": True}
+TEXT_RESULTS = {"init", "graph"}  # graph draws itself (its nodes and edges are in .frames())
 
 
 def test_the_sequence_covers_the_whole_table() -> None:

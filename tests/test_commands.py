@@ -15,13 +15,14 @@ from sakyum_magic import (
     NotInitializedError,
     RevisionError,
 )
+from sakyum_magic.database import OWN_TABLES
 from tests.models import USERS, USERS_AND_POSTS, namespace
 
 
 def tables(url: str) -> set[str]:
     engine = sa.create_engine(url)
     try:
-        return set(sa.inspect(engine).get_table_names())
+        return set(sa.inspect(engine).get_table_names()) - OWN_TABLES
     finally:
         engine.dispose()
 

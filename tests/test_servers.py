@@ -108,7 +108,7 @@ def test_the_magic_on_every_database(shell: Any, workdir: Path, any_url: str) ->
     run("migrate", f"config --url {any_url} --metadata Base")
     run("migrate", "init")
     written = run("migrate", 'revision --autogenerate -m "users"')
-    revision = written["revision"]["revision"].iloc[0]
+    revision = written.written[0].revision  # the revision written, attached to its operations table
     steps = run("migrate", "upgrade head")
     assert isinstance(steps, pd.DataFrame)
     assert list(steps["direction"]) == ["up"]
