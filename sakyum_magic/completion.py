@@ -5,7 +5,7 @@ module on the first completion inside a ``%migrate`` line. What is offered depen
 cursor is: the subcommands; a subcommand's options (its entry in the table); a revision argument's
 ids (a unique prefix completes to its id), ``head``, ``heads``, ``base``, relative steps and
 ``label@head``; a path for ``--dir``, ``--ini`` and ``init DIR``; the metadata candidates of the
-namespace for ``--metadata``.
+namespace for ``--metadata``; the check names of ``test``.
 
 Revisions come from the migrator's cached revision map (:meth:`~.commands.Migrator.snapshot`), never
 from the database. Whatever goes wrong while completing (no directory yet, a revision file that does
@@ -211,6 +211,10 @@ def _value(magics: MigrateMagics, command: Command, name: str, fragment: str) ->
         return Found(fragment, paths(fragment, directories_only=False), "path")
     if name == "metadata":
         return Found(fragment, _starting(_metadata_names(magics), fragment), "instance")
+    if name == "checks":
+        from .checks import CHECKS
+
+        return Found(fragment, _starting(CHECKS, fragment), "param")
     return Found(fragment)
 
 
