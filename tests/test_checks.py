@@ -30,7 +30,9 @@ def models(count: int) -> sa.MetaData:
     """The models the chain of ``count`` revisions builds (tests.revisions.chain)."""
     metadata = sa.MetaData()
     for k in range(1, count + 1):
-        sa.Table(f"t{k}", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20)))
+        sa.Table(
+            f"t{k}", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("note", sa.String(20))
+        )
     return metadata
 
 
@@ -203,7 +205,9 @@ def test_an_env_py_with_a_database_of_its_own_is_refused(sqlite_url: str, workdi
     core = Migrator(url=sqlite_url, directory="mig", progress=False)
     from sakyum_magic import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="migrates sqlite:///.*own.db, not only the database it is given"):
+    with pytest.raises(
+        ConfigurationError, match=r"migrates sqlite:///.*own\.db, not only the database it is given"
+    ):
         core.test()
     assert version(f"sqlite:///{own}") == ()  # only read, never migrated
 
@@ -215,7 +219,8 @@ def test_a_stock_env_py_with_its_own_models(
     alembic(workdir, "init", "mig")
     (workdir / "envmodels.py").write_text(
         "import sqlalchemy as sa\nmetadata = sa.MetaData()\n"
-        "sa.Table('t1', metadata, sa.Column('id', sa.Integer, primary_key=True), sa.Column('note', sa.String(20)))\n"
+        "sa.Table('t1', metadata, sa.Column('id', sa.Integer, primary_key=True),"
+        " sa.Column('note', sa.String(20)))\n"
         "sa.Table('extra', metadata, sa.Column('id', sa.Integer, primary_key=True))\n"
     )
     env = workdir / "mig" / "env.py"
@@ -264,7 +269,9 @@ def test_the_magic_returns_one_row_per_check(shell: Any, workdir: Path) -> None:
     assert "3 of 4 checks passed" in table.to_text() and "up_down_consistency" in table._repr_html_()
     assert fingerprint("sqlite:///default.db") == before
     only = migrate(shell, "test up_down_consistency")
-    assert list(only["check"]) == ["up_down_consistency"] and only.command == "%migrate test up_down_consistency"
+    assert (
+        list(only["check"]) == ["up_down_consistency"] and only.command == "%migrate test up_down_consistency"
+    )
     assert "no check named 'nope'" in one_line_error(shell, "test nope")
     assert "pytest-alembic" in str(migrate(shell, "test -h"))
 

@@ -88,6 +88,13 @@ def test_option_values_and_inline_values(shell: Any, chain: list[str]) -> None:
     assert ours(shell, "%migrate revision -m 'a message with -") == []  # inside quotes
 
 
+def test_check_names(shell: Any) -> None:
+    from sakyum_magic.checks import CHECKS
+
+    assert offered(shell, "%migrate test ") == list(CHECKS)
+    assert offered(shell, "%migrate test upgrade up") == ["upgrade", "up_down_consistency"]
+
+
 def test_paths(shell: Any, workdir: Path) -> None:
     (workdir / "migrations" / "versions").mkdir(parents=True)
     (workdir / "my models").mkdir()
