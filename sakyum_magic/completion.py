@@ -83,13 +83,14 @@ class Found:
     kind: str = "param"
 
 
-def matcher_result(magics: MigrateMagics, before_cursor: str) -> dict[str, Any]:
-    """IPython's matcher result (API v2) for the text of the line up to the cursor."""
+def matcher_result(magics: MigrateMagics, before_cursor: str, limit: int | None = None) -> dict[str, Any]:
+    """IPython's matcher result (API v2) for the text of the line up to the cursor, at most ``limit``
+    completions (IPython would drop the rest after building them)."""
     from IPython.core.completer import SimpleCompletion
 
     found = complete(magics, before_cursor)
     return {
-        "completions": [SimpleCompletion(text, type=found.kind) for text in found.texts],
+        "completions": [SimpleCompletion(text, type=found.kind) for text in found.texts[:limit]],
         "matched_fragment": found.fragment,
         "suppress": bool(found.texts),
         "ordered": True,

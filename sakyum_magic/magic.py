@@ -114,4 +114,4 @@ class MigrateCompleter:
             return {"completions": [], "suppress": False}
         from .completion import matcher_result
 
-        return matcher_result(self.magics, before_cursor)
+        return matcher_result(self.magics, before_cursor, getattr(context, "limit", None))
