@@ -143,6 +143,8 @@ def upgrade(target: Migrator, script: ScriptDirectory) -> tuple[bool, str]:
     try:
         result = target.upgrade("heads")
     except SakyumError as exc:
+        if stopped(exc):
+            raise
         return False, str(exc)
     except CODE_ERRORS as exc:
         return False, _code_error(exc, _revision_files(upgrade_order(script)), "upgrade")
@@ -219,6 +221,8 @@ class _UpDown:
         try:
             self.target.upgrade(revision)
         except MigrationError as exc:
+            if stopped(exc):
+                raise
             done = {step.revision for step in getattr(exc.result, "steps", ())}
             if again is not None and again not in done:
                 return f"revision {again}, upgrade after its downgrade: {exc}"
@@ -239,11 +243,21 @@ class _UpDown:
             self.irreversible.append(revision)
             return ""
         except SakyumError as exc:
+            if stopped(exc):
+                raise
             return f"revision {revision}, downgrade: {exc}"
         except CODE_ERRORS as exc:
             return _code_error(exc, self.files, "downgrade")
         self.again = revision
         return ""
+
+
+def stopped(exc: SakyumError) -> bool:
+    """Whether a run ended because the user interrupted it: that ends %migrate test (the scratch
+    databases are still removed), rather than counting as a failed check."""
+    from .interrupts import RunStopped
+
+    return isinstance(exc.__cause__, KeyboardInterrupt | RunStopped)
 
 
 def _revision_files(revisions: list[Script]) -> dict[str, str]:

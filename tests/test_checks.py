@@ -185,6 +185,20 @@ def test_an_error_in_revision_code_names_the_revision(sqlite_url: str, workdir: 
     assert results["up_down_consistency"].detail.startswith("upgrade failed in revision r2 (line ")
 
 
+def test_an_interrupt_ends_the_checks_and_removes_the_scratch_database(
+    sqlite_url: str, workdir: Path
+) -> None:
+    from sakyum_magic import MigrationError
+
+    core = migrator(sqlite_url)
+    write(workdir / "mig", "r1", None, f"{RECORD}\n{_creates(1)}", 'op.drop_table("t1")')
+    write(workdir / "mig", "r2", "r1", "raise KeyboardInterrupt")  # as Ctrl-C would, mid-run
+    with pytest.raises(MigrationError, match="upgrade interrupted"):
+        core.test()
+    (seen,) = set((workdir / SEEN).read_text().split())
+    assert not _exists(seen)
+
+
 def test_no_revisions_yet(sqlite_url: str) -> None:
     results = migrator(sqlite_url).test()
     assert [(r.ok, r.detail) for r in results] == [(None, "no revisions yet: nothing to check")] * 4
