@@ -79,9 +79,12 @@ class CheckResult:
 def run_checks(migrator: Migrator, scratch: Scratch, names: Sequence[str] = ()) -> list[CheckResult]:
     """Run the checks ``names`` (default all, in :data:`CHECKS` order) for ``migrator``'s directory,
     each on a scratch database of its own made by ``scratch`` (a Migrator for a URL)."""
+    from .translation import alembic_errors
+
     wanted = selected(names)
     script = migrator.script_directory()
-    revisions = upgrade_order(script)
+    with alembic_errors(parse_url(migrator.url)):  # the map loads its files when first walked
+        revisions = upgrade_order(script)
     if not revisions:
         return [CheckResult(name, None, "no revisions yet: nothing to check", 0.0) for name in wanted]
     results = []

@@ -311,6 +311,13 @@ def test_the_magic_names_a_broken_downgrade(shell: Any, workdir: Path) -> None:
     assert not failed["ok"] and "revision r2" in failed["detail"] and "CREATE TABLE t2" in failed["detail"]
 
 
+def test_the_magic_on_a_revision_file_that_does_not_load(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    chain(workdir / "alembic", 1)
+    (workdir / "alembic" / "versions" / "broken.py").write_text("def upgrade(:\n")
+    assert "cannot load broken.py" in one_line_error(shell, "test")
+
+
 def test_the_magic_on_a_database_without_scratch_databases(shell: Any, workdir: Path) -> None:
     migrate(shell, "init")
     chain(workdir / "alembic", 1)
