@@ -89,12 +89,15 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register one ``%migrate`` magic on the shell (``%load_ext sakyum_magic``)."""
-    from .magic import MigrateMagics
+    from .magic import MigrateCompleter, MigrateMagics
 
     magics = MigrateMagics(shell=ipython)
     ipython.register_magics(magics)
     ipython.configurables.append(magics)  # type: ignore[arg-type]
     setattr(ipython, _MAGICS_KEY, magics)
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers.append(MigrateCompleter(magics))
 
 
 def unload_ipython_extension(ipython: InteractiveShell) -> None:
@@ -106,5 +109,10 @@ def unload_ipython_extension(ipython: InteractiveShell) -> None:
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
     if magics in ipython.configurables:
         ipython.configurables.remove(magics)
+    completer = getattr(ipython, "Completer", None)
+    if completer is not None:
+        completer.custom_matchers[:] = [
+            m for m in completer.custom_matchers if getattr(m, "magics", None) is not magics
+        ]
     magics.close()
     delattr(ipython, _MAGICS_KEY)

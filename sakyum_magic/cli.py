@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import render, session
 from .binding import mask_url
+from .checks import render_checks
 from .commands import Migrator
 from .errors import ConfigurationError
 from .safety import Rename, parse_rename
@@ -340,5 +341,7 @@ COMMANDS: dict[str, Command] = {
         Command("plan", Migrator.plan, lambda result, args: render.plan(result), positional=("revision?",)),
         Command("graph", Migrator.graph, lambda graph, args: graph, runs_env_py=False),
         Command("log", Migrator.log, lambda entries, args: render.log(entries), runs_env_py=False),
+        # No alembic command does this: the equivalent is pytest-alembic's checks.
+        Command("test", Migrator.test, lambda results, args: render_checks(results), positional=("checks*",)),
     ]
 }

@@ -37,6 +37,7 @@ from .template import write_directory
 if TYPE_CHECKING:
 
     from .audit import LogEntry
+    from .checks import CheckResult
     from .graph import RevisionGraph
 
 
@@ -271,6 +272,35 @@ class Migrator(Bound):
                 operations,
             )
         return operations
+
+    # -- checking the revisions on a scratch database ----------------------------------------
+
+    def test(self, checks: Sequence[str] = ()) -> list[CheckResult]:
+        """Run pytest-alembic's built-in checks on scratch databases; the bound database is not used.
+
+        single_head_revision; upgrade (base to head); model_definitions_match_ddl (after that upgrade,
+        autogenerate finds nothing; when models are bound or env.py has its own); up_down_consistency
+        (each revision upgraded, downgraded and upgraded again). A scratch database is a temporary
+        SQLite file, or a database created on the bound server and dropped afterwards.
+
+        :param checks: only these checks (default all).
+        """
+        from .checks import run_checks
+
+        def scratch(url: URL) -> Migrator:
+            made = Migrator(
+                url,
+                self.metadata,
+                self.directory,
+                self.ini,
+                metadata_label=self.metadata_label,
+                progress=self.progress,
+                x_arguments=self.x_arguments,
+            )
+            made.scripts = self.scripts  # the same revision map, loaded once
+            return made
+
+        return run_checks(self, scratch, checks)
 
     # -- commands that read ---------------------------------------------------------------
 

@@ -97,3 +97,27 @@ class MigrateLine:
     @property
     def __doc__(self) -> str:  # type: ignore[override]
         return self.getdoc()
+
+
+class MigrateCompleter:
+    """IPython's matcher (API v2) for ``%migrate`` lines: subcommands, options, revisions, paths.
+
+    Every completion in the session passes through here, so a line without ``%migrate`` is turned
+    away at once; :mod:`sakyum_magic.completion` (and the command table) is imported on first use.
+    """
+
+    matcher_api_version = 2
+    matcher_identifier = "sakyum_magic.migrate"
+
+    def __init__(self, magics: MigrateMagics) -> None:
+        self.magics = magics
+        # IPython reads __qualname__ even when matcher_identifier is there (getattr's default).
+        self.__qualname__ = self.matcher_identifier
+
+    def __call__(self, context: Any) -> dict[str, Any]:
+        before_cursor: str = context.text_until_cursor
+        if "%migrate" not in before_cursor:
+            return {"completions": [], "suppress": False}
+        from .completion import matcher_result
+
+        return matcher_result(self.magics, before_cursor, getattr(context, "limit", None))

@@ -133,11 +133,12 @@ SEQUENCE = [
     ("branches", "branches", True),
     ("merge", "merge heads -m joined --rev-id r4", False),
     ("log", "log", True),
+    ("test", "test", True),
 ]
 # Commands that cannot give both: config always shows its one row; show of nothing is an error; a
 # merge has no operations of its own; a check with differences raises (its table is shown, below);
 # the log has rows once anything ran; init returns text, graph a drawing.
-ONE_KIND_ONLY = {"config": True, "show": True, "merge": False, "check": False, "log": True}
+ONE_KIND_ONLY = {"config": True, "show": True, "merge": False, "check": False, "log": True, "test": True}
 TEXT_RESULTS = {"init", "graph"}  # graph draws itself (its nodes and edges are in .frames())
 
 
