@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.generate import Project, make_project, schema
-from benchmarks.measure import Row, Target, paired, quiet_alembic, ratio_at_most, slower_by_at_most
+from benchmarks.measure import (
+    Row,
+    Target,
+    paired,
+    quiet_alembic,
+    ratio_at_most,
+    silenced,
+    slower_by_at_most,
+)
 
 RACY_WAIT = 2.1  # the revision cache content-checks files younger than two seconds
 TARGET_N = 1000
@@ -91,7 +99,7 @@ class Bench:
         from alembic import command
 
         def run() -> None:
-            with quiet_alembic():
+            with silenced():
                 getattr(command, name)(self.plain_config(project, url), *args)
 
         return run

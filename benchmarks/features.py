@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from benchmarks.cases import RACY_WAIT, Bench
 from benchmarks.generate import Project, chain_metadata, make_project, rev_id
-from benchmarks.measure import below, not_available, quiet_alembic, ratio_at_most
+from benchmarks.measure import below, not_available, ratio_at_most, silenced
 
 PLAN_MB = 1024
 PLAN_QUICK_MB = 100
@@ -140,7 +140,7 @@ def _pytest_alembic(bench: Bench, metadata: Any, url: str) -> None:
     config = Config(
         config_options={"target_metadata": metadata}, alembic_config=bench.magics.migrator.config()
     )
-    with quiet_alembic(), pytest_alembic.runner(config=config, engine=engine) as runner:
+    with silenced(), pytest_alembic.runner(config=config, engine=engine) as runner:
         test_single_head_revision(runner)
         test_upgrade(runner)
         test_model_definitions_match_ddl(runner)
