@@ -72,6 +72,15 @@ def _unknown_dialect(url: URL) -> ConfigurationError:
 
 def new_sqlite_file(url: str | URL | None) -> Path | None:
     """The file of a SQLite URL that does not exist yet (connecting creates it), else None."""
+    path = sqlite_file(url)
+    try:
+        return None if path is None or path.exists() else path
+    except (OSError, ValueError):
+        return None
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file a SQLite URL names (existing or not); None for other databases and in-memory ones."""
     try:
         parsed = parse_url(url)
     except ConfigurationError:
@@ -79,11 +88,27 @@ def new_sqlite_file(url: str | URL | None) -> Path | None:
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"} or database.startswith("file:"):
         return None
-    path = Path(database)
+    return Path(database)
+
+
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a deleted, replaced or moved database file changes it."""
+    if path is None:
+        return None
     try:
-        return None if path.exists() else path
+        found = path.stat()
     except (OSError, ValueError):
         return None
+    return found.st_dev, found.st_ino
+
+
+def require_database_file(url: str | URL | None) -> None:
+    """A read-only command must not create a SQLite file just by connecting: say so instead."""
+    path = sqlite_file(url)
+    if path is not None and file_identity(path) is None:
+        raise DatabaseError(
+            f"no database file at {path}: %migrate upgrade creates it (a read-only command does not)"
+        )
 
 
 def is_transactional_sqlite(engine: Engine) -> bool:
