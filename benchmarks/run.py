@@ -61,7 +61,7 @@ def main() -> None:
     kinds = ["table"] if args.quick else ["table", "column"]
     only = set(args.only or GROUPS)
     postgres = not args.no_postgres and _postgres_reachable()
-    started = time.perf_counter()
+    started, load = time.perf_counter(), os.getloadavg()
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="sakyum-bench-") as folder:
         bench = cases.Bench(Path(folder), runs, POSTGRES_URL if postgres else None)
@@ -69,6 +69,7 @@ def main() -> None:
         if postgres:
             cases.drop_server_databases(POSTGRES_URL)
     text = report(bench.rows, runs, args.quick, postgres, time.perf_counter() - started)
+    text += _load_note(load)
     print("\n" + text)
     if not args.no_write:
         RESULTS.write_text(text)
@@ -101,6 +102,15 @@ def _run(
             bench.record(row)
     if "scale" in only:
         scale.run(bench, quick)
+
+
+def _load_note(start: tuple[float, float, float]) -> str:
+    """The machine's load average at the start and end of the run: other work on it skews times."""
+    end = os.getloadavg()
+    return (
+        f"- load average (1 min) at start / end: {start[0]:.2f} / {end[0]:.2f} "
+        f"on {os.cpu_count()} cores (shared: other work running meanwhile makes every time longer)\n"
+    )
 
 
 def report(rows: list[Row], runs: int, quick: bool, postgres: bool, seconds: float) -> str:
