@@ -293,7 +293,8 @@ def _diff_case(bench: Bench, label: str, url: str, tables: int) -> None:
 
     def plain() -> None:
         with engine.connect() as connection:
-            options = {"compare_type": True, "target_metadata": metadata}
+            # The options Migrator.diff uses: types and server defaults compared, as autogenerate would.
+            options = {"compare_type": True, "compare_server_default": True, "target_metadata": metadata}
             context = MigrationContext.configure(connection, opts=options)
             compare_metadata(context, metadata)
 
