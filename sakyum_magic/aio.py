@@ -120,3 +120,12 @@ def _loop() -> asyncio.AbstractEventLoop:
             thread.start()
             _runner = (loop, thread)
         return _runner[0]
+
+
+def run_without_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a thread of its own with no event loop running (for code that calls
+    ``asyncio.run()``, as Alembic's async env.py templates do); its exception is raised here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sakyum-magic-env") as pool:
+        return _wait(pool.submit(fn))

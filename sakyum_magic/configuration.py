@@ -45,7 +45,8 @@ def build_config(
     files: dict[str, Any] = {"toml_file": str(toml_file)} if toml_file is not None else {}
     config = Config(str(ini_file) if ini_file is not None else None, cmd_opts=options, **files, **buffers)
     # Alembic reads a relative "name:path" location as a package resource, so such a path goes absolute.
-    location = directory.absolute() if ":" in str(directory) else directory
+    # So does Mako a template path that climbs out of the working directory ("../migrations").
+    location = directory.absolute() if ":" in str(directory) or ".." in directory.parts else directory
     try:
         config.set_main_option("script_location", _escape(str(location)))  # reads the ini file
     except configparser.Error as exc:

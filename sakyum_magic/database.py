@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 VERSION_TABLE = "alembic_version"
+MARKER_TABLE = "sakyum_in_progress"
+"""Notes of revisions in progress where DDL commits at once (see :mod:`sakyum_magic.markers`)."""
+LOG_TABLE = "sakyum_migration_log"
+"""The applied-at log (see :mod:`sakyum_magic.audit`)."""
+OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
+"""Tables the package keeps in the user's database: never a model's, never offered to drop."""
 WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 
@@ -35,8 +41,15 @@ def create_engine(url: URL) -> Engine:
 
     from .aio import engine_options
 
+    options = engine_options(url)
+    if sqlite_file(url) is not None:
+        # No pooled handle on a SQLite file: one deleted, replaced or moved between two commands
+        # (`!rm default.db` to start over) is opened afresh, never used through a stale handle.
+        from sqlalchemy.pool import NullPool
+
+        options["poolclass"] = NullPool
     try:
-        engine = sqlalchemy.create_engine(url, **engine_options(url))
+        engine = sqlalchemy.create_engine(url, **options)
     except NoSuchModuleError as exc:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
@@ -102,6 +115,39 @@ def file_identity(path: Path | None) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def require_sqlite_database(url: str | URL | None) -> None:
+    """A SQLite URL must not name a file that is something else (SQLite's error says little)."""
+    path = sqlite_file(url)
+    try:
+        with path.open("rb") as handle:  # type: ignore[union-attr]
+            header = handle.read(len(SQLITE_HEADER))
+    except (AttributeError, OSError):
+        return  # not a SQLite file URL, or no file yet (connecting creates it)
+    if header and header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path} is not a SQLite database (it holds something else): bind another file with "
+            "%migrate config --url sqlite:///FILE"
+        )
+
+
+def is_empty_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file with nothing in it (what connecting alone leaves behind)."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as connection:
+            return bool(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+    except sqlite3.DatabaseError:
+        return False
+
+
 def require_database_file(url: str | URL | None) -> None:
     """A read-only command must not create a SQLite file just by connecting: say so instead."""
     path = sqlite_file(url)
@@ -147,9 +193,10 @@ def connect(engine: Engine) -> Iterator[Connection]:
 
     try:
         connection = engine.connect()
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:  # asyncpg raises the socket's own OSError
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
         raise DatabaseError(
-            f"cannot connect to {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+            f"cannot connect to {mask_url(engine.url)}: {first_line(reason, engine.url)}; "
             "check that the server is running and the URL is right (%migrate config --url URL)"
         ) from exc
     with connection:

@@ -23,10 +23,10 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stderr
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .binding import mask_url
-from .errors import ConfigurationError
+from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -70,18 +70,37 @@ class RunControl:
         connection = options.get("connection")
         if connection is None or not hasattr(connection, "engine"):
             return options  # offline (--sql), or an Engine that Alembic itself will refuse
+        adopted = False
         if self.connection is not None and connection is not self.connection:
-            if same_database(connection.engine.url, self.url):
-                connection = options["connection"] = self.connection
-            else:
+            if not same_database(connection.engine.url, self.url):
                 self._other(connection)
-        if connection is self.connection:
-            options.update(self.options)
+            elif connection.dialect.is_async:  # env.py's own event loop: its connection stays
+                adopted = self._adopt(connection)
+            else:
+                connection = options["connection"] = self.connection
+        if connection is self.connection or adopted:
+            options.update(self.options if not adopted else _without_ddl_option(self.options))
         assert connection is not None
         options["on_version_apply"] = [*_as_list(options.get("on_version_apply")), *self.hooks]
+        options["include_name"] = _without_own_tables(options.get("include_name"))
         if self.watch is not None:
             self.watch(connection)
         return options
+
+    def _adopt(self, connection: Connection) -> bool:
+        """Use env.py's own connection to the bound database (an async template's, which belongs to
+        its event loop); a dry run makes it harmless first, or refuses where it cannot."""
+        if self.dry_run:
+            if connection.dialect.name == "sqlite":
+                raise ConfigurationError(
+                    "plan cannot dry-run this env.py: it opens its own async SQLite connection, on which "
+                    "DDL commits at once; nothing was run. Read the SQL with %migrate upgrade REV --sql"
+                )
+            from sqlalchemy import event
+
+            connection.begin()  # external to Alembic, so never committed; closing rolls it back
+            event.listen(connection, "commit", refuse_commit)
+        return True
 
     def _other(self, connection: Connection) -> None:
         where = mask_url(connection.engine.url)
@@ -107,7 +126,7 @@ class RunControl:
         url = getattr(getattr(connection, "engine", None), "url", None)  # None offline (--sql)
         if engine_name:
             self.database = engine_name
-        elif url is not None and connection is not self.connection:
+        elif url is not None and connection is not self.connection and not same_database(url, self.url):
             self.database = mask_url(url)
         else:
             self.database = ""
@@ -160,6 +179,36 @@ def same_database(one: URL, other: URL) -> bool:
     )
 
 
+def _without_ddl_option(options: dict[str, Any]) -> dict[str, Any]:
+    # transactional_ddl is forced only where the magic's own engine makes SQLite DDL transactional.
+    return {key: value for key, value in options.items() if key != "transactional_ddl"}
+
+
+def refuse_commit(connection: Any) -> NoReturn:
+    """A ``commit`` event listener for a dry run: any COMMIT stops it."""
+    raise commit_refused()
+
+
+def commit_refused() -> DatabaseError:
+    """The error for a COMMIT during a dry run (a revision's ``autocommit_block``)."""
+    return DatabaseError(
+        "plan stopped: a revision commits on its own (autocommit_block), which a dry run cannot undo; "
+        "nothing was changed. Read its SQL with %migrate upgrade REV --sql instead"
+    )
+
+
+def _without_own_tables(include_name: Callable[..., bool] | None) -> Callable[..., bool]:
+    """env.py's ``include_name`` hook, never including the tables this package keeps (autogenerate)."""
+    from .database import OWN_TABLES
+
+    def include(name: str | None, type_: str, parent_names: Any) -> bool:
+        if type_ == "table" and name in OWN_TABLES:
+            return False
+        return include_name(name, type_, parent_names) if include_name is not None else True
+
+    return include
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -178,18 +227,33 @@ class _Lines(logging.Handler):
 
 @contextmanager
 def captured_alembic_log(lines: list[str]) -> Iterator[None]:
-    """Alembic's log records go to ``lines`` only, whatever logging env.py or alembic.ini set up."""
-    found = logging.getLogger(ALEMBIC_LOGGER)
-    saved = (found.level, list(found.handlers), found.propagate, found.disabled)
-    found.handlers[:] = [_Lines(lines)]
-    found.setLevel(logging.INFO)
-    found.propagate, found.disabled = False, False
+    """Alembic's log records go to ``lines`` only, whatever logging env.py or alembic.ini set up.
+
+    Alembic's own loggers (``alembic.runtime.migration`` and the like) may have been disabled or
+    given handlers by an earlier ``fileConfig``: for the duration they pass everything up to
+    ``alembic``, which keeps it.
+    """
+    loggers = [logging.getLogger(ALEMBIC_LOGGER)] + [
+        found
+        for name, found in logging.Logger.manager.loggerDict.items()
+        if name.startswith(ALEMBIC_LOGGER + ".") and isinstance(found, logging.Logger)
+    ]
+    saved = [(found, found.level, list(found.handlers), found.propagate, found.disabled) for found in loggers]
+    for found in loggers[1:]:
+        found.handlers[:] = []
+        found.setLevel(logging.NOTSET)
+        found.propagate, found.disabled = True, False
+    top = loggers[0]
+    top.handlers[:] = [_Lines(lines)]
+    top.setLevel(logging.INFO)
+    top.propagate, top.disabled = False, False
     try:
         yield
     finally:
-        found.handlers[:] = saved[1]
-        found.setLevel(saved[0])
-        found.propagate, found.disabled = saved[2], saved[3]
+        for found, level, handlers, propagate, disabled in saved:
+            found.handlers[:] = handlers
+            found.setLevel(level)
+            found.propagate, found.disabled = propagate, disabled
 
 
 class _LineStream(io.TextIOBase):
@@ -221,3 +285,38 @@ def captured_stderr(lines: list[str]) -> Iterator[None]:
             yield
     finally:
         stream.flush()
+
+
+@contextmanager
+def kept_logging() -> Iterator[None]:
+    """Put the process's logging back as it was after env.py ran.
+
+    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
+    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
+    command, and every logger that existed before disabled.
+    """
+    import logging
+
+    root = logging.getLogger()
+    saved_root = (root.level, list(root.handlers))
+    saved = {name: _logger_state(found) for name, found in _loggers().items()}
+    try:
+        yield
+    finally:
+        root.setLevel(saved_root[0])
+        root.handlers[:] = saved_root[1]
+        for name, found in _loggers().items():
+            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
+            found.setLevel(level)
+            found.disabled, found.propagate = disabled, propagate
+            found.handlers[:] = handlers
+
+
+def _loggers() -> dict[str, Any]:
+    import logging
+
+    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
+
+
+def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
+    return found.level, found.disabled, list(found.handlers), found.propagate

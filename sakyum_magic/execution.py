@@ -10,45 +10,33 @@ is rolled back at the end, and any COMMIT attempted meanwhile stops the run.
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
-from . import interrupts, locking, translation
+from . import audit, interrupts, locking, markers, translation
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
-from .environment import RunControl, captured_alembic_log, captured_stderr, run_environment
-from .errors import ConfigurationError, DatabaseError, RevisionError
+from .environment import (
+    RunControl,
+    kept_logging,
+    refuse_commit,
+)
+from .envrun import Target, own_env, run_env
+from .errors import MigrationError, RevisionError
 from .partial import SchemaWatch
+from .planning import Steps, step_planner
 from .recording import StepRecorder
 from .records import MigrationResult, Step
 
 if TYPE_CHECKING:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine import Connection
 
 PROGRESS_THRESHOLD = 10
-OWN_ENV_MARK = "written by sakyum-magic"
-
-# What env.py may raise before it configures Alembic (a missing Flask app context, a missing
-# logging section, an import): reported in one line, since it is not a revision's own code.
-ENV_ERRORS = (RuntimeError, ImportError, AttributeError, LookupError, TypeError, ValueError, OSError)
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a run needs from the session's binding (built by the Migrator, read here)."""
-
-    engine: Engine
-    url: URL
-    config: Callable[..., Config]
-    directory: Path
-    progress: bool = False
-    metadata: Any = None
-
 
 @dataclass(frozen=True)
 class Strategy:
@@ -56,15 +44,6 @@ class Strategy:
 
     dry_run: bool = False
     classify: Callable[[Any, str], bool] | None = None
-
-
-def own_env(directory: Path) -> bool:
-    """Whether env.py is the one ``%migrate init`` writes (it migrates the bound database only)."""
-    try:
-        with (directory / "env.py").open(encoding="utf-8") as handle:
-            return OWN_ENV_MARK in handle.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def migrate(
@@ -84,65 +63,8 @@ def migrate(
     if sql:
         return _offline(target, script, name, label, steps, tag)
     # The revision is read only under the lock: a run that waited then finds nothing left to do.
-    with locking.migration_lock(target.engine):
+    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait):
         return _apply(target, script, name, label, steps, tag, strategy or Strategy())
-
-
-@dataclass(frozen=True)
-class Steps:
-    """What to hand EnvironmentContext: the step planner and its starting/destination revisions."""
-
-    fn: Callable[[Any, Any], Any]
-    options: dict[str, Any]
-
-
-def step_planner(
-    script: ScriptDirectory, name: str, revision: str | Sequence[str], sql: bool, purge: bool = False
-) -> Steps:
-    """The planner ``alembic.command.upgrade/downgrade/stamp`` hand to EnvironmentContext.
-
-    The same steps as Alembic's commands, on the revision map already loaded (Alembic's commands
-    would import every revision file again through ``ScriptDirectory.from_config``).
-    """
-    if name == "stamp":
-        return _stamp_planner(script, revision, sql, purge)
-    assert isinstance(revision, str)
-    starting_rev, destination = _range(revision, sql, name)
-    plan = script._upgrade_revs if name == "upgrade" else script._downgrade_revs
-    options = {"starting_rev": starting_rev, "destination_rev": destination}
-    return Steps(lambda rev, _context: plan(destination, rev), options)
-
-
-def _range(revision: str, sql: bool, name: str) -> tuple[str | None, str]:
-    from alembic.util import CommandError
-
-    if ":" in revision:
-        if not sql:
-            raise CommandError("Range revision not allowed")
-        if revision.count(":") > 1:  # Alembic's own split(":", 2) fails with a bare ValueError here
-            raise CommandError(f"Revision range {revision!r} has more than one colon: use FROM:TO")
-        start, destination = revision.split(":", 1)
-        return start, destination
-    if sql and name == "downgrade":
-        raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
-    return None, revision
-
-
-def _stamp_planner(script: ScriptDirectory, revision: str | Sequence[str], sql: bool, purge: bool) -> Steps:
-    from alembic.util import CommandError
-
-    revisions = [revision] if isinstance(revision, str) else list(revision)
-    if any(r.count(":") > 1 for r in revisions):
-        shown = " ".join(revisions)[:80]
-        raise RevisionError(f"stamp {shown!r}: a range takes one colon, FROM:TO (with --sql)")
-    starts = {r.split(":", 1)[0] for r in revisions if ":" in r}
-    if starts and not sql:
-        raise CommandError("Range revision not allowed")
-    if len(starts) > 1:
-        raise CommandError("Stamp operation with --sql only supports a single starting revision at a time")
-    destination = tuple(r.split(":", 1)[-1] for r in revisions)
-    options = {"starting_rev": next(iter(starts), None), "destination_rev": destination, "purge": purge}
-    return Steps(lambda rev, _context: script._stamp_revs(destination, rev), options)
 
 
 def _offline(
@@ -157,31 +79,6 @@ def _offline(
     with locking.alembic_context(), kept_logging(), translation.alembic_errors(target.url):
         run_env(script, config, steps, control, as_sql=True, tag=tag)
     return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
-
-
-def run_env(
-    script: ScriptDirectory, config: Config, steps: Steps, control: RunControl, **options: Any
-) -> None:
-    """Run env.py once through run_environment(); an error env.py raises before configuring is one line."""
-    environment = run_environment(config, script, control, fn=steps.fn, **steps.options, **options)
-    # What env.py's own logging set-up prints (a StreamHandler made by fileConfig while stderr is
-    # redirected writes here for good) goes to the result's log instead of the notebook.
-    with environment, captured_stderr(control.log):
-        try:
-            script.run_env()
-        except ENV_ERRORS as exc:
-            if control.configured or translation.raised_by_alembic(exc):
-                raise
-            raise _env_failed(script, exc) from exc
-
-
-def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
-    last = " ".join(str(exc).split()) or type(exc).__name__
-    raise ConfigurationError(
-        f"{Path(script.dir) / 'env.py'} cannot run here ({type(exc).__name__}: {last[:300]}); "
-        "give it what it needs first (a Flask app context: app.app_context().push(); the right "
-        "configuration: %migrate config --ini PATH)"
-    )
 
 
 def _apply(
@@ -204,6 +101,9 @@ def _apply(
         return result
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
+    run.check_unfinished()
+    if run.log is not None:
+        audit.ensure_table(target.engine)
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -213,11 +113,18 @@ def _apply(
         except db_errors() as exc:
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
-            raise translation.failed_step(exc, result, run.failing(), target.url) from exc
+            run.log_failure(result)
+            # Another writer (which took no lock) is to blame, not the revision that was running.
+            other = locking.busy_error(exc, target.url) or locking.concurrent_change(
+                target.url, result, run.recorder.heads or before
+            )
+            raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc
     run.finish(result, control)
+    if run.watch.active:
+        markers.tidy(target.engine, clear=name == "stamp")
     return result
 
 
@@ -231,6 +138,7 @@ class _Run:
         )
         self.watch = SchemaWatch(target.engine)
         self.config = target.config()
+        self.log = audit.Logger(name) if target.audit and not strategy.dry_run else None
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
 
@@ -242,10 +150,51 @@ class _Run:
             self._planned = [_revision_of(step) for step in planned]
             self._mark = len(self.recorder.steps)
             for step in planned:
-                step.migration_fn = _stoppable(step.migration_fn)
+                step.migration_fn = self._guarded(step)
             return planned
 
         return Steps(plan, steps.options)
+
+    def _guarded(self, step: Any) -> Callable[..., Any]:
+        """The step's function, first honouring a stop request (at its start, inside its transaction,
+        nothing done) and, where DDL commits at once, noting in the database that the step began."""
+        migration_fn = step.migration_fn
+
+        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
+        def guarded(**kw: Any) -> Any:
+            interrupts.check()
+            if self.log is not None:
+                self.log.step_started()
+            if self.watch.active and not self.recorder.database():
+                from alembic import op
+
+                direction = "up" if step.is_upgrade else "down"
+                markers.begin(op.get_bind(), _revision_of(step), direction, self.watch.last)
+            return migration_fn(**kw)
+
+        return guarded
+
+    def check_unfinished(self) -> None:
+        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
+        marker = markers.pending(self.target.engine) if self.watch.active else None
+        if marker is None:
+            return
+        if self.name == "stamp":
+            return
+        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
+        raise MigrationError(
+            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
+            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
+            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
+            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
+        )
+
+    def log_failure(self, result: MigrationResult) -> None:
+        """Log the step that failed, after its rollback (another database's steps are not logged here)."""
+        failing = self.failing()
+        if self.log is not None and failing is not None and not self.recorder.database():
+            direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
+            audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
 
     def failing(self) -> str | None:
         """The revision the failed call was applying: the first planned one not yet recorded."""
@@ -275,11 +224,14 @@ class _Run:
         options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
         if is_transactional_sqlite(self.target.engine):
             options["transactional_ddl"] = True
+        hooks: list[Callable[..., None]] = [self.recorder, self.watch]
+        hooks += [markers.finished] if self.watch.active else []
+        hooks += [self.log] if self.log is not None else []
         control = RunControl(
             connection,
             self.target.url,
             options,
-            [self.recorder, self.watch],
+            hooks,
             dry_run=self.strategy.dry_run,
             watch=self.recorder.watch,
             one_transaction=self.name == "stamp",
@@ -305,16 +257,6 @@ def _committed(step: Step, after: tuple[str, ...]) -> bool:
     if step.direction == "stamp" or step.database:
         return True  # a stamp is one transaction; another database's version table is not read here
     return (step.revision in after) == (step.direction == "up")
-
-
-def _stoppable(migration_fn: Callable[..., Any]) -> Callable[..., Any]:
-    """A step that first honours a stop request: at its start, inside its transaction, nothing done."""
-
-    def run_unless_stopped(**kw: Any) -> Any:
-        interrupts.check()
-        return migration_fn(**kw)
-
-    return run_unless_stopped
 
 
 def _revision_of(step: Any) -> str:
@@ -354,41 +296,6 @@ def pending_revisions(name: str, target: str, before: tuple[str, ...], script: S
     return revisions[::-1] if name == "upgrade" else revisions
 
 
-@contextmanager
-def kept_logging() -> Iterator[None]:
-    """Put the process's logging back as it was after env.py ran.
-
-    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
-    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
-    command, and every logger that existed before disabled.
-    """
-    import logging
-
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {name: _logger_state(found) for name, found in _loggers().items()}
-    try:
-        yield
-    finally:
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, found in _loggers().items():
-            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
-            found.setLevel(level)
-            found.disabled, found.propagate = disabled, propagate
-            found.handlers[:] = handlers
-
-
-def _loggers() -> dict[str, Any]:
-    import logging
-
-    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-
-
-def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
-    return found.level, found.disabled, list(found.handlers), found.propagate
-
-
 def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:
     """The database's revisions must have files here; otherwise say how to get out of it."""
     missing = [rev for rev in heads if not _defined(script, rev)]
@@ -415,25 +322,13 @@ def rolled_back(connection: Connection) -> Iterator[None]:
     from sqlalchemy import event
 
     transaction = connection.begin()
-    event.listen(connection, "commit", _refuse_commit)
+    event.listen(connection, "commit", refuse_commit)
     try:
         yield
     finally:
-        event.remove(connection, "commit", _refuse_commit)
+        event.remove(connection, "commit", refuse_commit)
         if transaction.is_active:
             transaction.rollback()
-
-
-def _refuse_commit(connection: Any) -> NoReturn:
-    raise commit_refused()
-
-
-def commit_refused() -> DatabaseError:
-    """The error for a COMMIT during a dry run (a revision's ``autocommit_block``)."""
-    return DatabaseError(
-        "plan stopped: a revision commits on its own (autocommit_block), which a dry run cannot undo; "
-        "nothing was changed. Read its SQL with %migrate upgrade REV --sql instead"
-    )
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
@@ -442,20 +337,3 @@ def db_errors() -> tuple[type[BaseException], ...]:
     return (DBAPIError,)
 
 
-def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple[str, ...]]]:
-    """Each database env.py configures, with its revisions, read through env.py like ``alembic current``."""
-    found: list[tuple[str, tuple[str, ...]]] = []
-    control = RunControl(None, target.url)
-
-    def collect(_rev: Any, context: Any) -> tuple[()]:
-        found.append((control.database, tuple(sorted(context.get_current_heads()))))
-        return ()
-
-    config = target.config()
-    config.attributes["target_metadata"] = target.metadata
-    with locking.alembic_context(), kept_logging(), connect(target.engine) as connection:
-        config.attributes["connection"] = connection
-        control.connection = connection
-        with translation.alembic_errors(target.url), captured_alembic_log(control.log):
-            run_env(script, config, Steps(collect, {}), control, dont_mutate=True)
-    return found

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import RevisionError, SakyumError
+from .errors import ConfigurationError, RevisionError, SakyumError
 
 _REV_ID = re.compile(r"[\w.]{1,100}")
 
@@ -32,8 +32,22 @@ def undo_new_files(folder: Path) -> Iterator[None]:
     """
     before = set(folder.rglob("*"))
     try:
-        yield
+        with writable():
+            yield
     except SakyumError:
         for path in sorted(set(folder.rglob("*")) - before, reverse=True):
             path.rmdir() if path.is_dir() else path.unlink()
         raise
+
+
+@contextmanager
+def writable() -> Iterator[None]:
+    """A folder or file the command must write that the system refuses: one error naming it."""
+    try:
+        yield
+    except PermissionError as exc:
+        where = exc.filename or "a file"
+        raise ConfigurationError(
+            f"cannot write {where}: {exc.strerror or 'permission denied'}; make it writable, or choose "
+            "another directory (%migrate config --dir DIR)"
+        ) from exc

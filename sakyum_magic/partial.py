@@ -59,13 +59,13 @@ def snapshot(connection: Connection) -> Schema:
     """Each table of the default schema with its column names (the version table left out)."""
     from sqlalchemy import inspect
 
-    from .database import VERSION_TABLE
+    from .database import OWN_TABLES, VERSION_TABLE
 
     columns = inspect(connection).get_multi_columns()
     return {
         table: frozenset(column["name"] for column in found)
         for (_schema, table), found in columns.items()
-        if table != VERSION_TABLE
+        if table != VERSION_TABLE and table not in OWN_TABLES
     }
 
 

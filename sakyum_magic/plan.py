@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 from . import translation
 from .binding import mask_url
 from .database import is_transactional_sqlite, require_database_file
+from .environment import commit_refused
+from .envrun import Target
 from .errors import ConfigurationError, MigrationError, RevisionError
-from .execution import Strategy, Target, commit_refused, migrate
+from .execution import Strategy, migrate
 from .records import Plan
 from .safety import always_destructive, narrowing, shape, sql_shape
 

@@ -39,6 +39,8 @@ class HistoryEntry:
 
     info: RevisionInfo
     is_current: bool | None
+    applied_at: str | None = None
+    """When the revision was last applied upward, from the applied-at log (with indicate_current)."""
 
 
 @dataclass(frozen=True)
@@ -145,3 +147,5 @@ class CurrentResult:
     unknown: tuple[str, ...] = ()
     databases: tuple[str, ...] = ()
     """Parallel to ``revisions`` when env.py spans several databases: each revision's database."""
+    note: str = ""
+    """Why there is no revision, when that is worth saying (no database file yet)."""

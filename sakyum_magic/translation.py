@@ -53,6 +53,13 @@ def alembic_errors(url: URL | None) -> Iterator[None]:
             f"cannot load {where}: {exc.msg}{line}; fix or remove it "
             "(a -m message with NUL characters, triple quotes or backslashes breaks the new file's docstring)"
         ) from exc
+    except KeyError as exc:  # the revision map meets a down_revision that no file defines
+        if not raised_by_alembic(exc):
+            raise
+        raise RevisionError(
+            f"a revision names {exc.args[0]!r} as its down_revision (or depends_on), and no file defines "
+            f"{exc.args[0]!r}: fix that revision file, or restore the missing one"
+        ) from exc
     except AssertionError as exc:
         if not raised_by_alembic(exc):
             raise
@@ -113,6 +120,13 @@ def _command_error(message: str) -> ConfigurationError | RevisionError:
 def multiple_heads(heads: tuple[str, ...], argument: str = "head") -> MultipleHeadsError:
     """The error for 'head' asked of a graph with several heads, naming the ways out."""
     listed = ", ".join(heads)
+    twice = sorted({rev for rev in heads if heads.count(rev) > 1})
+    if twice:
+        return MultipleHeadsError(
+            f"the revision id {', '.join(twice)} is used by more than one file: give one of them "
+            "another revision id (and fix the down_revision that names it)",
+            heads,
+        )
     return MultipleHeadsError(
         f"{argument!r} is ambiguous: there are {len(heads)} heads ({listed}); "
         "run %migrate upgrade heads to apply them all, or %migrate merge heads -m MESSAGE to join them",
@@ -131,7 +145,8 @@ def failed_step(exc: BaseException, result: MigrationResult, failing: str | None
     if result.left_behind:
         todo = (
             f". This database commits DDL at once, so {where} is partly applied "
-            f"({', '.join(result.left_behind)}): undo that by hand, then fix the revision file "
+            f"({', '.join(result.left_behind)}): undo that by hand and run %migrate stamp "
+            f"{', '.join(result.after) or 'base'} (until then upgrade refuses), then fix the revision file "
             "and run it again"
         )
     return MigrationError(
