@@ -8,6 +8,7 @@ read identical revision files.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 from dataclasses import dataclass
@@ -127,7 +128,8 @@ def make_project(root: Path, n: int, kind: str) -> Project:
     project = Project(root, n, kind)
     (root / "plain").mkdir(parents=True, exist_ok=True)
     config = Config(str(project.plain_ini), stdout=io.StringIO())
-    command.init(config, str(root / "plain" / "alembic"), template="generic")
+    with contextlib.redirect_stdout(io.StringIO()):  # "Creating directory ..." lines
+        command.init(config, str(root / "plain" / "alembic"), template="generic")
     text = project.plain_ini.read_text()
     project.plain_ini.write_text(
         text.replace("driver://user:pass@localhost/dbname", f"sqlite:///{project.db('plain')}")
@@ -137,6 +139,28 @@ def make_project(root: Path, n: int, kind: str) -> Project:
     Migrator(f"sqlite:///{project.db('magic')}", directory=project.magic_dir, ini=project.magic_ini).init()
     write_chain(project.magic_dir / "versions", n, kind)
     return project
+
+
+def chain_metadata(n: int, kind: str) -> Any:
+    """The models a chain of ``n`` revisions of ``kind`` builds (what autogenerate finds nothing against)."""
+    import sqlalchemy as sa
+
+    metadata = sa.MetaData()
+    if kind == "table":
+        for index in range(n):
+            sa.Table(
+                f"t_{index}",
+                metadata,
+                sa.Column("id", sa.Integer(), primary_key=True),
+                sa.Column("name", sa.String(50), nullable=True),
+            )
+        return metadata
+    columns: dict[int, list[Any]] = {i: [] for i in range(min(n, WIDE_TABLES))}
+    for index in range(WIDE_TABLES, n):
+        columns[index % WIDE_TABLES].append(sa.Column(f"c_{index}", sa.String(20), nullable=True))
+    for index, extra in columns.items():
+        sa.Table(f"wide_{index}", metadata, sa.Column("id", sa.Integer(), primary_key=True), *extra)
+    return metadata
 
 
 def schema(tables: int) -> Any:

@@ -12,26 +12,105 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 Action = Callable[[], object]
 
 
+@dataclass(frozen=True)
+class Target:
+    """What a row is held to: its text for the table, and the test of a measured row against it."""
+
+    text: str
+    check: Callable[[Row], bool]
+
+
+def ratio_at_most(limit: float) -> Target:
+    """The median per-pair ratio magic/plain is at most ``limit``."""
+    return Target(f"<= {limit:.2f}x", lambda row: row.ratio is not None and row.ratio <= limit)
+
+
+def times_faster(factor: float) -> Target:
+    """At least ``factor`` times faster than plain (a ratio of at most 1/factor)."""
+    limit = 1 / factor
+    return Target(
+        f">= {factor:g}x faster (<= {limit:.2f}x)", lambda row: row.ratio is not None and row.ratio <= limit
+    )
+
+
+def slower_by_at_most(ms: float) -> Target:
+    """The median per-pair difference magic - plain is at most ``ms``."""
+    return Target(f"<= plain + {ms:g} ms", lambda row: row.delta_ms is not None and row.delta_ms <= ms)
+
+
+def below(limit: float, unit: str = "ms") -> Target:
+    """The magic side's median is under ``limit`` (ms, or another unit the row states)."""
+    return Target(f"< {limit:g} {unit}", lambda row: row.magic_ms is not None and row.magic_ms < limit)
+
+
+def at_most(limit: float, unit: str) -> Target:
+    """The magic side's value is at most ``limit`` (MB, or a plain number for a scale factor)."""
+    text = f"<= {limit:g} {unit}".rstrip()
+    return Target(text, lambda row: row.magic_ms is not None and row.magic_ms <= limit)
+
+
 @dataclass
 class Row:
-    """One line of the results table: two medians (ms), their ratio, and the target it is held to."""
+    """One line of the results table: two medians (ms), their ratio, and the target it is held to.
+
+    ``magic_ms`` is None when the feature measured is not available in this checkout (``note`` says
+    why); such a row is reported, never judged.
+    """
 
     group: str
     case: str
     plain_ms: float | None
-    magic_ms: float
+    magic_ms: float | None
     ratio: float | None
-    target: str = ""
+    target: Target | None = None
     met: bool | None = None
     runs: int = 0
     note: str = ""
-    extra: dict[str, float] = field(default_factory=dict)
+    delta_ms: float | None = None
+
+    def judge(self) -> None:
+        """Set ``met`` from the target (rows with no target, or nothing measured, stay None)."""
+        if self.target is not None and self.magic_ms is not None:
+            self.met = self.target.check(self)
+
+    @property
+    def verdict(self) -> str:
+        if self.magic_ms is None:
+            return "n/a"
+        return {True: "yes", False: "no", None: ""}[self.met]
+
+    def line(self) -> str:
+        """The row as one line of the live console table."""
+        plain = f"{self.plain_ms:10.1f}" if self.plain_ms is not None else " " * 10
+        magic = f"{self.magic_ms:10.1f}" if self.magic_ms is not None else f"{'n/a':>10}"
+        ratio = f"{self.ratio:7.3f}" if self.ratio is not None else " " * 7
+        target = self.target.text if self.target else ""
+        text = f"  {self.group:<24} {self.case:<40} {plain} {magic} {ratio}  {target:<24} {self.verdict}"
+        return text + (f"  ({self.note})" if self.magic_ms is None and self.note else "")
+
+
+HEADER = f"  {'group':<24} {'case':<40} {'plain':>10} {'magic':>10} {'ratio':>7}  {'target':<24} met"
+
+
+def not_available(group: str, case: str, target: Target, why: str) -> Row:
+    """A row for a case whose feature does not exist yet in this checkout."""
+    return Row(group, case, None, None, None, target, note=f"not available: {why}")
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Medians of an alternating paired measurement."""
+
+    plain_ms: float
+    magic_ms: float
+    ratio: float
+    delta_ms: float
 
 
 def _timed(action: Action) -> float:
@@ -45,21 +124,28 @@ def paired(
     magic: Action,
     runs: int,
     setup: Callable[[str], object] | None = None,
-) -> tuple[float, float, float]:
-    """Median ms of each side and the median per-pair ratio, the two sides alternating in order.
+) -> Pair:
+    """Medians of each side, of the per-pair ratios and of the per-pair differences (sides alternate).
 
-    ``setup(side)`` runs untimed before each measurement (for example, to make a fresh database).
+    ``setup(side)`` runs untimed before each measurement (for example, to make a fresh database),
+    after the logging is put back as it was before any plain env.py configured it.
     """
     plain_ms: list[float] = []
     magic_ms: list[float] = []
     for index in range(runs):
         order = [("plain", plain, plain_ms), ("magic", magic, magic_ms)]
         for side, action, sink in order if index % 2 == 0 else order[::-1]:
+            reset_logging()
             if setup is not None:
                 setup(side)
             sink.append(_timed(action) if not isinstance(action, Measured) else action())
-    ratios = [m / p for m, p in zip(magic_ms, plain_ms, strict=True)]
-    return statistics.median(plain_ms), statistics.median(magic_ms), statistics.median(ratios)
+    pairs = list(zip(magic_ms, plain_ms, strict=True))
+    return Pair(
+        statistics.median(plain_ms),
+        statistics.median(magic_ms),
+        statistics.median(m / p for m, p in pairs),
+        statistics.median(m - p for m, p in pairs),
+    )
 
 
 class Measured:
@@ -79,21 +165,33 @@ def single(action: Action, runs: int) -> float:
 
 @contextlib.contextmanager
 def quiet_alembic() -> Iterator[None]:
-    """Swallow what plain Alembic prints and logs, then undo the logging set-up its env.py did.
-
-    The generic env.py calls ``logging.config.fileConfig`` on every run; leaving that in place would
-    make the other side pay for INFO lines it never asked for.
-    """
-    sink = io.StringIO()
+    """Swallow what plain Alembic prints and logs, then undo the logging set-up its env.py did."""
     try:
-        with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+        with silenced():
             yield
     finally:
-        for name in ("", "alembic", "sqlalchemy", "sqlalchemy.engine"):
-            logger = logging.getLogger(name)
-            for handler in list(logger.handlers):
-                logger.removeHandler(handler)
-            logger.setLevel(logging.WARNING if not name else logging.NOTSET)
+        reset_logging()
+
+
+@contextlib.contextmanager
+def silenced() -> Iterator[None]:
+    """Send stdout and stderr to a buffer (the timed part of a plain Alembic call)."""
+    sink = io.StringIO()
+    with contextlib.redirect_stderr(sink), contextlib.redirect_stdout(sink):
+        yield
+
+
+def reset_logging() -> None:
+    """Undo what the generic env.py's ``logging.config.fileConfig`` set up (run untimed).
+
+    Left in place, it would make the next measurement, of either side, pay for Alembic's INFO lines.
+    Undoing it is not part of what a plain Alembic user pays for, so it is kept out of the timing.
+    """
+    for name in ("", "alembic", "sqlalchemy", "sqlalchemy.engine"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.setLevel(logging.WARNING if not name else logging.NOTSET)
 
 
 def machine() -> dict[str, str]:

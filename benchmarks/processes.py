@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.generate import Project
-from benchmarks.measure import Measured, Row, paired, python_ms, wall_ms
+from benchmarks.measure import Measured, Row, at_most, paired, python_ms, ratio_at_most, times_faster, wall_ms
 
 IMPORT_ALEMBIC = """
 import time
@@ -102,10 +102,11 @@ def load_ext(runs: int) -> Row:
     """``%load_ext sakyum_magic`` in a fresh process against ``import alembic.command``."""
     plain = Measured(lambda: python_ms(IMPORT_ALEMBIC))
     magic = Measured(lambda: python_ms(LOAD_EXT))
-    plain_ms, magic_ms, ratio = paired(plain, magic, runs)
-    row = Row("fresh process", "%load_ext vs import alembic.command", plain_ms, magic_ms, ratio, "<= 0.05x")
-    row.runs = runs
-    return row
+    pair = paired(plain, magic, runs)
+    case = "%load_ext vs import alembic.command"
+    return Row(
+        "fresh process", case, pair.plain_ms, pair.magic_ms, pair.ratio, ratio_at_most(0.05), runs=runs
+    )
 
 
 def _alembic() -> str:
@@ -161,16 +162,29 @@ def workflow(root: Path, runs: int) -> list[Row]:
         again.append(warm)
         return cold
 
-    plain_ms, magic_ms, ratio = paired(Measured(lambda: _cli_workflow(root)), Measured(first), runs)
+    pair = paired(Measured(lambda: _cli_workflow(root)), Measured(first), runs)
     warm_ms = statistics.median(again)
-    rows = [
-        Row("notebook workflow", "6 steps, fresh kernel (first use)", plain_ms, magic_ms, ratio),
-        Row("notebook workflow", "6 steps, kernel already used", plain_ms, warm_ms, warm_ms / plain_ms),
+    target = times_faster(5)
+    return [
+        Row(
+            "notebook workflow",
+            "6 steps, fresh kernel (first use)",
+            pair.plain_ms,
+            pair.magic_ms,
+            pair.ratio,
+            target,
+            runs=runs,
+        ),
+        Row(
+            "notebook workflow",
+            "6 steps, kernel already used",
+            pair.plain_ms,
+            warm_ms,
+            warm_ms / pair.plain_ms,
+            target,
+            runs=runs,
+        ),
     ]
-    for row in rows:
-        row.target, row.runs = ">= 5x faster (<= 0.20x)", runs
-        row.met = row.ratio is not None and row.ratio <= 0.20
-    return rows
 
 
 MEMORY = """
@@ -224,8 +238,7 @@ def memory(project: Project) -> Row:
         plain_mb,
         magic_mb,
         magic_mb / plain_mb if plain_mb else None,
-        "<= 50 MB",
-        met=magic_mb <= 50,
+        at_most(100, "MB"),
         runs=1,
         note="values in MB, not ms",
     )

@@ -14,7 +14,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.util import cache_from_source
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,17 +41,29 @@ class Snapshot:
     """One loaded revision map, plus results derived from it, valid while its files are unchanged."""
 
     fingerprint: Fingerprint
-    script: ScriptDirectory
+    directory: ScriptDirectory
     digests: dict[str, bytes] = field(default_factory=dict)
     _infos: dict[str, RevisionInfo] = field(default_factory=dict)
     _memo: dict[Hashable, Any] = field(default_factory=dict)
     _heads: frozenset[str] | None = None
 
     @property
+    def script(self) -> ScriptDirectory:
+        """The ScriptDirectory, its revision files read on first use (with the collector paused)."""
+        self._read()
+        return self.directory
+
+    @property
     def heads(self) -> frozenset[str]:
         """The head revision ids."""
+        return self._read()
+
+    def _read(self) -> frozenset[str]:
+        # An error in a revision file is raised here, where the caller first needs the map, as
+        # Alembic raises it; nothing is kept, so the next command tries again.
         if self._heads is None:
-            self._heads = frozenset(self.script.get_heads())
+            with collector_paused():
+                self._heads = frozenset(self.directory.get_heads())
         return self._heads
 
     def info(self, script: Script) -> RevisionInfo:
@@ -198,22 +211,54 @@ def _drop_stale_bytecode(old: Snapshot, new: Fingerprint) -> None:
             continue
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off the cyclic garbage collector while revision files are imported.
+
+    Importing a thousand revision files makes some hundreds of thousands of objects, all of which
+    stay alive in the revision map; every automatic collection in between would walk them again
+    and free nothing (about a tenth of the load's time). They are collected as usual afterwards.
+    """
+    import gc
+
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def revision_info(script: Script, heads: frozenset[str] | set[str]) -> RevisionInfo:
-    """Describe one revision from the revision map, without reading any printed text."""
-    match = _CREATE_DATE.search(script.longdoc or "")
+    """Describe one revision from the revision map, without reading any printed text.
+
+    ``message`` is Alembic's ``Script.doc`` (the docstring up to its first blank line), derived
+    here from ``longdoc`` read once rather than through a second property and a regex split.
+    """
+    longdoc = script.longdoc or ""
     return RevisionInfo(
         revision=script.revision,
         down_revision=as_tuple(script.down_revision),
         branch_labels=tuple(sorted(script.branch_labels)),
         depends_on=as_tuple(script.dependencies),
-        message=script.doc or "",
-        create_date=match.group(1).strip() if match else None,
+        message=longdoc.split("\n\n", 1)[0],
+        create_date=_create_date(longdoc),
         is_head=script.revision in heads,
         is_branch_point=script.is_branch_point,
         is_merge=script.is_merge_point,
         path=script.path,
-        doc=script.longdoc or "",
+        doc=longdoc,
     )
+
+
+def _create_date(longdoc: str) -> str | None:
+    """The ``Create Date:`` line Alembic's templates write into the docstring, if there is one."""
+    if "Create Date:" not in longdoc:
+        return None
+    match = _CREATE_DATE.search(longdoc)
+    return match.group(1).strip() if match else None
 
 
 def as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:

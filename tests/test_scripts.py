@@ -275,3 +275,117 @@ def test_upgrade_and_downgrade_walk_the_graph_like_alembic(graph: Migrator, work
         down = graph.downgrade(target)
         command.downgrade(config, target)
         assert set(down.after) == stored_heads(plain_url)
+
+
+# -- at every size: graphs with branches, merges, labels and dependencies ------------------------
+
+
+def write_graph(directory: Path, n: int) -> list[str]:
+    """``n`` revisions: a spine that forks every 10th revision into two branches merged 3 steps later,
+    a labelled side root, and a revision that depends on another branch. Returns the ids written."""
+    ids: list[str] = []
+    tip: str | None = None
+    index = 0
+    while index < n:
+        rev = f"s{index:05d}"
+        if index % 10 == 5 and tip is not None and index + 3 < n:
+            left, right = f"{rev}l", f"{rev}r"
+            write(directory, left, tip)
+            write(directory, right, tip, depends="x0" if index > 10 else None)
+            merge = f"{rev}m"
+            write(directory, merge, (left, right), message=f"merge {index}\n\nwith a second paragraph")
+            ids += [left, right, merge]
+            tip, index = merge, index + 3
+            continue
+        write(directory, rev, tip)
+        ids.append(rev)
+        tip, index = rev, index + 1
+    write(directory, "x0", None, labels=("side",))
+    write(directory, "x1", "x0", message="side head")
+    return [*ids, "x0", "x1"]
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000])
+def test_history_heads_and_current_match_alembic_at_every_size(migrator: Migrator, n: int) -> None:
+    write_graph(migrator.directory, n)
+    script = ScriptDirectory.from_config(plain_config(migrator))
+    printed = plain_output(migrator, "history")
+    plain_ids = [re.search(r"-> (\w+)", line).group(1) for line in printed.splitlines()]  # type: ignore[union-attr]
+    history = migrator.history()
+    assert [e.info.revision for e in history] == plain_ids
+    heads = set(script.get_heads())
+    for entry in history:
+        original = script.get_revision(entry.info.revision)
+        assert original is not None
+        assert entry.info.message == original.doc
+        assert entry.info.doc == original.longdoc
+        assert entry.info.down_revision == as_ids(original.down_revision)
+        assert entry.info.depends_on == as_ids(original.dependencies)
+        assert entry.info.branch_labels == tuple(sorted(original.branch_labels))
+        assert entry.info.is_head == (original.revision in heads) == original.is_head
+        assert entry.info.is_branch_point == original.is_branch_point
+        assert entry.info.is_merge == original.is_merge_point
+    printed_heads = {line.split()[0] for line in plain_output(migrator, "heads").splitlines()}
+    assert {i.revision for i in migrator.heads()} == printed_heads == heads
+    migrator.stamp(sorted(heads))
+    migrator.scripts.forget()  # current on a map loaded afresh, as the first command of a session
+    printed_current = {line.split()[0] for line in plain_output(migrator, "current").splitlines()}
+    assert {i.revision for i in migrator.current().revisions} == printed_current == heads
+
+
+def as_ids(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+DOCSTRINGS = {
+    "template": "add users\n\nRevision ID: d1\nRevises:\nCreate Date: 2024-05-01 12:00:00.000000\n",
+    "no date": "just a message",
+    "date mid-line": "see the Create Date: below\n\nCreate Date:   2023-01-02 03:04:05  \n",
+    "date only in prose": "mentions Create Date: inline and nothing else",
+    "empty": "",
+    "paragraphs": "first line\nsecond line\n\nmore\n\nand more",
+}
+
+
+@pytest.mark.parametrize("name", list(DOCSTRINGS))
+def test_message_doc_and_create_date_are_alembics(migrator: Migrator, name: str) -> None:
+    docstring = DOCSTRINGS[name]
+    body = f'"""{docstring}"""\n' if docstring else ""
+    path = migrator.directory / "versions" / "d1.py"
+    path.write_text(f"{body}revision = 'd1'\ndown_revision = None\nbranch_labels = None\ndepends_on = None\n")
+    (info,) = [entry.info for entry in migrator.history()]
+    original = ScriptDirectory.from_config(plain_config(migrator)).get_revision("d1")
+    assert original is not None
+    assert (info.message, info.doc) == (original.doc, original.longdoc)
+    match = re.search(r"^Create Date:\s*(.+)$", original.longdoc, re.MULTILINE)
+    assert info.create_date == (match.group(1).strip() if match else None)
+
+
+def test_a_broken_file_fails_when_the_map_is_used_and_a_fix_is_seen(migrator: Migrator) -> None:
+    import gc
+
+    from sakyum_magic.errors import RevisionError
+
+    write(migrator.directory, "r1", None)
+    broken = migrator.directory / "versions" / "r2.py"
+    broken.write_text("revision = 'r2'\ndown_revision = 'r1'\ndef (:\n")
+    for _ in range(2):  # the failed load is not kept: each command tries again
+        with pytest.raises(RevisionError, match=r"r2\.py"):
+            migrator.history()
+        assert gc.isenabled()
+    write(migrator.directory, "r2", "r1")
+    assert history_ids(migrator) == ["r2", "r1"]
+
+
+def test_loading_leaves_a_disabled_collector_disabled(migrator: Migrator) -> None:
+    import gc
+
+    write(migrator.directory, "r1", None)
+    gc.disable()
+    try:
+        assert history_ids(migrator) == ["r1"]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
