@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import aio, execution
+from . import aio, envrun, execution
 from .binding import mask_url, parse_url
 from .database import connect, first_line
 from .errors import ConfigurationError, DatabaseError, MigrationError, SakyumError
@@ -284,7 +284,7 @@ def _described(operation: Operation) -> str:
 def _env_differences(target: Migrator, script: ScriptDirectory) -> list[Operation] | None:
     """Autogenerate through a foreign env.py with its own ``target_metadata``; no file is written.
     None when env.py is the package's own (it takes the models from the binding only)."""
-    if execution.own_env(target.directory):
+    if envrun.own_env(target.directory):
         return None
     return aio.call(target.engine(), lambda: _autogenerate(target, script))
 
@@ -335,10 +335,10 @@ def require_scratch_only(target: Migrator) -> None:
     """ConfigurationError, before anything runs, when env.py would migrate another database too (a
     multidb directory, an env.py that sets its own URL): read as ``alembic current`` reads, changing
     nothing."""
-    if execution.own_env(target.directory):
+    if envrun.own_env(target.directory):
         return
     script = target.script_directory()
-    found = aio.call(target.engine(), lambda: execution.read_heads(target.target(), script))
+    found = aio.call(target.engine(), lambda: envrun.read_heads(target.target(), script))
     others = sorted({database for database, _heads in found if database})
     if others:
         raise ConfigurationError(

@@ -35,6 +35,7 @@ from .scripts import history_range
 from .template import write_directory
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
     from .audit import LogEntry
     from .checks import CheckResult
