@@ -34,9 +34,10 @@ def create_engine(url: URL) -> Engine:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     from .aio import engine_options
+    from .compat import engine_options as version_options
 
     try:
-        engine = sqlalchemy.create_engine(url, **engine_options(url))
+        engine = sqlalchemy.create_engine(url, **engine_options(url), **version_options())
     except NoSuchModuleError as exc:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:

@@ -57,16 +57,10 @@ class SchemaWatch:
 
 def snapshot(connection: Connection) -> Schema:
     """Each table of the default schema with its column names (the version table left out)."""
-    from sqlalchemy import inspect
-
+    from .compat import column_names
     from .database import VERSION_TABLE
 
-    columns = inspect(connection).get_multi_columns()
-    return {
-        table: frozenset(column["name"] for column in found)
-        for (_schema, table), found in columns.items()
-        if table != VERSION_TABLE
-    }
+    return {table: frozenset(names) for table, names in column_names(connection).items() if table != VERSION_TABLE}
 
 
 def changes(before: Schema, after: Schema) -> tuple[str, ...]:

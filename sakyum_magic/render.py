@@ -149,15 +149,24 @@ def _table_text(table: pd.DataFrame) -> str:
     """A table as text; rows that lose data (a ``destructive`` column) are marked with ``!``."""
     if "destructive" not in table.columns:
         return table.to_string(index=False)
+    return _marked(table).to_string(index=False)
+
+
+def _marked(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy with a first, unnamed column holding ``!`` on the rows that lose data."""
     marked = table.copy()
     marked.insert(0, " ", [DESTRUCTIVE_MARK if d else "" for d in table["destructive"]])
-    return marked.to_string(index=False)
+    return marked
 
 
 def _table_html(table: pd.DataFrame) -> str:
     """A table as HTML; rows that lose data (a ``destructive`` column) are highlighted with a Styler."""
+    from .compat import styler_available
+
     if "destructive" not in table.columns:
         return table.to_html(index=False)
+    if not styler_available():  # pandas' Styler needs a newer Jinja2: the text form's marker instead
+        return _marked(table).to_html(index=False)
 
     def highlight(row: pd.Series) -> list[str]:
         return [DESTRUCTIVE_STYLE if row["destructive"] else ""] * len(row)

@@ -128,9 +128,9 @@ class StepRecorder:
 
     def __enter__(self) -> StepRecorder:
         if self.progress:
-            from tqdm.auto import tqdm
+            from .compat import progress_bar_class
 
-            self._bar = tqdm(total=self.total, desc=self.direction, unit="rev", leave=False)
+            self._bar = progress_bar_class()(total=self.total, desc=self.direction, unit="rev", leave=False)
         self._last = time.perf_counter()
         return self
 

@@ -32,6 +32,8 @@ def shape(type_: Any) -> Shape:
     """The family and sizes of a SQLAlchemy type (reflected or declared)."""
     import sqlalchemy as sa
 
+    from .compat import uuid_types
+
     checks: list[tuple[Any, str]] = [
         (sa.Boolean, "bool"),
         (sa.Date, "date"),
@@ -39,7 +41,7 @@ def shape(type_: Any) -> Shape:
         (sa.Time, "time"),
         (sa.Interval, "interval"),
         (sa.JSON, "json"),
-        (sa.Uuid, "uuid"),
+        *((uuid, "uuid") for uuid in uuid_types()),
         (sa.Enum, "enum"),
     ]
     for cls, family in checks:

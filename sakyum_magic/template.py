@@ -27,7 +27,8 @@ import importlib
 import os
 from logging.config import fileConfig
 
-from sqlalchemy import Engine, MetaData, engine_from_config, pool
+from sqlalchemy import MetaData, engine_from_config, pool
+from sqlalchemy.engine import Engine
 
 from alembic import context
 

@@ -16,6 +16,15 @@ import pytest
 POSTGRES_URL = os.environ.get("SAKYUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("SAKYUM_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The synchronous PostgreSQL driver the tests use: psycopg 3 by default; SQLAlchemy 1.4 has only psycopg2.
+POSTGRES_DRIVER = POSTGRES_URL.split("://", 1)[0]
+
+
+def with_driver(url: str, drivername: str) -> str:
+    """The same database through another driver, e.g. ``postgresql+asyncpg``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername=drivername).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tests.conftest import POSTGRES_DRIVER
+
 TEMPLATE = '''"""{message}
 
 Revision ID: {revision}
@@ -99,4 +101,4 @@ def version(url: str) -> tuple[str, ...]:
 
 def sync_url(url: str) -> str:
     """The same database through a synchronous driver, for checking results from the test."""
-    return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    return url.replace("sqlite+aiosqlite:", "sqlite:").replace("postgresql+asyncpg:", f"{POSTGRES_DRIVER}:")

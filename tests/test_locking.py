@@ -209,7 +209,7 @@ def test_two_processes_on_sqlite(
     workdir: Path, sqlite_url: str, initialized: Callable[[str], Migrator]
 ) -> None:
     write_logged_chain(initialized(sqlite_url).directory, GATES["sqlite"])
-    lock_file = sqlite_lock_path(sa.make_url(sqlite_url))
+    lock_file = sqlite_lock_path(sa.engine.make_url(sqlite_url))
     assert lock_file is not None
     # Both start while the test holds the database's lock, so whichever goes first, the other waits.
     with file_lock(lock_file):
@@ -298,7 +298,7 @@ def test_sqlite_lock_wait_gives_up_with_a_clear_error(workdir: Path, sqlite_url:
     with database_lock(engine):
         assert path.exists()
     assert not path.exists()
-    assert sqlite_lock_path(sa.make_url("sqlite://")) is None
+    assert sqlite_lock_path(sa.engine.make_url("sqlite://")) is None
 
 
 def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> None:

@@ -40,7 +40,7 @@ def state(url: str) -> tuple[Any, ...]:
 
 
 def file_digest(url: str) -> str:
-    return hashlib.sha256(Path(sa.make_url(url).database or "").read_bytes()).hexdigest()
+    return hashlib.sha256(Path(sa.engine.make_url(url).database or "").read_bytes()).hexdigest()
 
 
 def at_version_one(url: str) -> Migrator:

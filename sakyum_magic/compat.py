@@ -1,0 +1,156 @@
+"""Differences between the library versions sakyum-magic supports, in one place.
+
+Supported: SQLAlchemy 1.4.45 and later, Alembic 1.9.4 and later, IPython 8.12 and later, with
+whatever Jinja2 and progress-bar support the environment has. The rest of the package calls the
+functions here instead of branching on versions, so when a minimum rises the matching function
+shrinks to its newer half (SQLAlchemy 2.0: ``engine_options``, ``uuid_types``; Alembic 1.16:
+``alembic_option`` and its neighbours, ``has_pyproject``) and this module can go.
+
+Nothing here imports SQLAlchemy, Alembic, pandas or tqdm at module level: ``%load_ext`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """(1, 4, 45) from '1.4.45', '2.1.0b1' or '1.16.0.dev0': the leading numbers only."""
+    numbers = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(n) for n in numbers.group(0).split(".")) if numbers else ()
+
+
+@functools.cache
+def sqlalchemy_version() -> tuple[int, ...]:
+    """The installed SQLAlchemy's release, e.g. ``(1, 4, 45)``."""
+    import sqlalchemy
+
+    return _release(sqlalchemy.__version__)
+
+
+@functools.cache
+def alembic_version() -> tuple[int, ...]:
+    """The installed Alembic's release, e.g. ``(1, 9, 4)``."""
+    import alembic
+
+    return _release(alembic.__version__)
+
+
+# --- SQLAlchemy 1.4 ------------------------------------------------------------------------------
+
+
+def engine_options() -> dict[str, Any]:
+    """Keyword arguments every ``create_engine`` here adds, so that one code path serves every version.
+
+    On SQLAlchemy 1.4 that is ``future=True``: the 2.0-style Engine and Connection (autobegin,
+    ``Connection.commit``/``rollback``, no library-level autocommit), which is all 2.0 has.
+    """
+    return {"future": True} if sqlalchemy_version() < (2,) else {}
+
+
+def uuid_types() -> tuple[type, ...]:
+    """The SQLAlchemy types that hold a UUID (``Uuid`` appeared in 2.0; 1.4 has only the dialects')."""
+    import sqlalchemy as sa
+    from sqlalchemy.dialects.postgresql import UUID
+
+    generic = getattr(sa, "Uuid", None)
+    return (UUID,) if generic is None else (generic, UUID)
+
+
+def column_names(connection: Connection) -> dict[str, list[str]]:
+    """The column names of every table in the default schema, by table.
+
+    One reflection query on SQLAlchemy 2 (``get_multi_columns``); one per table on 1.4.
+    """
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    multi = getattr(inspector, "get_multi_columns", None)
+    if multi is not None:
+        return {table: [c["name"] for c in found] for (_schema, table), found in multi().items()}
+    return {table: [c["name"] for c in inspector.get_columns(table)] for table in inspector.get_table_names()}
+
+
+# --- Alembic before 1.16 (no pyproject.toml, no typed option getters) -----------------------------
+
+
+def has_pyproject() -> bool:
+    """Whether Alembic reads ``[tool.alembic]`` from pyproject.toml (Alembic 1.16 and later)."""
+    return alembic_version() >= (1, 16)
+
+
+def alembic_option(config: Config, name: str, default: str | None = None) -> str | None:
+    """An ``[alembic]`` setting (from pyproject.toml first where Alembic reads it, else alembic.ini)."""
+    getter = getattr(config, "get_alembic_option", None)
+    if getter is None:
+        return config.get_main_option(name, default)
+    value = getter(name, default)
+    return None if value is None else str(value)
+
+
+def alembic_flag(config: Config, name: str) -> bool:
+    """A true/false ``[alembic]`` setting such as ``sourceless`` or ``recursive_version_locations``."""
+    getter = getattr(config, "get_alembic_boolean_option", None)
+    if getter is not None:
+        return bool(getter(name))
+    return config.get_main_option(name) == "true"  # how Alembic before 1.16 reads its flags
+
+
+def version_locations(config: Config) -> tuple[str, ...]:
+    """The configured ``version_locations`` (as listed where Alembic can split them, else the raw text)."""
+    getter = getattr(config, "get_version_locations_list", None)
+    if getter is not None:
+        return tuple(getter() or ())
+    raw = config.get_main_option("version_locations")
+    return (raw,) if raw else ()
+
+
+def prepend_sys_paths(config: Config) -> tuple[str, ...]:
+    """The configured ``prepend_sys_path`` entries (the raw text where Alembic cannot split them)."""
+    getter = getattr(config, "get_prepend_sys_paths_list", None)
+    if getter is not None:
+        return tuple(getter() or ())
+    raw = config.get_main_option("prepend_sys_path")
+    return (raw,) if raw else ()
+
+
+def recursive_version_locations(script: ScriptDirectory) -> bool:
+    """Whether the revision files may sit in sub-folders (Alembic 1.10 and later)."""
+    return bool(getattr(script, "recursive_version_locations", False))
+
+
+# --- Jupyter front ends ---------------------------------------------------------------------------
+
+
+@functools.cache
+def styler_available() -> bool:
+    """Whether ``DataFrame.style`` works here: pandas' Styler refuses a Jinja2 older than it needs.
+
+    Without it, highlighted tables fall back to plain HTML with the text form's marker column.
+    """
+    try:
+        import pandas.io.formats.style  # noqa: F401  (raises ImportError naming the Jinja2 it needs)
+    except ImportError:
+        return False
+    return True
+
+
+def progress_bar_class() -> Any:
+    """tqdm's notebook widget where ipywidgets is installed, else its text bar.
+
+    ``tqdm.auto`` warns "IProgress not found" in a kernel without ipywidgets before falling back;
+    choosing the text bar here gives the same bar without the warning.
+    """
+    if importlib.util.find_spec("ipywidgets") is None:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
