@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from . import execution, locking, runner
 from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
+from .compat import quiet_alembic
 from .database import (
     VERSION_TABLE,
     connect,
@@ -184,7 +185,12 @@ class Migrator:
         session = execution.open_session(
             self, config, need_metadata=autogenerate, connect_db=autogenerate or sql
         )
-        with session, runner.undo_new_files(self.directory), runner.alembic_errors(parse_url(self.url)):
+        with (
+            session,
+            runner.undo_new_files(self.directory),
+            runner.alembic_errors(parse_url(self.url)),
+            quiet_alembic(),
+        ):
             made = command.revision(
                 config,
                 message=message,
@@ -213,7 +219,8 @@ class Migrator:
         config = self.config()
         runner.require_initialized(self.directory)
         self._check_new_id(rev_id)
-        with runner.undo_new_files(self.directory), runner.alembic_errors(parse_url(self.url)):
+        url = parse_url(self.url)
+        with runner.undo_new_files(self.directory), runner.alembic_errors(url), quiet_alembic():
             made = command.merge(
                 config,
                 list(revisions) if not isinstance(revisions, str) else revisions,

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import inspect
+import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -54,6 +58,12 @@ def engine_options() -> dict[str, Any]:
     ``Connection.commit``/``rollback``, no library-level autocommit), which is all 2.0 has.
     """
     return {"future": True} if sqlalchemy_version() < (2,) else {}
+
+
+def postgres_scheme() -> str:
+    """The URL scheme to suggest for PostgreSQL: psycopg 3 on SQLAlchemy 2, psycopg2 on 1.4 (which has
+    no psycopg 3 dialect)."""
+    return "postgresql+psycopg" if sqlalchemy_version() >= (2,) else "postgresql+psycopg2"
 
 
 def uuid_types() -> tuple[type, ...]:
@@ -120,6 +130,54 @@ def prepend_sys_paths(config: Config) -> tuple[str, ...]:
         return tuple(getter() or ())
     raw = config.get_main_option("prepend_sys_path")
     return (raw,) if raw else ()
+
+
+def alter_column_op(table_name: str, column_name: str, **options: Any) -> Any:
+    """``ops.AlterColumnOp(table_name, column_name, **options)``, rendered with its new name everywhere.
+
+    Autogenerate renders ``modify_name`` as ``new_column_name=`` from Alembic 1.15.2 on; before that it
+    left the name out, so a rename would be written as a no-op. There a subclass is returned, whose
+    renderer (registered through Alembic's ``renderers.dispatch_for``) adds it.
+    """
+    from alembic.operations import ops
+
+    if alembic_version() >= (1, 15, 2) or options.get("modify_name") is None:
+        return ops.AlterColumnOp(table_name, column_name, **options)
+    return _renaming_alter_column()(table_name, column_name, **options)
+
+
+@functools.cache
+def _renaming_alter_column() -> type:
+    from alembic.autogenerate import renderers
+    from alembic.operations import ops
+
+    class RenamingAlterColumnOp(ops.AlterColumnOp):
+        """An alter_column that renames, for Alembic versions that would not render the new name."""
+
+    stock = renderers.dispatch(ops.AlterColumnOp)
+
+    @renderers.dispatch_for(RenamingAlterColumnOp)
+    def _render(context: Any, op: Any) -> str:
+        text: str = stock(context, op)
+        return f"{text[:-1]},\n{' ' * 11}new_column_name={op.modify_name!r})"
+
+    return RenamingAlterColumnOp
+
+
+@contextmanager
+def quiet_alembic() -> Iterator[None]:
+    """Hold back what Alembic prints to stdout while writing files ("Generating ... done").
+
+    Alembic honours ``cmd_opts.quiet`` (which the Config here sets) from 1.10 on; before that it
+    writes to ``sys.stdout`` unconditionally, so there stdout is redirected for the duration.
+    """
+    from alembic.util import messaging
+
+    if "quiet" in inspect.signature(messaging.msg).parameters:
+        yield
+        return
+    with redirect_stdout(io.StringIO()):
+        yield
 
 
 def recursive_version_locations(script: ScriptDirectory) -> bool:

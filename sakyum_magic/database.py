@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url, parse_url, scrub
+from .compat import postgres_scheme
 from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 
 _DRIVER_HINTS = {
-    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// with psycopg 3",
+    "psycopg2": "pip install psycopg2-binary",
+    "psycopg": "pip install 'psycopg[binary]'",
     "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// with PyMySQL",
 }
 
@@ -42,6 +44,8 @@ def create_engine(url: URL) -> Engine:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
         hint = _DRIVER_HINTS.get(exc.name or "", f"pip install {exc.name}")
+        if exc.name == "psycopg2" and postgres_scheme() != "postgresql+psycopg2":
+            hint += ", or use postgresql+psycopg:// with psycopg 3"
         raise ConfigurationError(
             f"the driver for {mask_url(url)!r} is not installed ({exc.name}): {hint}"
         ) from exc
@@ -66,7 +70,7 @@ def check_dialect(url: URL) -> None:
 
 def _unknown_dialect(url: URL) -> ConfigurationError:
     return ConfigurationError(
-        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, postgresql+psycopg:// "
+        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, {postgres_scheme()}:// "
         "or mysql+pymysql:// (fix it with %migrate config --url URL)"
     )
 

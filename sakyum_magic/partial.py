@@ -60,7 +60,8 @@ def snapshot(connection: Connection) -> Schema:
     from .compat import column_names
     from .database import VERSION_TABLE
 
-    return {table: frozenset(names) for table, names in column_names(connection).items() if table != VERSION_TABLE}
+    columns = column_names(connection)
+    return {table: frozenset(names) for table, names in columns.items() if table != VERSION_TABLE}
 
 
 def changes(before: Schema, after: Schema) -> tuple[str, ...]:

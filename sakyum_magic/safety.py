@@ -256,11 +256,11 @@ def _is(operation: Any, kind: type, name: str) -> bool:
 
 
 def _alter(drop: Any, add: Any) -> Any:
-    from alembic.operations import ops
+    from .compat import alter_column_op
 
     before, after = drop.to_column(), add.column
     same_type = str(before.type) == str(after.type)
-    return ops.AlterColumnOp(
+    return alter_column_op(
         drop.table_name,
         drop.column_name,
         schema=drop.schema,

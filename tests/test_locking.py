@@ -21,6 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import DatabaseError, MigrationResult, Migrator
+from sakyum_magic.compat import engine_options
 from sakyum_magic.locking import LOCK_NAME, advisory_key, database_lock, file_lock, sqlite_lock_path
 from tests.revisions import body, version, write
 
@@ -165,7 +166,7 @@ def test_two_processes_on_postgres(
     workdir: Path, postgres_url: str, initialized: Callable[[str], Migrator]
 ) -> None:
     write_logged_chain(initialized(postgres_url).directory, GATES["postgres"])
-    gate = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool).connect()
+    gate = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool, **engine_options()).connect()
     gate.execute(sa.text(f"SELECT pg_advisory_lock({GATE_KEY})"))
     gate.commit()
     first = Worker(workdir, postgres_url)
@@ -302,7 +303,7 @@ def test_sqlite_lock_wait_gives_up_with_a_clear_error(workdir: Path, sqlite_url:
 
 
 def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> None:
-    engine = sa.create_engine(postgres_url)
+    engine = sa.create_engine(postgres_url, **engine_options())
     with engine.connect() as holder:
         holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key()})
         with pytest.raises(DatabaseError, match="has held its lock"), database_lock(engine, timeout=0.05):
@@ -314,7 +315,7 @@ def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> No
 
 
 def test_mariadb_lock_wait_gives_up_with_a_clear_error(mysql_url: str) -> None:
-    engine = sa.create_engine(mysql_url)
+    engine = sa.create_engine(mysql_url, **engine_options())
     with engine.connect() as holder:
         database = holder.execute(sa.text("SELECT DATABASE()")).scalar_one()
         name = f"{LOCK_NAME}:{database}"[:64]

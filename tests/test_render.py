@@ -14,6 +14,7 @@ from sakyum_magic.records import (
     RevisionResult,
     Step,
 )
+from tests.conftest import marks_lost_data
 
 
 def info(rev: str, down: tuple[str, ...] = ()) -> RevisionInfo:
@@ -78,4 +79,32 @@ def test_report_marks_operations_that_lose_data() -> None:
     text = pretty(report).splitlines()
     assert any(line.lstrip().startswith("! remove_column") for line in text)
     assert not any(line.lstrip().startswith("! add_column") for line in text)
-    assert render.DESTRUCTIVE_STYLE.split(";")[0].split(":")[1].strip() in report._repr_html_()
+    assert marks_lost_data(report._repr_html_())
+
+
+def test_styler_detection_agrees_with_pandas() -> None:
+    """Styler highlighting is used exactly where pandas can render it (its Jinja2 is new enough)."""
+    import pandas as pd
+
+    from sakyum_magic.compat import styler_available
+
+    try:
+        pd.DataFrame({"a": [1]}).style.to_html()
+    except (ImportError, AttributeError):  # pandas: "The '.style' accessor requires jinja2"
+        works = False
+    else:
+        works = True
+    assert styler_available() is works
+
+
+def test_flagged_html_marks_lost_data_with_any_jinja2() -> None:
+    """Highlighted tables render with whatever Jinja2 is installed: the Styler, else the ! column."""
+    ops = (
+        Operation("remove_column", None, "t", "old", "INTEGER NULL", destructive=True),
+        Operation("add_column", None, "t", "new", "INTEGER NULL"),
+    )
+    shown = render.diff(ops)
+    assert isinstance(shown, render.Flagged)
+    html = shown._repr_html_()
+    assert marks_lost_data(html)
+    assert "remove_column" in html and "add_column" in html
