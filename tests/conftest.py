@@ -20,6 +20,26 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_DRIVER = POSTGRES_URL.split("://", 1)[0]
 
 
+def _alembic_version() -> str:
+    import alembic
+
+    return str(alembic.__version__)
+
+
+def _alembic_has_pyproject() -> bool:
+    from sakyum_magic.compat import has_pyproject
+
+    return has_pyproject()
+
+
+# For tests of what only newer Alembic releases have; each skip names the version it needs.
+requires_alembic_pyproject = pytest.mark.skipif(
+    not _alembic_has_pyproject(),
+    reason=f"pyproject.toml support ([tool.alembic], the pyproject templates) needs alembic>=1.16; "
+    f"this is alembic {_alembic_version()}",
+)
+
+
 def marks_lost_data(html: str) -> bool:
     """Whether an HTML table marks the rows that lose data: highlighted through pandas' Styler or, where
     the Styler cannot run (a Jinja2 older than pandas needs), with the ``!`` marker column."""
