@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 if TYPE_CHECKING:
     import asyncio
+    import concurrent.futures
 
     from sqlalchemy.engine import URL, Engine
 
@@ -57,7 +58,19 @@ def call(engine: Engine, fn: Callable[[], T]) -> T:
     import asyncio  # here, not at the top: it costs more than the whole %load_ext otherwise
 
     future = asyncio.run_coroutine_threadsafe(_run_sync(engine, fn), _loop())
-    return future.result()
+    return _wait(future)
+
+
+def _wait(future: concurrent.futures.Future[T]) -> T:
+    """The worker's result. An interrupt here does not reach the worker: ask it to stop at the next
+    revision boundary, and wait until it has (so nothing keeps running, and its locks are released)."""
+    from .interrupts import request_stop
+
+    while True:
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            request_stop()
 
 
 def on_worker() -> bool:
@@ -107,3 +120,12 @@ def _loop() -> asyncio.AbstractEventLoop:
             thread.start()
             _runner = (loop, thread)
         return _runner[0]
+
+
+def run_without_loop(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on a thread of its own with no event loop running (for code that calls
+    ``asyncio.run()``, as Alembic's async env.py templates do); its exception is raised here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sakyum-magic-env") as pool:
+        return _wait(pool.submit(fn))

@@ -7,18 +7,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import execution, locking, runner
+from . import execution, translation
 from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
 from .compat import quiet_alembic
+from .configuration import build_config, check_path, require_initialized
 from .database import (
     VERSION_TABLE,
     connect,
     create_engine,
     current_heads,
+    file_identity,
+    is_empty_sqlite_file,
     new_sqlite_file,
+    require_database_file,
+    require_sqlite_database,
+    sqlite_file,
 )
-from .errors import ConfigurationError, PendingChangesError, RevisionError, SakyumError
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .newfiles import check_rev_id, undo_new_files, writable
 from .records import (
     Binding,
     CurrentResult,
@@ -40,6 +47,9 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
 
+    from .audit import LogEntry
+    from .graph import RevisionGraph
+
 
 class Migrator:
     """Alembic commands bound to one database URL, one set of models and one migration directory.
@@ -50,6 +60,8 @@ class Migrator:
     :param directory: the Alembic script directory, as in ``alembic init DIRECTORY``.
     :param ini: alembic.ini, read when present and written by :meth:`init`.
     :param progress: show a progress bar when a run has many revisions.
+    :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
+    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
     """
 
     def __init__(
@@ -61,6 +73,8 @@ class Migrator:
         *,
         metadata_label: str | None = None,
         progress: bool = True,
+        x_arguments: Sequence[str] = (),
+        audit: bool = True,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -68,6 +82,8 @@ class Migrator:
         self.directory = Path(directory)
         self.ini = Path(ini)
         self.progress = progress
+        self.x_arguments = tuple(x_arguments)
+        self.audit = audit
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
 
@@ -98,13 +114,34 @@ class Migrator:
         return resolve_metadata(self.metadata, self.metadata_label or "metadata")
 
     def engine(self) -> Engine:
-        """The engine for the bound URL, created once per URL."""
+        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
+        deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
+        require_sqlite_database(url)
         key = url.render_as_string(hide_password=False)
         if self._engine is None or self._engine[0] != key:
             self.dispose()
             self._engine = (key, create_engine(url))
         return self._engine[1]
+
+    def target(self, need_metadata: bool = False) -> execution.Target:
+        """What a run needs from this binding (see :mod:`sakyum_magic.execution`)."""
+        return execution.Target(
+            engine=self.engine(),
+            url=parse_url(self.url),
+            config=self.config,
+            directory=self.directory,
+            progress=self.progress,
+            metadata=self._metadata_for_env() if need_metadata else None,
+            audit=self.audit,
+        )
+
+    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
+        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
+        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
+        if self.metadata is None and not execution.own_env(self.directory):
+            return None
+        return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
         """Close the pooled connections of the engine in use."""
@@ -119,14 +156,14 @@ class Migrator:
         try:
             yield
         except SakyumError:
-            if path is not None and path.is_file() and path.stat().st_size == 0:
+            if path is not None and is_empty_sqlite_file(path):
                 self.dispose()
                 path.unlink()
             raise
 
     def config(self, **buffers: Any) -> Config:
         """An Alembic Config for this binding (alembic.ini is read if present, never changed)."""
-        return runner.build_config(self.ini, self.directory, parse_url(self.url), **buffers)
+        return build_config(self.ini, self.directory, parse_url(self.url), self.x_arguments, **buffers)
 
     def script_directory(self) -> ScriptDirectory:
         """The revision map, reloaded only when a file in the versions directories changed."""
@@ -134,22 +171,24 @@ class Migrator:
 
     def snapshot(self) -> Snapshot:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
-        runner.require_initialized(self.directory)
-        return self.scripts.snapshot(self.config())
+        require_initialized(self.directory)
+        with translation.alembic_errors(parse_url(self.url)):
+            return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
         """Create a migration directory and alembic.ini, like ``alembic init``."""
         target = Path(directory) if directory is not None else self.directory
-        runner.check_path(target)
+        check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise ConfigurationError(
                 f"{target} already exists and is not empty: choose another directory "
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
         url = parse_url(self.url)
-        result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        with writable():
+            result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
         self.directory = target
         return result
 
@@ -173,37 +212,30 @@ class Migrator:
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
         """
-        from alembic import command
+        from .authoring import write_revision
 
         renamed = parse_renames(renames)
         if renamed and not autogenerate:
             raise ConfigurationError("--rename rewrites autogenerated operations: add --autogenerate")
-        runner.require_initialized(self.directory)
+        require_initialized(self.directory)
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
-        config = self.config()
-        session = execution.open_session(
-            self, config, need_metadata=autogenerate, connect_db=autogenerate or sql
-        )
-        with (
-            session,
-            runner.undo_new_files(self.directory),
-            runner.alembic_errors(parse_url(self.url)),
-            quiet_alembic(),
-        ):
-            made = command.revision(
-                config,
-                message=message,
-                autogenerate=autogenerate,
-                sql=sql,
-                head=head,
-                splice=splice,
-                branch_label=branch_label,
-                version_path=version_path,
-                rev_id=rev_id,
-                depends_on=depends_on,
-                process_revision_directives=directives_hook(collected, autogenerate, allow_drop, renamed),
-            )
+        arguments = {
+            "message": message,
+            "autogenerate": autogenerate,
+            "sql": sql,
+            "head": head,
+            "splice": splice,
+            "branch_label": branch_label,
+            "version_path": version_path,
+            "rev_id": rev_id,
+            "depends_on": depends_on,
+        }
+        hook = directives_hook(collected, autogenerate, allow_drop, renamed)
+        target, script = self.target(need_metadata=autogenerate), self.script_directory()
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
+            made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
         return self._revision_result(made, collected, autogenerate)
 
     def merge(
@@ -217,10 +249,10 @@ class Migrator:
         from alembic import command
 
         config = self.config()
-        runner.require_initialized(self.directory)
+        require_initialized(self.directory)
         self._check_new_id(rev_id)
         url = parse_url(self.url)
-        with runner.undo_new_files(self.directory), runner.alembic_errors(url), quiet_alembic():
+        with undo_new_files(self.directory), translation.alembic_errors(url), quiet_alembic():
             made = command.merge(
                 config,
                 list(revisions) if not isinstance(revisions, str) else revisions,
@@ -232,10 +264,10 @@ class Migrator:
 
     def _check_new_id(self, rev_id: str | None) -> None:
         """A --rev-id must make a usable file name and must not be taken (Alembic would write it)."""
-        runner.check_rev_id(rev_id)
+        check_rev_id(rev_id)
         if rev_id is None:
             return
-        with runner.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(parse_url(self.url)):
             taken = any(s.revision == rev_id for s in self.script_directory().walk_revisions())
         if taken:
             raise RevisionError(f"--rev-id {rev_id!r} is already the id of a revision: choose another id")
@@ -266,14 +298,27 @@ class Migrator:
 
     # -- commands that change the database ------------------------------------------------
 
+    @on_engine_loop
     def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
-        """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head)."""
-        return self._migrate("upgrade", revision, sql, execution.migration("upgrade", revision, tag))
+        """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head).
 
+        :param revision: the target revision (default head).
+        :param sql: write the SQL instead of running it (offline mode, ``alembic upgrade --sql``).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
+        return self._migrate("upgrade", revision, sql=sql, tag=tag)
+
+    @on_engine_loop
     def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
-        """Downgrade the database to ``revision`` (base, an id or prefix, -N)."""
-        return self._migrate("downgrade", revision, sql, execution.migration("downgrade", revision, tag))
+        """Downgrade the database to ``revision`` (base, an id or prefix, -N).
 
+        :param revision: the target revision: base, -1, an id or prefix.
+        :param sql: write the SQL instead of running it (offline mode; needs FROM:TO).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
+        return self._migrate("downgrade", revision, sql=sql, tag=tag)
+
+    @on_engine_loop
     def stamp(
         self,
         revision: str | Sequence[str],
@@ -281,27 +326,19 @@ class Migrator:
         tag: str | None = None,
         purge: bool = False,
     ) -> MigrationResult:
-        """Set the database's revision to ``revision`` without running any migration."""
-        from alembic import command
+        """Set the database's revision to ``revision`` without running any migration.
 
-        target = revision if isinstance(revision, str) else " ".join(revision)
-        if any(r.count(":") > 1 for r in ([revision] if isinstance(revision, str) else revision)):
-            raise RevisionError(f"stamp {target[:80]!r}: a range takes one colon, FROM:TO (with --sql)")
-        return self._migrate(
-            "stamp",
-            target,
-            sql,
-            lambda _script, c, s: command.stamp(c, _revisions(revision), sql=s, tag=tag, purge=purge),
-        )
+        :param revision: revision(s) to stamp, e.g. head or base.
+        :param sql: write the SQL instead of running it (offline mode).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        :param purge: empty the version table first.
+        """
+        return self._migrate("stamp", revision, sql=sql, tag=tag, purge=purge)
 
-    @on_engine_loop
-    def _migrate(self, name: str, target: str, sql: bool, run: execution.Run, **dry: Any) -> MigrationResult:
+    def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
         script = self.script_directory()
-        if sql:
-            return execution.offline(self, name, target, run, script)
-        # The revision is read only under the lock: a run that waited then finds nothing left to do.
-        with locking.migration_lock(self.engine()):
-            return execution.apply(self, name, target, run, script, **dry)
+        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
+            return execution.migrate(self.target(), script, name, revision, **options)
 
     # -- comparing the models with the database ------------------------------------------
 
@@ -318,20 +355,33 @@ class Migrator:
         from .diff import compare_database
 
         target = as_target(self.target_metadatas())
-        return compare_database(self.engine(), target, schema, include_schemas, tables)
+        if not self._missing_file():
+            return compare_database(self.engine(), target, schema, include_schemas, tables)
+        # No database file yet: compare with an empty database rather than create the file.
+        empty = create_engine(parse_url("sqlite://"))
+        try:
+            return compare_database(empty, target, schema, include_schemas, tables)
+        finally:
+            empty.dispose()
 
     @on_engine_loop
     def plan(self, revision: str = "head") -> Plan:
-        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes."""
+        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes.
+
+        :param revision: the target: head (default), -1, base, an id.
+        """
         from .plan import plan
 
-        return plan(self, revision)
+        script = self.script_directory()
+        require_database_file(self.url)
+        return plan(self.target(), script, revision, current_heads(self.engine()))
 
     @on_engine_loop
     def check(self) -> list[Operation]:
         """Fail if the models have changes that no revision covers yet, like ``alembic check``."""
         script = self.script_directory()
         heads = tuple(sorted(script.get_heads()))
+        require_database_file(self.url)
         if current_heads(self.engine()) != heads:
             raise RevisionError(
                 "the database is not up to date, so check cannot compare it: run %migrate upgrade head first"
@@ -349,15 +399,37 @@ class Migrator:
 
     @on_engine_loop
     def current(self, verbose: bool = False) -> CurrentResult:
-        """Show the revision(s) the database is at (read with one query, looked up in the cached map)."""
+        """Show the revision(s) the database is at.
+
+        With the env.py ``%migrate init`` writes, the version table is read with one query and looked
+        up in the cached map; any other env.py is run as ``alembic current`` runs it, so every
+        database it configures (a multidb directory) is covered.
+        """
         snapshot = self.snapshot()
-        heads = current_heads(self.engine())
-        known = [self._info(snapshot, rev) for rev in heads]
+        if self._missing_file():  # connecting would create it: say so instead
+            note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
+            return CurrentResult(mask_url(self.url), (), note=note)
+        if execution.own_env(self.directory):
+            found = [("", current_heads(self.engine()))]
+        else:
+            found = execution.read_heads(self.target(), snapshot.script)
+        with translation.alembic_errors(parse_url(self.url)):
+            rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
+        known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
             mask_url(self.url),
-            tuple(i for i in known if i is not None),
-            tuple(rev for rev, i in zip(heads, known, strict=True) if i is None),
+            tuple(info for _database, info in known),
+            tuple(rev for _database, rev, info in rows if info is None),
+            tuple(database for database, _info in known) if any(d for d, _i in known) else (),
         )
+
+    def _current_if_any(self) -> tuple[str, ...]:
+        """The bound database's revisions; none when its SQLite file does not exist (nothing created)."""
+        return () if self._missing_file() else current_heads(self.engine())
+
+    def _missing_file(self) -> bool:
+        path = sqlite_file(self.url)
+        return path is not None and file_identity(path) is None
 
     @on_engine_loop
     def history(
@@ -366,36 +438,84 @@ class Migrator:
         """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
-        current = current_heads(self.engine()) if needs_db else ()
+        current = self._current_if_any() if needs_db else ()
         base, head = history_range(rev_range, current)
-        with runner.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(parse_url(self.url)):
             walked = snapshot.memo(
                 ("history", base, head),
                 lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
             )
-        mark = set(current)
-        return [HistoryEntry(i, (i.revision in mark) if indicate_current else None) for i in walked]
+        mark, applied = set(current), self._applied_at() if indicate_current else {}
+        return [
+            HistoryEntry(i, (i.revision in mark) if indicate_current else None, applied.get(i.revision))
+            for i in walked
+        ]
+
+    def _applied_at(self) -> dict[str, str]:
+        from . import audit
+
+        if self._missing_file():
+            return {}
+        with connect(self.engine()) as connection:
+            return audit.applied_at(connection)
+
+    @on_engine_loop
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """List the applied-at log, newest first: when each step ran, from and to, by whom, ok or failed.
+
+        :param limit: only the newest ``limit`` entries (``-n``).
+        """
+        from . import audit
+
+        if self._missing_file():
+            return []
+        with connect(self.engine()) as connection:
+            return audit.entries(connection, limit)
 
     def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
         """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
         snapshot = self.snapshot()
         script = snapshot.script
-        names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
-        return snapshot.infos(script.get_revisions(names))
+        with translation.alembic_errors(parse_url(self.url)):
+            names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+            return snapshot.infos(script.get_revisions(names))
 
     def branches(self, verbose: bool = False) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot()
-        return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+        with translation.alembic_errors(parse_url(self.url)):
+            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
         """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
         snapshot = self.snapshot()
-        names: Any = current_heads(self.engine()) if rev == "current" else rev
-        with runner.alembic_errors(parse_url(self.url)):
+        names: Any = self._current_if_any() if rev == "current" else rev
+        with translation.alembic_errors(parse_url(self.url)):
             found = snapshot.script.get_revisions(names)
         return snapshot.infos(found)
+
+    @on_engine_loop
+    def graph(self, show_all: bool = False) -> RevisionGraph:
+        """Draw the revision graph, with the database's current revision(s) marked "you are here".
+
+        :param show_all: draw every revision; otherwise long linear runs collapse into one node.
+        """
+        from .graph import revision_graph
+
+        script = self.snapshot().script
+        current, note = self._current_or_note()
+        return revision_graph(script, current, show_all=show_all, note=note)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
 
     def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
         from alembic.script.revision import RevisionError as AlembicRevisionError
@@ -409,9 +529,6 @@ class Migrator:
 
 
 def _initialized(directory: Path) -> bool:
-    runner.check_path(directory)
+    check_path(directory)
     return (directory / "env.py").is_file()
 
-
-def _revisions(revision: str | Sequence[str]) -> str | tuple[str, ...]:
-    return revision if isinstance(revision, str) else tuple(revision)

@@ -92,9 +92,12 @@ def column_names(connection: Connection) -> dict[str, list[str]]:
 # --- Alembic before 1.16 (no pyproject.toml, no typed option getters) -----------------------------
 
 
+@functools.cache
 def has_pyproject() -> bool:
     """Whether Alembic reads ``[tool.alembic]`` from pyproject.toml (Alembic 1.16 and later)."""
-    return alembic_version() >= (1, 16)
+    from alembic.config import Config
+
+    return "toml_file" in inspect.signature(Config).parameters
 
 
 def alembic_option(config: Config, name: str, default: str | None = None) -> str | None:
@@ -201,8 +204,8 @@ def styler_available() -> bool:
     return True
 
 
-def progress_bar_class() -> Any:
-    """tqdm's notebook widget where ipywidgets is installed, else its text bar.
+def progress_bar(**options: Any) -> Any:
+    """A tqdm bar: the notebook widget where ipywidgets is installed, else text (never a warning).
 
     ``tqdm.auto`` warns "IProgress not found" in a kernel without ipywidgets before falling back;
     choosing the text bar here gives the same bar without the warning.
@@ -211,4 +214,4 @@ def progress_bar_class() -> Any:
         from tqdm.std import tqdm
     else:
         from tqdm.auto import tqdm
-    return tqdm
+    return tqdm(**options)

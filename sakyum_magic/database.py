@@ -20,6 +20,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 VERSION_TABLE = "alembic_version"
+MARKER_TABLE = "sakyum_in_progress"
+"""Notes of revisions in progress where DDL commits at once (see :mod:`sakyum_magic.markers`)."""
+LOG_TABLE = "sakyum_migration_log"
+"""The applied-at log (see :mod:`sakyum_magic.audit`)."""
+OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
+"""Tables the package keeps in the user's database: never a model's, never offered to drop."""
 WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 
@@ -38,8 +44,15 @@ def create_engine(url: URL) -> Engine:
     from .aio import engine_options
     from .compat import engine_options as version_options
 
+    options = engine_options(url)
+    if sqlite_file(url) is not None:
+        # No pooled handle on a SQLite file: one deleted, replaced or moved between two commands
+        # (`!rm default.db` to start over) is opened afresh, never used through a stale handle.
+        from sqlalchemy.pool import NullPool
+
+        options["poolclass"] = NullPool
     try:
-        engine = sqlalchemy.create_engine(url, **engine_options(url), **version_options())
+        engine = sqlalchemy.create_engine(url, **options, **version_options())
     except NoSuchModuleError as exc:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
@@ -77,6 +90,15 @@ def _unknown_dialect(url: URL) -> ConfigurationError:
 
 def new_sqlite_file(url: str | URL | None) -> Path | None:
     """The file of a SQLite URL that does not exist yet (connecting creates it), else None."""
+    path = sqlite_file(url)
+    try:
+        return None if path is None or path.exists() else path
+    except (OSError, ValueError):
+        return None
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file a SQLite URL names (existing or not); None for other databases and in-memory ones."""
     try:
         parsed = parse_url(url)
     except ConfigurationError:
@@ -84,11 +106,60 @@ def new_sqlite_file(url: str | URL | None) -> Path | None:
     database = parsed.database or ""
     if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"} or database.startswith("file:"):
         return None
-    path = Path(database)
+    return Path(database)
+
+
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a deleted, replaced or moved database file changes it."""
+    if path is None:
+        return None
     try:
-        return None if path.exists() else path
+        found = path.stat()
     except (OSError, ValueError):
         return None
+    return found.st_dev, found.st_ino
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def require_sqlite_database(url: str | URL | None) -> None:
+    """A SQLite URL must not name a file that is something else (SQLite's error says little)."""
+    path = sqlite_file(url)
+    try:
+        with path.open("rb") as handle:  # type: ignore[union-attr]
+            header = handle.read(len(SQLITE_HEADER))
+    except (AttributeError, OSError):
+        return  # not a SQLite file URL, or no file yet (connecting creates it)
+    if header and header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path} is not a SQLite database (it holds something else): bind another file with "
+            "%migrate config --url sqlite:///FILE"
+        )
+
+
+def is_empty_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file with nothing in it (what connecting alone leaves behind)."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as connection:
+            return bool(connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0)
+    except sqlite3.DatabaseError:
+        return False
+
+
+def require_database_file(url: str | URL | None) -> None:
+    """A read-only command must not create a SQLite file just by connecting: say so instead."""
+    path = sqlite_file(url)
+    if path is not None and file_identity(path) is None:
+        raise DatabaseError(
+            f"no database file at {path}: %migrate upgrade creates it (a read-only command does not)"
+        )
 
 
 def is_transactional_sqlite(engine: Engine) -> bool:
@@ -127,9 +198,10 @@ def connect(engine: Engine) -> Iterator[Connection]:
 
     try:
         connection = engine.connect()
-    except DBAPIError as exc:
+    except (DBAPIError, OSError) as exc:  # asyncpg raises the socket's own OSError
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
         raise DatabaseError(
-            f"cannot connect to {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
+            f"cannot connect to {mask_url(engine.url)}: {first_line(reason, engine.url)}; "
             "check that the server is running and the URL is right (%migrate config --url URL)"
         ) from exc
     with connection:

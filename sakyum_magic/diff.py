@@ -219,8 +219,7 @@ def compare(
     filters = _Filter(connection, target, schema, tables)
     if schema is not None or include_schemas:
         opts["include_schemas"] = True
-    if schema is not None or tables:
-        opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
+    opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
     context = MigrationContext.configure(connection, opts=opts)
     script = produce_migrations(context, target)
     return operation_rows(script.upgrade_ops_list)
@@ -262,7 +261,9 @@ class _Filter:
         if type_ == "schema":
             return not self.only_schema or name == self.schema
         if type_ == "table":
-            return self._wanted(parent_names.get("schema_name"), str(name))
+            from .database import OWN_TABLES
+
+            return name not in OWN_TABLES and self._wanted(parent_names.get("schema_name"), str(name))
         return True
 
     def include_object(self, obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:

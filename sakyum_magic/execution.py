@@ -1,88 +1,342 @@
-"""Running a migration against the database: the lock, the session handed to env.py, the steps.
+"""The one place a migration runs: upgrade, downgrade, stamp, and plan's dry run of the first two.
 
-env.py receives everything through ``Config.attributes``: ``connection`` (Alembic's documented
-recipe key), ``target_metadata``, ``sakyum_url`` for offline SQL, and ``sakyum_options``, extra
-keyword arguments for ``context.configure`` (hooks such as ``on_version_apply``).
+Every run goes through env.py inside :func:`~sakyum_magic.environment.run_environment`, so what
+the magic needs holds for any env.py (see :mod:`sakyum_magic.environment`). env.py receives through
+``Config.attributes``: ``connection`` (Alembic's documented recipe key), ``target_metadata`` and
+``sakyum_url`` (for offline SQL). A dry run (:class:`Strategy`) is the same run inside a transaction
+begun before Alembic sees the connection, so Alembic treats it as external and never commits; it
+is rolled back at the end, and any COMMIT attempted meanwhile stops the run.
 """
 
 from __future__ import annotations
 
+import functools
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import locking, runner
-from .binding import as_target, parse_url
+from . import audit, interrupts, locking, markers, translation
+from .aio import run_without_loop
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
-from .errors import RevisionError
+from .environment import (
+    RunControl,
+    captured_alembic_log,
+    captured_stderr,
+    kept_logging,
+    refuse_commit,
+    run_environment,
+)
+from .errors import ConfigurationError, MigrationError, RevisionError
 from .partial import SchemaWatch
-from .records import MigrationResult
+from .planning import Steps, step_planner
+from .recording import StepRecorder
+from .records import MigrationResult, Step
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
-
-    from .commands import Migrator
+    from sqlalchemy.engine import URL, Connection, Engine
 
 PROGRESS_THRESHOLD = 10
+OWN_ENV_MARK = "written by sakyum-magic"
 
-Run = Callable[["ScriptDirectory", "Config", bool], Any]
-"""A migration to run: given the loaded revision map, the Config and whether to write SQL (offline)."""
-
-
-def migration(direction: str, revision: str, tag: str | None = None) -> Run:
-    """The Run for an upgrade or downgrade to ``revision``, on the revision map already loaded."""
-    from .scripts import run_migration
-
-    return lambda script, config, sql: run_migration(script, config, direction, revision, sql=sql, tag=tag)
+# What env.py may raise before it configures Alembic (a missing Flask app context, a missing
+# logging section, an import): reported in one line, since it is not a revision's own code.
+ENV_ERRORS = (RuntimeError, ImportError, AttributeError, LookupError, TypeError, ValueError, OSError)
 
 
-def apply(
-    migrator: Migrator,
-    name: str,
-    target: str,
-    run: Run,
+@dataclass(frozen=True)
+class Target:
+    """What a run needs from the session's binding (built by the Migrator, read here)."""
+
+    engine: Engine
+    url: URL
+    config: Callable[..., Config]
+    directory: Path
+    progress: bool = False
+    metadata: Any = None
+    audit: bool = True
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How to run: for real, or as a dry run rolled back at the end, with statements classified."""
+
+    dry_run: bool = False
+    classify: Callable[[Any, str], bool] | None = None
+
+
+def own_env(directory: Path) -> bool:
+    """Whether env.py is the one ``%migrate init`` writes (it migrates the bound database only)."""
+    try:
+        with (directory / "env.py").open(encoding="utf-8") as handle:
+            return OWN_ENV_MARK in handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def migrate(
+    target: Target,
     script: ScriptDirectory,
-    classify: Callable[[Any, str], bool] | None = None,
-    dry_run: bool = False,
+    name: str,
+    revision: str | Sequence[str],
+    *,
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+    strategy: Strategy | None = None,
 ) -> MigrationResult:
-    """Run ``run`` on one connection, recording each step and the SQL it wrote.
+    """Run ``name`` (upgrade, downgrade or stamp) to ``revision``; offline SQL with ``sql``."""
+    steps = step_planner(script, name, revision, sql, purge)
+    label = revision if isinstance(revision, str) else " ".join(revision)
+    if sql:
+        return _offline(target, script, name, label, steps, tag)
+    # The revision is read only under the lock: a run that waited then finds nothing left to do.
+    with locking.migration_lock(target.engine):
+        return _apply(target, script, name, label, steps, tag, strategy or Strategy())
 
-    ``classify`` marks the statements that lose data; ``dry_run`` rolls everything back (plan).
-    """
-    url = parse_url(migrator.url)
-    before = current_heads(migrator.engine())
-    if name != "stamp":
-        require_known(before, script, migrator)
-    if name == "upgrade" and target == "head" and len(heads := script.get_heads()) > 1:
-        raise runner.multiple_heads(tuple(heads))
-    result = MigrationResult(name, target, before, before)
-    if name == "upgrade" and at_target(target, before, script):
-        return result
-    pending = pending_revisions(name, target, before, script)
-    recorder = runner.StepRecorder(
-        "stamp" if name == "stamp" else name,
-        len(pending) or None,
-        migrator.progress and len(pending) >= PROGRESS_THRESHOLD,
-        classify,
-    )
-    config = migrator.config()
-    watch = SchemaWatch(migrator.engine())
-    # A stamp only writes the version table: one transaction, so a failure also undoes --purge.
-    whole = {"transaction_per_migration": False} if name == "stamp" else {}
-    session = open_session(migrator, config, on_version_apply=[recorder, watch], **whole)
-    with recorder, session, rolled_back_if(dry_run, config):
-        recorder.watch(config.attributes["connection"].execution_options(**{WRITER_OPTION: True}))
+
+def _offline(
+    target: Target, script: ScriptDirectory, name: str, label: str, steps: Steps, tag: str | None
+) -> MigrationResult:
+    check_dialect(target.url)  # offline SQL needs the dialect, not the driver
+    buffer = io.StringIO()
+    config = target.config(output_buffer=buffer, stdout=io.StringIO())
+    config.attributes["sakyum_url"] = target.url
+    config.attributes["target_metadata"] = None
+    control = RunControl(None, target.url)
+    with locking.alembic_context(), kept_logging(), translation.alembic_errors(target.url):
+        run_env(script, config, steps, control, as_sql=True, tag=tag)
+    return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
+
+
+def run_env(
+    script: ScriptDirectory, config: Config, steps: Steps, control: RunControl, **options: Any
+) -> None:
+    """Run env.py once through run_environment(); an error env.py raises before configuring is one line."""
+    environment = run_environment(config, script, control, fn=steps.fn, **steps.options, **options)
+    # What env.py's own logging set-up prints (a StreamHandler made by fileConfig while stderr is
+    # redirected writes here for good) goes to the result's log instead of the notebook.
+    with environment, captured_stderr(control.log):
         try:
-            with runner.alembic_errors(url):
-                run(script, config, False)
+            if starts_own_loop(script):
+                run_without_loop(script.run_env)
+            else:
+                script.run_env()
+        except _env_errors() as exc:
+            if control.configured or translation.raised_by_alembic(exc):
+                raise
+            raise _env_failed(script, exc) from exc
+
+
+def starts_own_loop(script: ScriptDirectory) -> bool:
+    """Whether env.py calls ``asyncio.run()`` (Alembic's async templates), which cannot run where an
+    event loop already runs (a Jupyter kernel's thread, the async worker): it gets a thread of its own."""
+    try:
+        return "asyncio.run(" in (Path(script.dir) / "env.py").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _env_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import ArgumentError, InvalidRequestError
+
+    # InvalidRequestError: an async template bound to a sync URL ("requires an async driver").
+    return (*ENV_ERRORS, ArgumentError, InvalidRequestError)
+
+
+def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
+    last = " ".join(str(exc).split()) or type(exc).__name__
+    raise ConfigurationError(
+        f"{Path(script.dir) / 'env.py'} cannot run here ({type(exc).__name__}: {last[:300]}); "
+        "give it what it needs first (a Flask app context: app.app_context().push(); the right "
+        "configuration: %migrate config --ini PATH)"
+    )
+
+
+def _apply(
+    target: Target,
+    script: ScriptDirectory,
+    name: str,
+    label: str,
+    steps: Steps,
+    tag: str | None,
+    strategy: Strategy,
+) -> MigrationResult:
+    """Run env.py on one connection of the bound database, recording each step and its SQL."""
+    before = current_heads(target.engine)
+    if name != "stamp":
+        require_known(before, script, target.directory)
+    if name == "upgrade" and label == "head" and len(heads := script.get_heads()) > 1:
+        raise translation.multiple_heads(tuple(heads))
+    result = MigrationResult(name, label, before, before)
+    if name == "upgrade" and own_env(target.directory) and at_target(label, before, script):
+        return result
+    total = len(pending_revisions(name, label, before, script))
+    run = _Run(target, name, strategy, total)
+    run.check_unfinished()
+    if run.log is not None:
+        audit.ensure_table(target.engine)
+    interrupts.clear()
+    with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
+        control = run.control(connection)
+        try:
+            with translation.alembic_errors(target.url):
+                run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
-            result.steps, result.after = recorder.steps, current_heads(migrator.engine())
-            result.left_behind = watch.left_behind(migrator.engine())
-            raise runner.failed_step(exc, result, pending, url) from exc
-    result.steps, result.after = recorder.steps, current_heads(migrator.engine())
+            run.finish(result, control, stopped=True)
+            result.left_behind = run.watch.left_behind(target.engine)
+            run.log_failure(result)
+            raise translation.failed_step(exc, result, run.failing(), target.url) from exc
+        except (KeyboardInterrupt, interrupts.RunStopped) as exc:
+            run.finish(result, control, stopped=True)
+            raise translation.interrupted(result, total) from exc
+    run.finish(result, control)
+    if run.watch.active:
+        markers.tidy(target.engine, clear=name == "stamp")
     return result
+
+
+class _Run:
+    """The parts of one online run: its Config, step recorder, schema watch and connection."""
+
+    def __init__(self, target: Target, name: str, strategy: Strategy, total: int) -> None:
+        self.target, self.name, self.strategy = target, name, strategy
+        self.recorder = StepRecorder(
+            name, total or None, target.progress and total >= PROGRESS_THRESHOLD, strategy.classify
+        )
+        self.watch = SchemaWatch(target.engine)
+        self.config = target.config()
+        self.log = audit.Logger(name) if target.audit and not strategy.dry_run else None
+        self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
+        self._mark = 0  # steps recorded before that call
+
+    def planning(self, steps: Steps) -> Steps:
+        """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
+
+        def plan(rev: Any, context: Any) -> Any:
+            planned = list(steps.fn(rev, context))
+            self._planned = [_revision_of(step) for step in planned]
+            self._mark = len(self.recorder.steps)
+            for step in planned:
+                step.migration_fn = self._guarded(step)
+            return planned
+
+        return Steps(plan, steps.options)
+
+    def _guarded(self, step: Any) -> Callable[..., Any]:
+        """The step's function, first honouring a stop request (at its start, inside its transaction,
+        nothing done) and, where DDL commits at once, noting in the database that the step began."""
+        migration_fn = step.migration_fn
+
+        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
+        def guarded(**kw: Any) -> Any:
+            interrupts.check()
+            if self.log is not None:
+                self.log.step_started()
+            if self.watch.active and not self.recorder.database():
+                from alembic import op
+
+                direction = "up" if step.is_upgrade else "down"
+                markers.begin(op.get_bind(), _revision_of(step), direction, self.watch.last)
+            return migration_fn(**kw)
+
+        return guarded
+
+    def check_unfinished(self) -> None:
+        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
+        marker = markers.pending(self.target.engine) if self.watch.active else None
+        if marker is None:
+            return
+        if self.name == "stamp":
+            return
+        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
+        raise MigrationError(
+            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
+            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
+            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
+            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
+        )
+
+    def log_failure(self, result: MigrationResult) -> None:
+        """Log the step that failed, after its rollback (another database's steps are not logged here)."""
+        failing = self.failing()
+        if self.log is not None and failing is not None and not self.recorder.database():
+            direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
+            audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
+
+    def failing(self) -> str | None:
+        """The revision the failed call was applying: the first planned one not yet recorded."""
+        done = {step.revision for step in self.recorder.steps[self._mark :]}
+        failing = next((rev for rev in self._planned if rev not in done), None)
+        database = self.recorder.database()
+        return f"{failing} (on {database})" if failing and database else failing
+
+    @contextmanager
+    def connected(self) -> Iterator[Connection]:
+        """The bound database's connection, handed to env.py through ``Config.attributes``."""
+        attributes = self.config.attributes
+        attributes["target_metadata"] = self.target.metadata
+        attributes["sakyum_url"] = self.target.url
+        # env.py drives Alembic's module-level context: one thread at a time in this process.
+        with locking.alembic_context(), kept_logging(), connect(self.target.engine) as connection:
+            attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
+            yield attributes["connection"]
+
+    def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:
+        return rolled_back(connection) if self.strategy.dry_run else nullcontext()
+
+    def control(self, connection: Connection) -> RunControl:
+        # One transaction per revision whatever env.py asked for: a failure leaves the database at the
+        # last good revision, and a run commits even when env.py never calls begin_transaction().
+        # A stamp is one transaction, so that a failure also undoes --purge.
+        options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
+        if is_transactional_sqlite(self.target.engine):
+            options["transactional_ddl"] = True
+        hooks: list[Callable[..., None]] = [self.recorder, self.watch]
+        hooks += [markers.finished] if self.watch.active else []
+        hooks += [self.log] if self.log is not None else []
+        control = RunControl(
+            connection,
+            self.target.url,
+            options,
+            hooks,
+            dry_run=self.strategy.dry_run,
+            watch=self.recorder.watch,
+            one_transaction=self.name == "stamp",
+        )
+        self.recorder.database = lambda: control.database
+        return control
+
+    def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
+        result.steps, result.log = self.recorder.steps, tuple(control.log)
+        if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
+            result.after = current_heads(self.target.engine)
+        if stopped and result.steps and not _committed(result.steps[-1], result.after):
+            # Recorded inside its transaction, which the failure or interrupt then rolled back.
+            result.steps = result.steps[:-1]
+        result.notes = tuple(
+            f"env.py also migrated {other}, which is not the bound database (its steps name it)"
+            for other in control.others
+        )
+
+
+def _committed(step: Step, after: tuple[str, ...]) -> bool:
+    """Whether the version table shows ``step`` done: an upgrade's revision is there, a downgrade's gone."""
+    if step.direction == "stamp" or step.database:
+        return True  # a stamp is one transaction; another database's version table is not read here
+    return (step.revision in after) == (step.direction == "up")
+
+
+def _revision_of(step: Any) -> str:
+    """The revision id a planned step applies (a RevisionStep's script; a stamp's target)."""
+    script = getattr(step, "revision", None)
+    if script is not None:
+        return str(script.revision)
+    return ", ".join(getattr(step, "to_revisions", ())) or "base"
 
 
 def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
@@ -108,119 +362,18 @@ def pending_revisions(name: str, target: str, before: tuple[str, ...], script: S
     except (AlembicRevisionError, CommandError):
         return []
     except AssertionError as exc:  # Alembic's own argument checks; the run reports them
-        if not runner.raised_by_alembic(exc):
+        if not translation.raised_by_alembic(exc):
             raise
         return []
     return revisions[::-1] if name == "upgrade" else revisions
 
 
-def offline(migrator: Migrator, name: str, target: str, run: Run, script: ScriptDirectory) -> MigrationResult:
-    check_dialect(parse_url(migrator.url))  # offline SQL needs the dialect, not the driver
-    buffer = io.StringIO()
-    config = migrator.config(output_buffer=buffer, stdout=io.StringIO())
-    config.attributes["sakyum_url"] = parse_url(migrator.url)
-    config.attributes["target_metadata"] = None
-    with locking.alembic_context(), kept_logging(), runner.alembic_errors(parse_url(migrator.url)):
-        run(script, config, True)
-    return MigrationResult(name, target, (), (), sql=buffer.getvalue())
-
-
-def open_session(
-    migrator: Migrator,
-    config: Config,
-    *,
-    need_metadata: bool = False,
-    connect_db: bool = True,
-    **options: Any,
-) -> Session:
-    target = as_target(migrator.target_metadatas()) if need_metadata else None
-    return Session(migrator, config, target, connect_db, options)
-
-
-class Session:
-    """Context manager handing a connection, the models and env.py hooks to ``Config.attributes``."""
-
-    def __init__(
-        self,
-        migrator: Migrator,
-        config: Config,
-        target: Any,
-        connect_db: bool,
-        options: dict[str, Any],
-    ) -> None:
-        self.migrator, self.config, self.target = migrator, config, target
-        self.connect_db, self.options = connect_db, options
-        self._connection: Any = None
-        self._context = locking.alembic_context()
-        self._logging = kept_logging()
-
-    def __enter__(self) -> Session:
-        attributes = self.config.attributes
-        attributes["target_metadata"] = self.target
-        attributes["sakyum_url"] = parse_url(self.migrator.url)
-        engine = self.migrator.engine()
-        options = dict(self.options)
-        if is_transactional_sqlite(engine):
-            options["transactional_ddl"] = True
-        attributes["sakyum_options"] = options
-        if self.connect_db:
-            self._connection = connect(engine)
-            attributes["connection"] = self._connection.__enter__()
-        # env.py drives Alembic's module-level context: one thread at a time in this process.
-        self._context.__enter__()
-        self._logging.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        try:
-            if self._connection is not None:
-                self._connection.__exit__(*exc)
-        finally:
-            self._logging.__exit__(*exc)
-            self._context.__exit__(*exc)
-
-
-@contextmanager
-def kept_logging() -> Iterator[None]:
-    """Put the process's logging back as it was after env.py ran.
-
-    An env.py written by ``alembic init`` calls ``logging.config.fileConfig``, which would reconfigure
-    the whole kernel's logging: new handlers on the root logger, INFO lines from Alembic on every later
-    command, and every logger that existed before disabled.
-    """
-    import logging
-
-    root = logging.getLogger()
-    saved_root = (root.level, list(root.handlers))
-    saved = {name: _logger_state(found) for name, found in _loggers().items()}
-    try:
-        yield
-    finally:
-        root.setLevel(saved_root[0])
-        root.handlers[:] = saved_root[1]
-        for name, found in _loggers().items():
-            level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
-            found.setLevel(level)
-            found.disabled, found.propagate = disabled, propagate
-            found.handlers[:] = handlers
-
-
-def _loggers() -> dict[str, Any]:
-    import logging
-
-    return {n: lg for n, lg in logging.Logger.manager.loggerDict.items() if isinstance(lg, logging.Logger)}
-
-
-def _logger_state(found: Any) -> tuple[int, bool, list[Any], bool]:
-    return found.level, found.disabled, list(found.handlers), found.propagate
-
-
-def require_known(heads: tuple[str, ...], script: ScriptDirectory, migrator: Migrator) -> None:
+def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:
     """The database's revisions must have files here; otherwise say how to get out of it."""
     missing = [rev for rev in heads if not _defined(script, rev)]
     if missing:
         raise RevisionError(
-            f"the database is at {', '.join(missing)}, which no file in {migrator.directory} defines "
+            f"the database is at {', '.join(missing)}, which no file in {directory} defines "
             "(deleted, or from other code?): restore the file, or reset the version table with "
             "%migrate stamp REV --purge (REV = base, head, or the revision the schema really matches)"
         )
@@ -235,19 +388,41 @@ def _defined(script: ScriptDirectory, rev: str) -> bool:
         return False
 
 
-def rolled_back_if(dry_run: bool, config: Config) -> AbstractContextManager[Any]:
-    """For plan: a transaction begun before Alembic configures the connection, rolled back after."""
-    if not dry_run:
-        return nullcontext()
-    from .plan import UNREACHABLE_URL, rolled_back
+@contextmanager
+def rolled_back(connection: Connection) -> Iterator[None]:
+    """One transaction around everything run on ``connection``; rolled back, and no COMMIT allowed."""
+    from sqlalchemy import event
 
-    # An env.py that opens its own connection (as `alembic init` writes it) would commit for real:
-    # give it a URL it cannot open, so it fails instead (plan reports why).
-    config.set_main_option("sqlalchemy.url", UNREACHABLE_URL)
-    return rolled_back(config.attributes["connection"])
+    transaction = connection.begin()
+    event.listen(connection, "commit", refuse_commit)
+    try:
+        yield
+    finally:
+        event.remove(connection, "commit", refuse_commit)
+        if transaction.is_active:
+            transaction.rollback()
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
     from sqlalchemy.exc import DBAPIError
 
     return (DBAPIError,)
+
+
+def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple[str, ...]]]:
+    """Each database env.py configures, with its revisions, read through env.py like ``alembic current``."""
+    found: list[tuple[str, tuple[str, ...]]] = []
+    control = RunControl(None, target.url)
+
+    def collect(_rev: Any, context: Any) -> tuple[()]:
+        found.append((control.database, tuple(sorted(context.get_current_heads()))))
+        return ()
+
+    config = target.config()
+    config.attributes["target_metadata"] = target.metadata
+    with locking.alembic_context(), kept_logging(), connect(target.engine) as connection:
+        config.attributes["connection"] = connection
+        control.connection = connection
+        with translation.alembic_errors(target.url), captured_alembic_log(control.log):
+            run_env(script, config, Steps(collect, {}), control, dont_mutate=True)
+    return found

@@ -58,10 +58,14 @@ class SchemaWatch:
 def snapshot(connection: Connection) -> Schema:
     """Each table of the default schema with its column names (the version table left out)."""
     from .compat import column_names
-    from .database import VERSION_TABLE
+    from .database import OWN_TABLES, VERSION_TABLE
 
     columns = column_names(connection)
-    return {table: frozenset(names) for table, names in columns.items() if table != VERSION_TABLE}
+    return {
+        table: frozenset(names)
+        for table, names in columns.items()
+        if table != VERSION_TABLE and table not in OWN_TABLES
+    }
 
 
 def changes(before: Schema, after: Schema) -> tuple[str, ...]:

@@ -39,6 +39,8 @@ class HistoryEntry:
 
     info: RevisionInfo
     is_current: bool | None
+    applied_at: str | None = None
+    """When the revision was last applied upward, from the applied-at log (with indicate_current)."""
 
 
 @dataclass(frozen=True)
@@ -89,14 +91,15 @@ class Step:
     seconds: float
     sql: tuple[str, ...] = ()
     destructive: tuple[bool, ...] = ()
+    database: str = ""
+    """The database the step ran on: empty for the bound one, else a multidb engine name or a masked URL."""
 
 
 @dataclass(frozen=True)
 class Plan:
     """A dry run: the steps a migration to ``target`` would run, each with its SQL; nothing was changed.
 
-    ``method`` says how the SQL was captured: on a scratch copy of the database, or in a transaction
-    that was rolled back.
+    ``method`` says how the SQL was captured: in a transaction that was rolled back.
     """
 
     url: str
@@ -124,6 +127,10 @@ class MigrationResult:
     sql: str | None = None
     left_behind: tuple[str, ...] = ()
     """After a failure on a database without transactional DDL: what the failed revision changed."""
+    log: tuple[str, ...] = ()
+    """Alembic's log lines during the run (kept out of the output; shown on error or when asked)."""
+    notes: tuple[str, ...] = ()
+    """Things to know about the run, such as another database that env.py migrated."""
 
     @property
     def changed(self) -> bool:
@@ -138,3 +145,7 @@ class CurrentResult:
     url: str
     revisions: tuple[RevisionInfo, ...]
     unknown: tuple[str, ...] = ()
+    databases: tuple[str, ...] = ()
+    """Parallel to ``revisions`` when env.py spans several databases: each revision's database."""
+    note: str = ""
+    """Why there is no revision, when that is worth saying (no database file yet)."""

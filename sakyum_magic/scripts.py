@@ -224,43 +224,6 @@ def as_tuple(value: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-def run_migration(
-    script: ScriptDirectory,
-    config: Config,
-    direction: str,
-    revision: str,
-    sql: bool = False,
-    tag: str | None = None,
-) -> None:
-    """``command.upgrade`` / ``command.downgrade`` on an already-loaded ScriptDirectory.
-
-    The same steps as Alembic's two commands, minus their ``ScriptDirectory.from_config``, which
-    would import every revision file again (a quarter of a second at a thousand revisions).
-    """
-    from alembic.runtime.environment import EnvironmentContext
-    from alembic.util import CommandError
-
-    starting_rev = None
-    if ":" in revision:
-        if not sql:
-            raise CommandError("Range revision not allowed")
-        if revision.count(":") > 1:  # Alembic's own split(":", 2) fails with a bare ValueError here
-            raise CommandError(f"Revision range {revision!r} has more than one colon: use FROM:TO")
-        starting_rev, revision = revision.split(":", 1)
-    elif sql and direction == "downgrade":
-        raise CommandError("downgrade with --sql requires <fromrev>:<torev>")
-    # The step planners alembic.command.upgrade/downgrade themselves hand to EnvironmentContext's fn.
-    plan = script._upgrade_revs if direction == "upgrade" else script._downgrade_revs
-
-    def steps(rev: Any, _context: Any) -> Any:
-        return plan(revision, rev)
-
-    with EnvironmentContext(
-        config, script, fn=steps, as_sql=sql, starting_rev=starting_rev, destination_rev=revision, tag=tag
-    ):
-        script.run_env()
-
-
 def history_range(rev_range: str | None, current: tuple[str, ...]) -> tuple[str, str]:
     """Split an ``alembic history -r`` range (START:END, START: or :END; ``current`` allowed)."""
     if not rev_range:

@@ -142,7 +142,7 @@ def shell(workdir: Path) -> Iterator[object]:
 def logging_as_it_was() -> Iterator[None]:
     """Tests that run a stock env.py through plain Alembic (its fileConfig() reconfigures logging) leave
     logging as they found it for the tests after them."""
-    from sakyum_magic.execution import kept_logging
+    from sakyum_magic.environment import kept_logging
 
     with kept_logging():
         yield

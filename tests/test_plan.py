@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sakyum_magic import ConfigurationError, DatabaseError, Migrator, RevisionError
+from sakyum_magic import ConfigurationError, DatabaseError, Migrator
 from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message
 from tests.shells import alembic, migrate, one_line_error
 
@@ -141,14 +141,21 @@ def test_plan_down_and_nothing_to_do(sqlite_url: str) -> None:
     assert migrator.current().revisions[0].revision == two
 
 
-def test_plan_needs_a_versioned_database(sqlite_url: str) -> None:
+def test_plan_of_an_unversioned_database_starts_from_base(sqlite_url: str) -> None:
+    """As upgrade would: every revision from base, and nothing created, not even alembic_version."""
     migrator = Migrator(url=sqlite_url, metadata=models())
     migrator.init()
-    migrator.revision("one", autogenerate=True)
-    with pytest.raises(RevisionError, match=r"not versioned.*stamp"):
+    migrator.revision("one", autogenerate=True)  # autogenerate connected: an empty file exists
+    result = migrator.plan()
+    Path(sqlite_url.removeprefix("sqlite:///")).unlink()
+    with pytest.raises(DatabaseError, match="no database file"):
         migrator.plan()
     engine = sa.create_engine(sqlite_url)
-    assert not sa.inspect(engine).get_table_names()  # nothing was created, not even alembic_version
+    engine.connect().close()  # an empty database file again
+    result = migrator.plan()
+    assert result.current == () and len(result.steps) == 1
+    assert any("CREATE TABLE" in statement for statement in result.steps[0].sql)
+    assert not sa.inspect(engine).get_table_names()
     engine.dispose()
 
 
@@ -188,11 +195,12 @@ def test_magic_plan_table(shell: Any, sqlite_url: str) -> None:
     assert isinstance(migrate(shell, "plan head"), Message)
 
 
-def test_magic_plan_unversioned_is_one_line(shell: Any, sqlite_url: str) -> None:
+def test_magic_plan_without_a_database_file_is_one_line(shell: Any, sqlite_url: str) -> None:
     shell.user_ns["models"] = models()
     migrate(shell, f"config --url {sqlite_url} --metadata models")
     migrate(shell, "init")
-    assert "not versioned" in one_line_error(shell, "plan")
+    assert "no database file" in one_line_error(shell, "plan")
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
 
 
 def test_magic_upgrade_with_several_heads_shows_them(shell: Any, sqlite_url: str, workdir: Path) -> None:
@@ -220,8 +228,8 @@ def test_plan_refuses_ddl_that_commits_itself(mysql_url: str, workdir: Path) -> 
     assert state(mysql_url) == before
 
 
-def test_plan_refuses_an_env_py_that_opens_its_own_connection(postgres_url: str, workdir: Path) -> None:
-    """A stock `alembic init` env.py ignores the connection handed to it: a dry run could commit."""
+def test_plan_with_a_stock_env_py_runs_on_the_bound_connection(postgres_url: str, workdir: Path) -> None:
+    """A stock `alembic init` env.py opens its own connection: plan uses the magic's, and rolls back."""
     alembic(workdir, "init", "plain")
     migrator = Migrator(url=postgres_url, directory=workdir / "plain", ini=workdir / "alembic.ini")
     made = migrator.revision("manual", rev_id="a1").revisions[0]
@@ -233,8 +241,9 @@ def test_plan_refuses_an_env_py_that_opens_its_own_connection(postgres_url: str,
         )
     )
     migrator.stamp("base")
-    with pytest.raises(ConfigurationError, match="opens its own connection"):
-        migrator.plan()
+    result = migrator.plan()
+    assert [step.revision for step in result.steps] == ["a1"]
+    assert any("CREATE TABLE zz" in statement for statement in result.steps[0].sql)
     assert migrator.current().revisions == ()
     assert "zz" not in sa.inspect(sa.create_engine(postgres_url)).get_table_names()
 

@@ -1,0 +1,172 @@
+"""Alembic's errors turned into the core's one-line errors, by exception type and ``__cause__``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .binding import scrub
+from .errors import (
+    ConfigurationError,
+    MigrationError,
+    MultipleHeadsError,
+    RevisionError,
+)
+from .records import MigrationResult
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+AMBIGUOUS_WALK = (
+    "a relative step (+N/-N) is ambiguous where the history branches or merges: "
+    "name the target revision instead (see %migrate history)"
+)
+REVISION_HINT = "see %migrate history for the revision ids"
+
+
+@contextmanager
+def alembic_errors(url: URL | None) -> Iterator[None]:
+    """Turn Alembic's command and revision errors into the core's one-line errors.
+
+    ``ScriptDirectory`` wraps its revision errors in ``CommandError(...) from cause``; the cause's
+    type (MultipleHeads, ResolutionError, CycleDetected, ...) decides the message.
+    """
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, AlembicRevisionError):
+            raise revision_error(cause, url) from exc
+        raise _command_error(scrub(_plain(exc), url)) from exc
+    except AlembicRevisionError as exc:
+        raise revision_error(exc, url) from exc
+    except SyntaxError as exc:  # a revision file Python cannot load, perhaps the one just written
+        where = Path(exc.filename).name if exc.filename and exc.filename != "<string>" else "a revision file"
+        line = f" (line {exc.lineno})" if exc.lineno else ""
+        raise RevisionError(
+            f"cannot load {where}: {exc.msg}{line}; fix or remove it "
+            "(a -m message with NUL characters, triple quotes or backslashes breaks the new file's docstring)"
+        ) from exc
+    except KeyError as exc:  # the revision map meets a down_revision that no file defines
+        if not raised_by_alembic(exc):
+            raise
+        raise RevisionError(
+            f"a revision names {exc.args[0]!r} as its down_revision (or depends_on), and no file defines "
+            f"{exc.args[0]!r}: fix that revision file, or restore the missing one"
+        ) from exc
+    except AssertionError as exc:
+        if not raised_by_alembic(exc):
+            raise
+        raise RevisionError(
+            "Alembic cannot resolve these revision arguments (an empty id, a relative step past a head, "
+            f"or a revision named twice?); {REVISION_HINT}"
+        ) from exc
+
+
+def revision_error(cause: BaseException, url: URL | None) -> RevisionError:
+    """The one-line error for one of Alembic's revision-map errors, chosen by its type."""
+    from alembic.script.revision import CycleDetected, MultipleHeads, RangeNotAncestorError
+
+    if isinstance(cause, MultipleHeads):
+        return multiple_heads(tuple(cause.heads), cause.argument or "head")
+    if isinstance(cause, CycleDetected):
+        return RevisionError(
+            f"the revisions {', '.join(cause.revisions)} form a cycle (each names the next as its "
+            "down_revision or depends_on): fix down_revision in those files"
+        )
+    if isinstance(cause, RangeNotAncestorError):
+        return RevisionError(
+            f"revision {cause.lower} is not below {cause.upper} in the history, so there is no path "
+            f"between them; {REVISION_HINT}"
+        )
+    message = scrub(_plain(cause), url)
+    if message.startswith("Ambiguous walk"):  # a plain RevisionError: Alembic gives it no type of its own
+        return RevisionError(AMBIGUOUS_WALK)
+    return RevisionError(f"{message}; {REVISION_HINT}")
+
+
+def raised_by_alembic(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from an assertion inside Alembic's own code (its revision-map checks).
+
+    Alembic validates some revision arguments with ``assert``; those are bad input, not bugs here.
+    An assertion in a revision file or in this package is left alone.
+    """
+    import traceback
+
+    import alembic
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and Path(frames[-1].filename).is_relative_to(Path(alembic.__file__).parent)
+
+
+def _plain(exc: BaseException) -> str:
+    return " ".join(str(exc).split()).rstrip(".")
+
+
+def _command_error(message: str) -> ConfigurationError | RevisionError:
+    # A CommandError with no revision error behind it: Alembic's argument checks ("Range revision
+    # not allowed", "--sql ... does not make any sense"); its own words are the message.
+    if re.search(r"revision|Revision|head|ancestor|branch", message):
+        return RevisionError(f"{message}; {REVISION_HINT}")
+    return ConfigurationError(message)
+
+
+def multiple_heads(heads: tuple[str, ...], argument: str = "head") -> MultipleHeadsError:
+    """The error for 'head' asked of a graph with several heads, naming the ways out."""
+    listed = ", ".join(heads)
+    twice = sorted({rev for rev in heads if heads.count(rev) > 1})
+    if twice:
+        return MultipleHeadsError(
+            f"the revision id {', '.join(twice)} is used by more than one file: give one of them "
+            "another revision id (and fix the down_revision that names it)",
+            heads,
+        )
+    return MultipleHeadsError(
+        f"{argument!r} is ambiguous: there are {len(heads)} heads ({listed}); "
+        "run %migrate upgrade heads to apply them all, or %migrate merge heads -m MESSAGE to join them",
+        heads,
+    )
+
+
+def failed_step(exc: BaseException, result: MigrationResult, failing: str | None, url: URL) -> MigrationError:
+    """A MigrationError naming the revision that failed and the statement it was running."""
+    statement = getattr(exc, "statement", None)
+    reason = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
+    where = f"revision {failing}" if failing else "the migration"
+    applied = f"{len(result.steps)} step(s) applied before it" if result.steps else "nothing applied"
+    sql = f" while running {_short(statement)!r}" if statement else ""
+    todo = ". Fix the revision file and run it again"
+    if result.left_behind:
+        todo = (
+            f". This database commits DDL at once, so {where} is partly applied "
+            f"({', '.join(result.left_behind)}): undo that by hand and run %migrate stamp "
+            f"{', '.join(result.after) or 'base'} (until then upgrade refuses), then fix the revision file "
+            "and run it again"
+        )
+    return MigrationError(
+        f"{result.command} failed in {where}{sql}: {reason}; {applied}, database now at "
+        f"{', '.join(result.after) or 'base'}{todo}",
+        result,
+    )
+
+
+def interrupted(result: MigrationResult, total: int) -> MigrationError:
+    """The error for a run the user stopped: how far it got, and where the database is."""
+    of = f" of {total}" if total else ""
+    return MigrationError(
+        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at "
+        f"{', '.join(result.after) or 'base'} (the revision in progress was rolled back, or not begun); "
+        f"run %migrate {result.command} {result.target} again to continue",
+        result,
+    )
+
+
+def _short(statement: str, limit: int = 160) -> str:
+    text = " ".join(str(statement).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,83 @@
+"""The tutorial notebook (the migration chapter step by step), executed by nbclient in a real kernel."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "notebooks"))
+
+import run as notebook_runner  # noqa: E402
+
+TABLES = ("user", "exam_question", "exam_choice", "site_setting")
+
+
+def html(outputs: list[Any]) -> str:
+    return "".join(str(o.get("data", {}).get("text/html", "")) for o in outputs)
+
+
+def text(outputs: list[Any]) -> str:
+    return "\n".join(notebook_runner.shown(o) for o in outputs)
+
+
+@pytest.mark.notebook
+def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The `!alembic` cells need this environment's alembic on the kernel's PATH.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    workdir = tmp_path / "nb"
+    notebook = notebook_runner.execute(ROOT / "notebooks" / "tutorial.ipynb", workdir)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    cells = [(c.source, c.outputs, c.metadata.get("tags", [])) for c in code]
+    outputs = [o for _, outs, _ in cells for o in outs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert not [o for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+
+    def shown(source: str, index: int = 0) -> list[Any]:
+        return [outs for src, outs, _ in cells if src == source][index]
+
+    head, first = _revision_ids(workdir)
+    listed = text(shown('%migrate config --metadata "[db, site]"'))
+    assert "[db, site]" in listed and " 4 " in listed  # the list form binds all four tables
+    added = shown('%migrate revision --autogenerate -m "Added tables"')
+    created = {t for line in text(added).splitlines() if "add_table" in line for t in line.split()}
+    assert "<table" in html(added) and set(TABLES) <= created
+    assert first in text(added)
+    upgraded = shown("%migrate upgrade head")
+    assert "<table" in html(upgraded) and "Added tables" in text(upgraded)
+    changed = text(shown('%migrate revision --autogenerate -m "Add explanation to choices"'))
+    assert "add_column" in changed and "explanation" in changed and head in changed
+    history = shown("%migrate history --verbose")
+    assert "<table" in html(history) and head in text(history) and first in text(history)
+    assert "Add explanation to choices" in text(shown("%migrate downgrade base"))
+    assert "has no revision applied" in text(shown("%migrate current", 1))
+
+    graph, frame = (outs for _, outs, tags in cells if "graph" in tags)
+    drawing = html(graph)
+    assert "<svg" in drawing and "you are here" in drawing and head[:7] in drawing and first[:7] in drawing
+    assert "you are here" in text(graph)
+    assert "<table" in html(frame)
+
+    cli_upgrade = text(shown("!alembic upgrade head"))
+    assert f"Running upgrade  -> {first}" in cli_upgrade
+    assert f"Running upgrade {first} -> {head}" in cli_upgrade
+    cli_history = text(shown("!alembic history --verbose"))
+    assert f"Rev: {head} (head)" in cli_history and f"Parent: {first}" in cli_history
+    assert f"Rev: {first}" in cli_history and "Add explanation to choices" in cli_history
+    assert f"{head} (head)" in text(shown("!alembic current"))
+    assert (workdir / "default.db").is_file()
+
+
+def _revision_ids(workdir: Path) -> tuple[str, str]:
+    """The two revisions the notebook wrote: (the head, the first), read from their files."""
+    files = sorted((workdir / "alembic" / "versions").glob("*.py"))
+    assert len(files) == 2
+    ids = {f.name.split("_", 1)[1]: f.name.split("_", 1)[0] for f in files}
+    return ids["add_explanation_to_choices.py"], ids["added_tables.py"]
