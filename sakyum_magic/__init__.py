@@ -1,7 +1,8 @@
 """sakyum-magic: Alembic migrations in IPython and Jupyter.
 
-``%load_ext sakyum_magic`` adds the ``%migrate`` line magic. The same commands are available without
-IPython through :class:`Migrator`, which returns data and prints nothing.
+``%load_ext sakyum_magic`` adds the ``%migrate`` line magic, whose tables are :class:`ResultFrame`
+(pandas DataFrames) and whose other results are :class:`ResultText`. The same commands are
+available without IPython through :class:`Migrator`, which returns data and prints nothing.
 """
 
 from __future__ import annotations
@@ -11,65 +12,40 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-    from .commands import Migrator
-    from .errors import (
-        ConfigurationError,
-        DatabaseError,
-        DropRefusedError,
-        MigrationError,
-        MultipleHeadsError,
-        NotInitializedError,
-        PendingChangesError,
-        RevisionError,
-        SakyumError,
-    )
-    from .records import (
-        Binding,
-        CurrentResult,
-        HistoryEntry,
-        InitResult,
-        MigrationResult,
-        Operation,
-        Plan,
-        RevisionInfo,
-        RevisionResult,
-        Step,
-    )
+    # The names of _EXPORTS again, re-exported for type checkers (tests/test_api.py compares them).
+    from .commands import Migrator as Migrator
+    from .errors import ConfigurationError as ConfigurationError
+    from .errors import DatabaseError as DatabaseError
+    from .errors import DropRefusedError as DropRefusedError
+    from .errors import MigrationError as MigrationError
+    from .errors import MultipleHeadsError as MultipleHeadsError
+    from .errors import NotInitializedError as NotInitializedError
+    from .errors import PendingChangesError as PendingChangesError
+    from .errors import RevisionError as RevisionError
+    from .errors import SakyumError as SakyumError
+    from .records import Binding as Binding
+    from .records import CurrentResult as CurrentResult
+    from .records import HistoryEntry as HistoryEntry
+    from .records import InitResult as InitResult
+    from .records import MigrationResult as MigrationResult
+    from .records import Operation as Operation
+    from .records import Plan as Plan
+    from .records import RevisionInfo as RevisionInfo
+    from .records import RevisionResult as RevisionResult
+    from .records import Step as Step
+    from .results import ResultFrame as ResultFrame
+    from .results import ResultText as ResultText
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "Binding",
-    "ConfigurationError",
-    "CurrentResult",
-    "DatabaseError",
-    "DropRefusedError",
-    "HistoryEntry",
-    "InitResult",
-    "MigrationError",
-    "MigrationResult",
-    "Migrator",
-    "MultipleHeadsError",
-    "NotInitializedError",
-    "Operation",
-    "PendingChangesError",
-    "Plan",
-    "RevisionError",
-    "RevisionInfo",
-    "RevisionResult",
-    "SakyumError",
-    "Step",
-    "load_ipython_extension",
-    "unload_ipython_extension",
-]
 
 _MAGICS_KEY = "_sakyum_magics"
 
 # Where each public name lives; imported on first access, so that `%load_ext` stays cheap.
 _EXPORTS = {
-    "Migrator": "commands",
-    **dict.fromkeys(
-        [
+    name: module
+    for module, names in {
+        "commands": ("Migrator",),
+        "errors": (
             "ConfigurationError",
             "DatabaseError",
             "DropRefusedError",
@@ -79,11 +55,8 @@ _EXPORTS = {
             "PendingChangesError",
             "RevisionError",
             "SakyumError",
-        ],
-        "errors",
-    ),
-    **dict.fromkeys(
-        [
+        ),
+        "records": (
             "Binding",
             "CurrentResult",
             "HistoryEntry",
@@ -94,10 +67,13 @@ _EXPORTS = {
             "RevisionInfo",
             "RevisionResult",
             "Step",
-        ],
-        "records",
-    ),
+        ),
+        "results": ("ResultFrame", "ResultText"),
+    }.items()
+    for name in names
 }
+
+__all__ = sorted([*_EXPORTS, "load_ipython_extension", "unload_ipython_extension"])
 
 
 def __getattr__(name: str) -> Any:

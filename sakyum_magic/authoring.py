@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, Any
 from . import locking
 from .database import connect
 from .environment import RunControl, kept_logging
+from .envrun import Target, run_env
 from .errors import ConfigurationError, RevisionError
-from .execution import Target, run_env
 from .planning import Steps
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import Script, ScriptDirectory
+    from sqlalchemy.engine import Engine
 
 
 def write_revision(
@@ -99,3 +100,22 @@ def _run(
         with connect(target.engine) as connection:
             config.attributes["connection"] = connection
             run_env(script, config, steps, RunControl(connection, target.url), **options)
+
+
+def no_changes_note(engine: Engine) -> str:
+    """What an autogenerate that found nothing says (and a hint when tables exist unversioned)."""
+    from sqlalchemy import inspect
+
+    from .database import VERSION_TABLE, current_heads
+
+    note = "No changes detected: the database already matches the models, so no file was written."
+    if current_heads(engine):
+        return note
+    with connect(engine) as connection:
+        tables = set(inspect(connection).get_table_names()) - {VERSION_TABLE}
+    if tables:
+        note += (
+            " The database has tables but no revision: if they came from create_all(), "
+            "run %migrate stamp head after your first revision to mark it up to date."
+        )
+    return note

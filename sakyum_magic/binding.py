@@ -24,10 +24,28 @@ URL_ENV_VAR = "DATABASE_URL"
 MASK = "***"
 
 
-# The password runs to the *last* @ of the URL: an unencoded @ inside it must not end the mask early.
-_CREDENTIALS = re.compile(r"(?P<head>[A-Za-z][\w+.-]*://[^:/@\s]*:)(?P<password>\S*)@")
+# Query-string keys whose values are secrets (``?password=``, ``&sslpassword=``, ``&api_token=``, ...):
+# any key containing one of these words, in any case.
+SECRET_WORDS = ("pass", "pwd", "secret", "token", "key", "credential", "auth")
+
 # user:password@ followed by another @ before the query: a password with an unencoded @.
-_UNENCODED_AT = re.compile(r"^[A-Za-z][\w+.-]*://[^:/@\s]*:[^?\s]*@[^?\s]*@")
+_UNENCODED_AT = re.compile(r"^[A-Za-z][\w+.-]*://[^:/@\s]*:[^?]*@[^?]*@")
+# A key=value pair in free text: after ? & ; (or their %-encodings), or after a space or quote (a DSN).
+_PAIR = re.compile(
+    r"(?:(?P<query>[?&]|%26|%3[Ff])|(?P<list>;|%3[Bb])|(?<![^\s'\"(,]))"
+    r"(?P<key>[A-Za-z_][\w.-]*)[ \t]*(?:=|%3[Dd])[ \t]*"
+)
+# A value holding a secret of its own, like ODBC's odbc_connect=...;PWD=...
+_EMBEDDED = re.compile(r"(?i)\b(?:pwd|pass\w*|secret|token)\s*=")
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-")
+_URL_OPENERS = frozenset(" \t'\"(<[,=")
+_VALUE_ENDS = {
+    "query": re.compile(r"&|%26|\n"),
+    "list": re.compile(r"[;&\n]|%3[Bb]|%26"),
+    "": re.compile(r"[\s;&]"),
+    "'": re.compile(r"['\n]"),
+    '"': re.compile(r'["\n]'),
+}
 
 
 def url_text(url: str | URL | None) -> str:
@@ -38,55 +56,226 @@ def url_text(url: str | URL | None) -> str:
 
 
 def parse_url(url: str | URL | None) -> URL:
-    """Parse the bound URL, raising ConfigurationError (with the password masked) if malformed."""
-    from sqlalchemy.engine import URL, make_url
-    from sqlalchemy.exc import ArgumentError
-
-    if isinstance(url, URL):
-        return url
-    text = url_text(url)
-    if "\x00" in text:  # drivers fail on it with a bare ValueError
-        raise ConfigurationError(
-            f"the database URL {mask_text(text)!r} contains a NUL character: remove it "
-            "(%migrate config --url URL)"
-        )
-    if _UNENCODED_AT.match(text):
-        raise ConfigurationError(
-            f"the database URL {mask_text(text)!r} has more than one @ before its host: percent-encode "
-            "the password (@ is %40, % is %25, : is %3A, / is %2F; urllib.parse.quote_plus does it) "
-            "and set it again with %migrate config --url URL"
-        )
-    try:
-        return make_url(text)
-    except (ArgumentError, ValueError) as exc:
-        raise ConfigurationError(
-            f"cannot parse the database URL {mask_text(text)!r}: expected "
-            "dialect+driver://user:password@host/database; fix it with %migrate config --url URL"
-        ) from exc
-
-
-def mask_url(url: str | URL | None) -> str:
-    """The URL as text with its password replaced by ``***``, safe to show or write anywhere."""
+    """Parse the bound URL, raising ConfigurationError (with every secret masked) if malformed."""
     from sqlalchemy.engine import URL
 
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
-    return mask_text(url_text(url))
+        return password_from_query(url)
+    text = url_text(url)
+    problem = _unparsable(text)
+    parsed = _parsed(text) if problem is None else None
+    if problem is not None:
+        raise ConfigurationError(f"the database URL {mask_unparsed(text)!r} {problem}")
+    if parsed is None:
+        raise ConfigurationError(
+            f"cannot parse the database URL {mask_unparsed(text)!r}: expected "
+            "dialect+driver://user:password@host/database; fix it with %migrate config --url URL"
+        )
+    return parsed
+
+
+def _unparsable(text: str) -> str | None:
+    """What makes ``text`` unusable before SQLAlchemy even reads it, or None."""
+    if "\x00" in text:  # drivers fail on it with a bare ValueError
+        return "contains a NUL character: remove it (%migrate config --url URL)"
+    if _UNENCODED_AT.match(text):
+        return (
+            "has more than one @ before its host: percent-encode the password (@ is %40, % is %25, "
+            ": is %3A, / is %2F; urllib.parse.quote_plus does it) and set it again with "
+            "%migrate config --url URL"
+        )
+    return None
+
+
+def _parsed(text: str) -> URL | None:
+    """The URL SQLAlchemy reads from ``text``; None when it cannot, or reads the query as a password."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if _unparsable(text) is not None:
+        return None
+    try:
+        parsed = make_url(text)
+    except (ArgumentError, ValueError, TypeError):
+        return None
+    # An unencoded @ in the query after user@host:port: SQLAlchemy takes what lies before it as the
+    # password and what follows as the host, so no part of it may be shown or used.
+    if "?" in text and not parsed.query and "?" in (parsed.password or ""):
+        return None
+    return password_from_query(parsed)
+
+
+def password_from_query(url: URL) -> URL:
+    """``?password=`` moved into the URL's own password.
+
+    Drivers receive it the same way (SQLAlchemy hands both to the DBAPI's ``connect`` as the
+    password), and SQLAlchemy and Alembic then hide it wherever they show the URL.
+    """
+    value = url.query.get("password")
+    if url.password is not None or not isinstance(value, str):
+        return url
+    return url.set(password=value).difference_update_query(["password"])
+
+
+def secret_key(name: str) -> bool:
+    """Whether a URL query key holds a secret (password, sslpassword, token, api_key, ...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def _secret_pair(key: str, value: str) -> bool:
+    from urllib.parse import unquote_plus
+
+    return secret_key(key) or bool(_EMBEDDED.search(unquote_plus(value)))
+
+
+def has_secret(url: str | URL | None) -> bool:
+    """Whether the URL carries a password, in its credentials or in its query string."""
+    from sqlalchemy.engine import URL
+
+    parsed = url if isinstance(url, URL) else _parsed(url_text(url))
+    if parsed is None:
+        return mask_unparsed(url_text(url)) != url_text(url)
+    return parsed.password is not None or bool(_secret_values(parsed))
+
+
+def _query_pairs(url: URL) -> list[tuple[str, str]]:
+    """The URL's query as (key, value) pairs, a key given twice appearing twice, in key order."""
+    pairs: list[tuple[str, str]] = []
+    for key in sorted(url.query):
+        given = url.query[key]
+        pairs += [(key, value) for value in ((given,) if isinstance(given, str) else given)]
+    return pairs
+
+
+def _secret_values(url: URL) -> list[str]:
+    return [value for key, value in _query_pairs(url) if _secret_pair(key, value)]
+
+
+def _secret_keys(url: URL) -> set[str]:
+    return {key for key, value in _query_pairs(url) if _secret_pair(key, value)}
+
+
+def without_secrets(url: URL) -> URL:
+    """The URL with no password and no secret query keys (what a file such as alembic.ini may hold)."""
+    from sqlalchemy.engine import URL
+
+    kept = {key: value for key, value in url.query.items() if key not in _secret_keys(url)}
+    return URL.create(url.drivername, url.username, None, url.host, url.port, url.database, kept)
+
+
+def mask_url(url: str | URL | None) -> str:
+    """The URL as text with its password and query-string secrets replaced by ``***``, safe to show."""
+    from urllib.parse import quote_plus
+
+    from sqlalchemy.engine import URL
+
+    parsed = url if isinstance(url, URL) else _parsed(url_text(url))
+    if parsed is None:
+        return mask_unparsed(url_text(url))
+    secret = _secret_keys(parsed)
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [f"{quote_plus(k)}={MASK if k in secret else quote_plus(v)}" for k, v in _query_pairs(parsed)]
+    return f"{shown}?{'&'.join(pairs)}" if pairs else shown
+
+
+def mask_unparsed(text: str) -> str:
+    """A URL SQLAlchemy cannot parse, for an error message: its scheme only.
+
+    Where its password ends cannot be known (it may hold spaces, @, :, / or ?, and a forgotten @
+    turns it into a port), so nothing after the scheme is trusted.
+    """
+    head, sep, _rest = text.partition("://")
+    if not sep or not _SCHEME_CHARS.issuperset(head):
+        return MASK
+    return f"{head}://{MASK}"
 
 
 def mask_text(text: str) -> str:
-    """Mask anything that looks like ``scheme://user:password@`` inside free text."""
-    return _CREDENTIALS.sub(lambda m: f"{m['head']}{MASK}@" if m["password"] else m[0], text)
+    """Mask every password in free text: ``scheme://user:password@`` and secret ``key=value`` pairs.
+
+    A password runs to the last @ before the end of its line or the next URL, so spaces or an @ left
+    unencoded in it are masked too; a secret query value runs to the next & or the end of the line.
+    """
+    return _mask_pairs(_mask_credentials(text))
+
+
+def _mask_credentials(text: str) -> str:
+    pieces: list[str] = []
+    done, segment_end, last_at = 0, -1, -1
+    mark = text.find("://")
+    while mark != -1:
+        colon = mark + 3
+        while colon < len(text) and text[colon] not in ":/@" and not text[colon].isspace():
+            colon += 1
+        if colon >= segment_end:  # the @ that ends a password is the last one of its segment
+            segment_end = _segment_end(text, colon)
+            last_at = text.rfind("@", colon, segment_end)
+        if text.startswith(":", colon) and last_at > colon + 1:
+            pieces += [text[done : colon + 1], MASK]
+            done = last_at
+            mark = text.find("://", last_at)
+        else:
+            mark = text.find("://", colon + 1)
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _segment_end(text: str, start: int) -> int:
+    """The end of the line at ``start``, or the start of the next URL on it (one after a space or quote)."""
+    line_end = text.find("\n", start)
+    line_end = len(text) if line_end == -1 else line_end
+    mark = text.find("://", start, line_end)
+    while mark != -1:
+        scheme = _scheme_start(text, mark)
+        if start < scheme < mark and text[scheme - 1] in _URL_OPENERS:
+            return scheme
+        mark = text.find("://", mark + 3, line_end)
+    return line_end
+
+
+def _scheme_start(text: str, mark: int) -> int:
+    """Where the scheme ending at ``mark`` (the index of its ``://``) begins."""
+    start = mark
+    while start > 0 and text[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return start
+
+
+def _mask_pairs(text: str) -> str:
+    pieces: list[str] = []
+    done = 0
+    for found in _PAIR.finditer(text):
+        if found.start() < done or not secret_key(found["key"]):
+            continue
+        end = _value_end(text, found.end(), "query" if found["query"] else "list" if found["list"] else "")
+        pieces += [text[done : found.end()], MASK]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
+
+
+def _value_end(text: str, start: int, kind: str) -> int:
+    """Where a secret value starting at ``start`` ends: for a query pair (which may hold unencoded
+    spaces) at the next &, for a ;-list pair at the next ; or &, for a DSN pair at a space unless quoted."""
+    if kind == "" and text.startswith(("'", '"'), start):
+        closing = _VALUE_ENDS[text[start]].search(text, start + 1)
+        if closing is None:
+            return len(text)
+        return closing.end() if closing[0] != "\n" else closing.start()
+    found = _VALUE_ENDS[kind].search(text, start)
+    return found.start() if found is not None else len(text)
 
 
 def scrub(text: str, url: URL | None) -> str:
-    """Remove the URL's password from a message that may quote it (driver errors sometimes do)."""
+    """Remove the URL's secrets from a message that may quote them (driver errors sometimes do)."""
     text = mask_text(text)
-    password = url.password if url is not None else None
-    if password:
-        from urllib.parse import quote_plus
+    secrets = [] if url is None else [url.password, *_secret_values(url)]
+    from urllib.parse import quote, quote_plus
 
-        for form in {str(password), quote_plus(str(password))}:
+    for secret in secrets:
+        forms = {str(secret), quote_plus(str(secret)), quote(str(secret), safe="")} if secret else set()
+        for form in sorted(forms, key=len, reverse=True):  # longest first: no encoded form left half-done
             text = text.replace(form, MASK)
     return text
 

@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import execution, translation
+from . import envrun, execution, translation
 from .aio import on_engine_loop
-from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
+from .binding import as_target, mask_url, parse_url
+from .bound import Bound
 from .compat import quiet_alembic
-from .configuration import build_config, check_path, require_initialized
+from .configuration import check_path, require_initialized
 from .database import (
-    VERSION_TABLE,
     connect,
     create_engine,
     current_heads,
-    file_identity,
-    is_empty_sqlite_file,
-    new_sqlite_file,
     require_database_file,
-    require_sqlite_database,
     sqlite_file,
 )
-from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError, SakyumError
+from .errors import ConfigurationError, DatabaseError, PendingChangesError, RevisionError
 from .newfiles import check_rev_id, undo_new_files, writable
 from .records import (
-    Binding,
     CurrentResult,
     HistoryEntry,
     InitResult,
@@ -38,147 +32,36 @@ from .records import (
     RevisionResult,
 )
 from .safety import Rename, directives_hook, parse_renames
-from .scripts import ScriptCache, Snapshot, history_range
+from .scripts import history_range
 from .template import write_directory
 
 if TYPE_CHECKING:
-    from alembic.config import Config
-    from alembic.script import ScriptDirectory
-    from sqlalchemy import MetaData
-    from sqlalchemy.engine import URL, Engine
 
     from .audit import LogEntry
     from .graph import RevisionGraph
 
 
-class Migrator:
+REVISION_ARGUMENTS = (
+    *("message", "autogenerate", "sql", "head", "splice"),
+    *("branch_label", "version_path", "rev_id", "depends_on"),
+)
+"""``alembic.command.revision``'s keyword arguments, in order."""
+
+
+class Migrator(Bound):
     """Alembic commands bound to one database URL, one set of models and one migration directory.
 
-    :param url: database URL; default ``$DATABASE_URL``, else ``sqlite:///default.db``.
-    :param metadata: a MetaData, declarative base, Flask-SQLAlchemy ``db``, a list of those, or a
-        callable returning one (called at every command, so changed models are picked up).
-    :param directory: the Alembic script directory, as in ``alembic init DIRECTORY``.
-    :param ini: alembic.ini, read when present and written by :meth:`init`.
-    :param progress: show a progress bar when a run has many revisions.
-    :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
-    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
+    One method per Alembic command, named and parametrised like ``alembic.command``'s, returning data
+    and printing nothing. The binding's parameters are :class:`~sakyum_magic.bound.Bound`'s.
     """
-
-    def __init__(
-        self,
-        url: str | URL | None = None,
-        metadata: object = None,
-        directory: str | Path = "alembic",
-        ini: str | Path = "alembic.ini",
-        *,
-        metadata_label: str | None = None,
-        progress: bool = True,
-        x_arguments: Sequence[str] = (),
-        audit: bool = True,
-    ) -> None:
-        self.url = url
-        self.metadata = metadata
-        self.metadata_label = metadata_label or ("metadata" if metadata is not None else "")
-        self.directory = Path(directory)
-        self.ini = Path(ini)
-        self.progress = progress
-        self.x_arguments = tuple(x_arguments)
-        self.audit = audit
-        self.scripts = ScriptCache()
-        self._engine: tuple[str, Engine] | None = None
-
-    # -- binding --------------------------------------------------------------------------
-
-    def binding(self) -> Binding:
-        """The URL (password masked), metadata, table count, directory, and whether it is initialized."""
-        label, tables = self.metadata_label or "(none)", None
-        if self.metadata is not None:
-            try:
-                tables = table_count(self.target_metadatas())
-            except ConfigurationError:  # shown, not raised: `config` is how a broken binding is fixed
-                label += " (fails to evaluate)"
-        return Binding(
-            url=mask_url(self.url),
-            metadata=label,
-            tables=tables,
-            directory=str(self.directory),
-            initialized=_initialized(self.directory),
-        )
-
-    def target_metadatas(self) -> list[MetaData]:
-        """The bound metadata as a list; ConfigurationError when none is bound or it is not metadata."""
-        if self.metadata is None:
-            raise ConfigurationError(
-                "no models are bound: pass metadata= (or %migrate config --metadata Base)"
-            )
-        return resolve_metadata(self.metadata, self.metadata_label or "metadata")
-
-    def engine(self) -> Engine:
-        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
-        deleted or replaced between commands is opened afresh)."""
-        url = parse_url(self.url)
-        require_sqlite_database(url)
-        key = url.render_as_string(hide_password=False)
-        if self._engine is None or self._engine[0] != key:
-            self.dispose()
-            self._engine = (key, create_engine(url))
-        return self._engine[1]
-
-    def target(self, need_metadata: bool = False) -> execution.Target:
-        """What a run needs from this binding (see :mod:`sakyum_magic.execution`)."""
-        return execution.Target(
-            engine=self.engine(),
-            url=parse_url(self.url),
-            config=self.config,
-            directory=self.directory,
-            progress=self.progress,
-            metadata=self._metadata_for_env() if need_metadata else None,
-            audit=self.audit,
-        )
-
-    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
-        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
-        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
-        if self.metadata is None and not execution.own_env(self.directory):
-            return None
-        return as_target(self.target_metadatas())
-
-    def dispose(self) -> None:
-        """Close the pooled connections of the engine in use."""
-        if self._engine is not None:
-            self._engine[1].dispose()
-            self._engine = None
-
-    @contextmanager
-    def no_new_database_on_error(self) -> Iterator[None]:
-        """Remove the empty SQLite file that a failing command created just by connecting."""
-        path = new_sqlite_file(self.url)
-        try:
-            yield
-        except SakyumError:
-            if path is not None and is_empty_sqlite_file(path):
-                self.dispose()
-                path.unlink()
-            raise
-
-    def config(self, **buffers: Any) -> Config:
-        """An Alembic Config for this binding (alembic.ini is read if present, never changed)."""
-        return build_config(self.ini, self.directory, parse_url(self.url), self.x_arguments, **buffers)
-
-    def script_directory(self) -> ScriptDirectory:
-        """The revision map, reloaded only when a file in the versions directories changed."""
-        return self.snapshot().script
-
-    def snapshot(self) -> Snapshot:
-        """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
-        require_initialized(self.directory)
-        with translation.alembic_errors(parse_url(self.url)):
-            return self.scripts.snapshot(self.config())
 
     # -- commands that write files --------------------------------------------------------
 
     def init(self, directory: str | Path | None = None) -> InitResult:
-        """Create a migration directory and alembic.ini, like ``alembic init``."""
+        """Create a migration directory and alembic.ini, like ``alembic init``.
+
+        :param directory: the directory to create (default: the bound one).
+        """
         target = Path(directory) if directory is not None else self.directory
         check_path(target)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
@@ -211,6 +94,18 @@ class Migrator:
 
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+
+        :param message: the revision's message (``-m``).
+        :param autogenerate: fill it from the differences between the models and the database.
+        :param sql: write the SQL instead of running env.py online (needs revision_environment).
+        :param head: the head to build on.
+        :param splice: allow ``--head`` to name a revision that is not a head.
+        :param branch_label: a label for a new branch.
+        :param version_path: which version location to write into.
+        :param rev_id: use this revision id instead of a generated one.
+        :param depends_on: revision(s) this one depends on.
+        :param allow_drop: let autogenerate drop tables and columns (refused otherwise).
+        :param renames: rename a column instead of dropping and re-adding it (repeatable).
         """
         from .authoring import write_revision
 
@@ -220,17 +115,8 @@ class Migrator:
         require_initialized(self.directory)
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
-        arguments = {
-            "message": message,
-            "autogenerate": autogenerate,
-            "sql": sql,
-            "head": head,
-            "splice": splice,
-            "branch_label": branch_label,
-            "version_path": version_path,
-            "rev_id": rev_id,
-            "depends_on": depends_on,
-        }
+        values = (message, autogenerate, sql, head, splice, branch_label, version_path, rev_id, depends_on)
+        arguments = dict(zip(REVISION_ARGUMENTS, values, strict=True))
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
         undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
@@ -245,7 +131,13 @@ class Migrator:
         branch_label: str | None = None,
         rev_id: str | None = None,
     ) -> RevisionResult:
-        """Write a revision that joins two or more heads into one."""
+        """Write a revision that joins two or more heads into one.
+
+        :param revisions: the revisions to merge, or heads.
+        :param message: the merge revision's message (``-m``).
+        :param branch_label: a label for the merged branch.
+        :param rev_id: use this revision id instead of a generated one.
+        """
         from alembic import command
 
         config = self.config()
@@ -278,23 +170,10 @@ class Migrator:
         infos = tuple(snapshot.info(snapshot.script.get_revision(s.revision)) for s in scripts)
         note = None
         if autogenerate and not infos:
-            note = self._no_changes_note()
+            from .authoring import no_changes_note
+
+            note = no_changes_note(self.engine())
         return RevisionResult(infos, tuple(collected.get("operations", ())), autogenerate, note)
-
-    def _no_changes_note(self) -> str:
-        from sqlalchemy import inspect
-
-        note = "No changes detected: the database already matches the models, so no file was written."
-        if current_heads(self.engine()):
-            return note
-        with connect(self.engine()) as connection:
-            tables = set(inspect(connection).get_table_names()) - {VERSION_TABLE}
-        if tables:
-            note += (
-                " The database has tables but no revision: if they came from create_all(), "
-                "run %migrate stamp head after your first revision to mark it up to date."
-            )
-        return note
 
     # -- commands that change the database ------------------------------------------------
 
@@ -398,7 +277,7 @@ class Migrator:
     # -- commands that read ---------------------------------------------------------------
 
     @on_engine_loop
-    def current(self, verbose: bool = False) -> CurrentResult:
+    def current(self) -> CurrentResult:
         """Show the revision(s) the database is at.
 
         With the env.py ``%migrate init`` writes, the version table is read with one query and looked
@@ -409,10 +288,10 @@ class Migrator:
         if self._missing_file():  # connecting would create it: say so instead
             note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
             return CurrentResult(mask_url(self.url), (), note=note)
-        if execution.own_env(self.directory):
+        if envrun.own_env(self.directory):
             found = [("", current_heads(self.engine()))]
         else:
-            found = execution.read_heads(self.target(), snapshot.script)
+            found = envrun.read_heads(self.target(), snapshot.script)
         with translation.alembic_errors(parse_url(self.url)):
             rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
@@ -423,19 +302,15 @@ class Migrator:
             tuple(database for database, _info in known) if any(d for d, _i in known) else (),
         )
 
-    def _current_if_any(self) -> tuple[str, ...]:
-        """The bound database's revisions; none when its SQLite file does not exist (nothing created)."""
-        return () if self._missing_file() else current_heads(self.engine())
-
-    def _missing_file(self) -> bool:
-        path = sqlite_file(self.url)
-        return path is not None and file_identity(path) is None
-
     @on_engine_loop
     def history(
-        self, rev_range: str | None = None, verbose: bool = False, indicate_current: bool = False
+        self, rev_range: str | None = None, indicate_current: bool = False
     ) -> list[HistoryEntry]:
-        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``."""
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
+
+        :param rev_range: START:END, START: or :END (current allowed).
+        :param indicate_current: ask the database, and fill the is_current column.
+        """
         snapshot = self.snapshot()
         needs_db = indicate_current or "current" in (rev_range or "")
         current = self._current_if_any() if needs_db else ()
@@ -472,15 +347,18 @@ class Migrator:
         with connect(self.engine()) as connection:
             return audit.entries(connection, limit)
 
-    def heads(self, verbose: bool = False, resolve_dependencies: bool = False) -> list[RevisionInfo]:
-        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions)."""
+    def heads(self, resolve_dependencies: bool = False) -> list[RevisionInfo]:
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions).
+
+        :param resolve_dependencies: treat dependencies as down revisions.
+        """
         snapshot = self.snapshot()
         script = snapshot.script
         with translation.alembic_errors(parse_url(self.url)):
             names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
             return snapshot.infos(script.get_revisions(names))
 
-    def branches(self, verbose: bool = False) -> list[RevisionInfo]:
+    def branches(self) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot()
         with translation.alembic_errors(parse_url(self.url)):
@@ -488,7 +366,10 @@ class Migrator:
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
-        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current)."""
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current).
+
+        :param rev: an id, prefix, head, heads, or current.
+        """
         snapshot = self.snapshot()
         names: Any = self._current_if_any() if rev == "current" else rev
         with translation.alembic_errors(parse_url(self.url)):
@@ -516,19 +397,3 @@ class Migrator:
         except (DatabaseError, ConfigurationError) as exc:
             return (), f'no "you are here": {exc}'
         return current, "" if current else "you are here: base (no revision applied)"
-
-    def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
-        from alembic.script.revision import RevisionError as AlembicRevisionError
-        from alembic.util import CommandError
-
-        try:
-            found = snapshot.script.get_revision(rev)
-        except (AlembicRevisionError, CommandError):  # ScriptDirectory wraps lookups in CommandError
-            return None
-        return snapshot.info(found) if found is not None else None
-
-
-def _initialized(directory: Path) -> bool:
-    check_path(directory)
-    return (directory / "env.py").is_file()
-

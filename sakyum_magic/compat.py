@@ -1,7 +1,7 @@
 """Differences between the library versions sakyum-magic supports, in one place.
 
 Supported: SQLAlchemy 1.4.45 and later, Alembic 1.9.4 and later, IPython 8.12 and later, with
-whatever Jinja2 and progress-bar support the environment has. The rest of the package calls the
+whatever progress-bar support the environment has. The rest of the package calls the
 functions here instead of branching on versions, so when a minimum rises the matching function
 shrinks to its newer half (SQLAlchemy 2.0: ``engine_options``, ``uuid_types``; Alembic 1.16:
 ``alembic_option`` and its neighbours, ``has_pyproject``) and this module can go.
@@ -189,19 +189,6 @@ def recursive_version_locations(script: ScriptDirectory) -> bool:
 
 
 # --- Jupyter front ends ---------------------------------------------------------------------------
-
-
-@functools.cache
-def styler_available() -> bool:
-    """Whether ``DataFrame.style`` works here: pandas' Styler refuses a Jinja2 older than it needs.
-
-    Without it, highlighted tables fall back to plain HTML with the text form's marker column.
-    """
-    try:
-        import pandas.io.formats.style  # noqa: F401  (raises ImportError naming the Jinja2 it needs)
-    except ImportError:
-        return False
-    return True
 
 
 def progress_bar(**options: Any) -> Any:

@@ -16,50 +16,27 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 from . import audit, interrupts, locking, markers, translation
-from .aio import run_without_loop
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import (
     RunControl,
-    captured_alembic_log,
-    captured_stderr,
     kept_logging,
     refuse_commit,
-    run_environment,
 )
-from .errors import ConfigurationError, MigrationError, RevisionError
+from .envrun import Target, own_env, run_env
+from .errors import MigrationError, RevisionError
 from .partial import SchemaWatch
 from .planning import Steps, step_planner
 from .recording import StepRecorder
 from .records import MigrationResult, Step
 
 if TYPE_CHECKING:
-    from alembic.config import Config
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine import Connection
 
 PROGRESS_THRESHOLD = 10
-OWN_ENV_MARK = "written by sakyum-magic"
-
-# What env.py may raise before it configures Alembic (a missing Flask app context, a missing
-# logging section, an import): reported in one line, since it is not a revision's own code.
-ENV_ERRORS = (RuntimeError, ImportError, AttributeError, LookupError, TypeError, ValueError, OSError)
-
-
-@dataclass(frozen=True)
-class Target:
-    """What a run needs from the session's binding (built by the Migrator, read here)."""
-
-    engine: Engine
-    url: URL
-    config: Callable[..., Config]
-    directory: Path
-    progress: bool = False
-    metadata: Any = None
-    audit: bool = True
-
 
 @dataclass(frozen=True)
 class Strategy:
@@ -67,15 +44,6 @@ class Strategy:
 
     dry_run: bool = False
     classify: Callable[[Any, str], bool] | None = None
-
-
-def own_env(directory: Path) -> bool:
-    """Whether env.py is the one ``%migrate init`` writes (it migrates the bound database only)."""
-    try:
-        with (directory / "env.py").open(encoding="utf-8") as handle:
-            return OWN_ENV_MARK in handle.readline()
-    except (OSError, UnicodeDecodeError):
-        return False
 
 
 def migrate(
@@ -95,7 +63,7 @@ def migrate(
     if sql:
         return _offline(target, script, name, label, steps, tag)
     # The revision is read only under the lock: a run that waited then finds nothing left to do.
-    with locking.migration_lock(target.engine):
+    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait):
         return _apply(target, script, name, label, steps, tag, strategy or Strategy())
 
 
@@ -111,50 +79,6 @@ def _offline(
     with locking.alembic_context(), kept_logging(), translation.alembic_errors(target.url):
         run_env(script, config, steps, control, as_sql=True, tag=tag)
     return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
-
-
-def run_env(
-    script: ScriptDirectory, config: Config, steps: Steps, control: RunControl, **options: Any
-) -> None:
-    """Run env.py once through run_environment(); an error env.py raises before configuring is one line."""
-    environment = run_environment(config, script, control, fn=steps.fn, **steps.options, **options)
-    # What env.py's own logging set-up prints (a StreamHandler made by fileConfig while stderr is
-    # redirected writes here for good) goes to the result's log instead of the notebook.
-    with environment, captured_stderr(control.log):
-        try:
-            if starts_own_loop(script):
-                run_without_loop(script.run_env)
-            else:
-                script.run_env()
-        except _env_errors() as exc:
-            if control.configured or translation.raised_by_alembic(exc):
-                raise
-            raise _env_failed(script, exc) from exc
-
-
-def starts_own_loop(script: ScriptDirectory) -> bool:
-    """Whether env.py calls ``asyncio.run()`` (Alembic's async templates), which cannot run where an
-    event loop already runs (a Jupyter kernel's thread, the async worker): it gets a thread of its own."""
-    try:
-        return "asyncio.run(" in (Path(script.dir) / "env.py").read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
-def _env_errors() -> tuple[type[BaseException], ...]:
-    from sqlalchemy.exc import ArgumentError, InvalidRequestError
-
-    # InvalidRequestError: an async template bound to a sync URL ("requires an async driver").
-    return (*ENV_ERRORS, ArgumentError, InvalidRequestError)
-
-
-def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
-    last = " ".join(str(exc).split()) or type(exc).__name__
-    raise ConfigurationError(
-        f"{Path(script.dir) / 'env.py'} cannot run here ({type(exc).__name__}: {last[:300]}); "
-        "give it what it needs first (a Flask app context: app.app_context().push(); the right "
-        "configuration: %migrate config --ini PATH)"
-    )
 
 
 def _apply(
@@ -190,7 +114,11 @@ def _apply(
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
             run.log_failure(result)
-            raise translation.failed_step(exc, result, run.failing(), target.url) from exc
+            # Another writer (which took no lock) is to blame, not the revision that was running.
+            other = locking.busy_error(exc, target.url) or locking.concurrent_change(
+                target.url, result, run.recorder.heads or before
+            )
+            raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             run.finish(result, control, stopped=True)
             raise translation.interrupted(result, total) from exc
@@ -409,20 +337,3 @@ def db_errors() -> tuple[type[BaseException], ...]:
     return (DBAPIError,)
 
 
-def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple[str, ...]]]:
-    """Each database env.py configures, with its revisions, read through env.py like ``alembic current``."""
-    found: list[tuple[str, tuple[str, ...]]] = []
-    control = RunControl(None, target.url)
-
-    def collect(_rev: Any, context: Any) -> tuple[()]:
-        found.append((control.database, tuple(sorted(context.get_current_heads()))))
-        return ()
-
-    config = target.config()
-    config.attributes["target_metadata"] = target.metadata
-    with locking.alembic_context(), kept_logging(), connect(target.engine) as connection:
-        config.attributes["connection"] = connection
-        control.connection = connection
-        with translation.alembic_errors(target.url), captured_alembic_log(control.log):
-            run_env(script, config, Steps(collect, {}), control, dont_mutate=True)
-    return found

@@ -1,4 +1,4 @@
-"""Locks that keep two migrations of the same database from running at once.
+"""Locks that keep two migrations of the same database from running at once, whichever tool runs them.
 
 Alembic takes no lock of its own (alembic#633): two processes upgrading one database both read the
 same revision and both run the same migrations. Around upgrade, downgrade and stamp the migrator
@@ -8,38 +8,66 @@ holds two locks, always in this order:
    two threads running env.py at once would overwrite each other's migration context;
 2. a lock in the database, held on a connection of its own (a query on the migration connection
    before Alembic configures it would make Alembic treat the transaction as external and never
-   commit it): ``pg_advisory_lock`` on PostgreSQL, ``GET_LOCK`` on MySQL and MariaDB, and on SQLite
-   an exclusive ``flock`` on a ``<database>.lock`` file beside the database, removed on release.
+   commit it): ``pg_advisory_lock(advisory_key())`` on PostgreSQL, ``GET_LOCK(mysql_lock_name(db))``
+   on MySQL and MariaDB, and on SQLite the lock files of :mod:`sakyum_magic.lockfiles` (by real path
+   and by device and inode, so symlinks and hard links to one file wait for each other).
 
-Both wait. The migrator reads the database's revision only once it holds them, so a run that waited
-finds the work already done and reports that nothing is left to do.
+The env.py that ``%migrate init`` writes takes the same lock (same key, name and files) when the plain
+``alembic`` CLI runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
+its connection in ``Config.attributes`` and env.py takes nothing more.
+
+A waiter says at once whom it waits for, then again every ``PROGRESS_EVERY`` seconds, through
+``on_wait`` (default: a warning of the ``sakyum_magic`` logger), and gives up after ``timeout`` seconds
+with DatabaseError. Whom: on SQLite the holder's process id, host and start time, which it writes into
+the lock file; on PostgreSQL its server process, and the process id, host and start time it puts in
+its ``application_name``; on MySQL/MariaDB its connection id, client host and idle time.
+
+The migrator reads the database's revision only once it holds the locks, so a run that waited finds
+the work already done and reports that nothing is left to do.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url
 from .errors import DatabaseError
+from .lockfiles import LOCK_TIMEOUT, PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
-LOCK_TIMEOUT = 600.0
-"""Seconds a migration waits for another one on the same database before giving up."""
+    from .records import MigrationResult
+
+__all__ = [
+    "LOCK_NAME",
+    "LOCK_TIMEOUT",
+    "PROGRESS_EVERY",
+    "alembic_context",
+    "database_lock",
+    "migration_lock",
+]
 
 LOCK_NAME = "sakyum_magic.migrate"
 
 # Module-level on purpose: what it guards, Alembic's context and op proxies, is module-level too.
 _ALEMBIC_CONTEXT = threading.RLock()
+
+# Who holds the advisory lock: the granted pg_locks row of the key, with its session.
+PG_HOLDER = """\
+SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start, a.state_change
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = :high AND l.objid::bigint = :low
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1"""
+SET_NAME = "SELECT set_config('application_name', :v, false)"
+MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
 
 
 @contextmanager
@@ -50,16 +78,34 @@ def alembic_context() -> Iterator[None]:
 
 
 @contextmanager
-def migration_lock(engine: Engine, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
+def migration_lock(
+    engine: Engine, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None
+) -> Iterator[None]:
     """Hold the process lock, then the database's migration lock, for the duration of a run."""
-    with alembic_context(), database_lock(engine, timeout):
+    with alembic_context(), database_lock(engine, timeout, on_wait):
         yield
 
 
-def database_lock(engine: Engine, timeout: float = LOCK_TIMEOUT) -> AbstractContextManager[None]:
-    """The lock other processes migrating the same database wait on (none for other dialects)."""
+def database_lock(
+    engine: Engine,
+    timeout: float = LOCK_TIMEOUT,
+    on_wait: OnWait | None = None,
+    every: float = PROGRESS_EVERY,
+) -> AbstractContextManager[None]:
+    """The lock other processes migrating the same database wait on (none for other dialects).
+
+    :param timeout: seconds to wait for another migration before raising DatabaseError.
+    :param on_wait: called with a message when the lock is busy, then every ``every`` seconds
+        while waiting (default: a warning of the ``sakyum_magic`` logger).
+    """
     lock = _LOCKS.get(engine.dialect.name)
-    return lock(engine, timeout) if lock is not None else nullcontext()
+    if lock is None:
+        return nullcontext()
+    return lock(engine, Wait(mask_url(engine.url), timeout, on_wait or logger.warning, every))
+
+
+# -- the rules env.py repeats (tests/test_locking.py checks that both give the same answers) --------
+# (and sqlite_path_lock, sqlite_identity_lock in lockfiles.py)
 
 
 def advisory_key(name: str = LOCK_NAME) -> int:
@@ -67,35 +113,93 @@ def advisory_key(name: str = LOCK_NAME) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def mysql_lock_name(database: str) -> str:
+    """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
+    return f"{LOCK_NAME}:{database}"[:64]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
 @contextmanager
-def _postgres_lock(engine: Engine, timeout: float) -> Iterator[None]:
+def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     from sqlalchemy import text
 
     key = advisory_key()
     with _lock_connection(engine) as connection:
-        with _timed_out(engine, timeout), connection.begin():
-            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
-            connection.execute(text(f"SET LOCAL lock_timeout = '{int(timeout * 1000)}ms'"))
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        wait.until(lambda seconds: _pg_attempt(connection, key, seconds), lambda: _pg_holder(connection, key))
+        with connection.begin():
+            # Our name in pg_stat_activity is how a waiter learns our process id and host.
+            previous = connection.execute(text("SHOW application_name")).scalar()
+            connection.execute(text(SET_NAME), {"v": pg_holder_name(holder_tag())})
         try:
             yield
         finally:
             with connection.begin():
+                connection.execute(text(SET_NAME), {"v": previous})
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
+def pg_holder_name(tag: dict[str, Any]) -> str:
+    """The application_name a PostgreSQL lock holder shows (63 characters at most)."""
+    since = time.strftime("%H:%M:%S", time.localtime(float(tag["since"])))
+    return f"{tag['tool']} pid {tag['pid']} since {since} on {tag['host']}"[:63]
+
+
+def _pg_attempt(connection: Connection, key: int, seconds: float) -> bool:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with connection.begin():
+            if seconds <= 0:
+                query = text("SELECT pg_try_advisory_lock(:key)")
+                return bool(connection.execute(query, {"key": key}).scalar())
+            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
+            connection.execute(text(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 1)}ms'"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return True
+    except DBAPIError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        return False
+
+
+def _lock_timed_out(exc: Any) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return bool(code == "55P03" or "lock timeout" in str(exc.orig).lower())
+
+
+def _pg_holder(connection: Connection, key: int) -> str:
+    from sqlalchemy import text
+
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    with connection.begin():
+        row = connection.execute(
+            text(PG_HOLDER), {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}
+        ).first()
+    if row is None:
+        return "a session that has just released it"
+    pid, application, client, started, _changed = row
+    who = f" ({application})" if application else ""
+    source = f" from {client}" if client else ""
+    connected = f", connected at {started:%H:%M:%S}" if started is not None else ""
+    return f"PostgreSQL server process {pid}{who}{source}{connected}"
+
+
+# -- MySQL and MariaDB -----------------------------------------------------------------------------
+
+
 @contextmanager
-def _mysql_lock(engine: Engine, timeout: float) -> Iterator[None]:
+def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     from sqlalchemy import text
 
     with _lock_connection(engine) as connection:
-        # GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most).
-        database = connection.execute(text("SELECT DATABASE()")).scalar() or ""
-        name = f"{LOCK_NAME}:{database}"[:64]
-        got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": timeout})
-        if got.scalar() != 1:
-            raise _busy(engine, timeout)
+        name = mysql_lock_name(connection.execute(text("SELECT DATABASE()")).scalar() or "")
         connection.commit()
+        wait.until(
+            lambda seconds: _mysql_attempt(connection, name, seconds), lambda: _mysql_holder(connection, name)
+        )
         try:
             yield
         finally:
@@ -103,116 +207,65 @@ def _mysql_lock(engine: Engine, timeout: float) -> Iterator[None]:
             connection.commit()
 
 
-@contextmanager
-def _sqlite_lock(engine: Engine, timeout: float) -> Iterator[None]:
-    path = sqlite_lock_path(engine.url)
-    if path is None:
-        yield  # an in-memory database is private to its connection: nobody else can migrate it
-        return
-    with file_lock(path, timeout, engine):
-        yield
+def _mysql_attempt(connection: Connection, name: str, seconds: float) -> bool:
+    from sqlalchemy import text
+
+    got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": seconds})
+    connection.commit()
+    return got.scalar() == 1
 
 
-def sqlite_lock_path(url: URL) -> Path | None:
-    """Where the lock file of a SQLite database goes, or None for an in-memory database."""
-    database = url.database or ""
-    if database in {"", ":memory:"} or database.startswith("file::memory:") or "mode=memory" in database:
+def _mysql_holder(connection: Connection, name: str) -> str:
+    from sqlalchemy import text
+
+    row = connection.execute(text(MYSQL_HOLDER), {"name": name}).first()
+    connection.commit()
+    if row is None:
+        return "a connection this user cannot see, or one that has just released it"
+    since = time.strftime("%H:%M:%S", time.localtime(time.time() - float(row[2] or 0)))
+    return f"MySQL connection {row[0]} from {row[1]}, idle since {since}"
+
+
+# -- after a failure --------------------------------------------------------------------------------
+
+
+def concurrent_change(url: URL, result: MigrationResult, expected: tuple[str, ...]) -> DatabaseError | None:
+    """The error for a failed run whose database another writer changed meanwhile, else None.
+
+    ``expected`` is where this run's own steps left the version table (Alembic's heads after its last
+    step, or where it started); ``result.after`` is what the table holds now. When they differ, a
+    process that does not take the lock (an env.py not written by ``%migrate init``, or plain SQL)
+    wrote too, and the revision that was running is not at fault.
+    """
+    if sorted(result.after) == sorted(expected):
         return None
-    return Path(database.removeprefix("file:").split("?", 1)[0] + ".lock")
+    return DatabaseError(
+        f"another migration changed {mask_url(url)} while this {result.command} ran: this run applied "
+        f"{len(result.steps)} step(s) and left it at {_heads(expected)}, but it is now at "
+        f"{_heads(result.after)}, so no revision file is at fault; once the other process is done, see "
+        "%migrate current and run the command again (the alembic CLI waits for %migrate only with the "
+        "env.py %migrate init writes)"
+    )
 
 
-@contextmanager
-def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, engine: Engine | None = None) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes; the file is created, and removed on release."""
-    descriptor = _acquire_file(path, timeout, engine)
-    try:
-        yield
-    finally:
-        # Unlink while still holding the lock: a waiter then notices its file is gone and retries.
-        # (Windows cannot remove an open file, so there the file stays.)
-        if sys.platform != "win32":
-            path.unlink(missing_ok=True)
-        _unlock(descriptor)
-        os.close(descriptor)
+def busy_error(exc: BaseException, url: URL) -> DatabaseError | None:
+    """The error for SQLite's "database is locked" (another connection writing), else None."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_BUSY:
+        return None
+    name = getattr(orig, "sqlite_errorname", code)
+    return DatabaseError(
+        f"another connection is writing to {mask_url(url)} (SQLite: {name}), so this run stopped; "
+        "no revision file is at fault: run the command again when it is done"
+    )
 
 
-def _acquire_file(path: Path, timeout: float, engine: Engine | None) -> int:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except (OSError, ValueError) as exc:  # a missing folder or a bad name in the database path
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            where = f"connect to {mask_url(engine.url)}: cannot " if engine is not None else ""
-            raise DatabaseError(
-                f"cannot {where}create the lock file {str(path)[:80]!r}: {reason}; check the database "
-                "path in the URL (%migrate config --url URL)"
-            ) from exc
-        locked = False
-        try:
-            _flock_until(descriptor, deadline, path, engine)
-            # The file may have been removed and made anew while we waited: lock the one on disk.
-            locked = _same_file(descriptor, path)
-            if not locked:
-                _unlock(descriptor)
-        finally:
-            if not locked:
-                os.close(descriptor)
-        if locked:
-            return descriptor
+_SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
 
 
-def _flock_until(descriptor: int, deadline: float, path: Path, engine: Engine | None) -> None:
-    delay = 0.005
-    while not _try_lock(descriptor):
-        if time.monotonic() >= deadline:
-            where = mask_url(engine.url) if engine is not None else str(path)
-            raise DatabaseError(
-                f"another migration of {where} still holds {path}: wait for it to finish, "
-                "or remove the file if no migration is running"
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.2)
-
-
-def _try_lock(descriptor: int) -> bool:
-    """Take the exclusive lock without waiting; False when another process holds it."""
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlock(descriptor: int) -> None:
-    if sys.platform == "win32":
-        import msvcrt
-
-        os.lseek(descriptor, 0, os.SEEK_SET)
-        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(descriptor, fcntl.LOCK_UN)
-
-
-def _same_file(descriptor: int, path: Path) -> bool:
-    try:
-        on_disk = os.stat(path)
-    except FileNotFoundError:
-        return False
-    held = os.fstat(descriptor)
-    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+def _heads(heads: tuple[str, ...]) -> str:
+    return ", ".join(sorted(heads)) or "base"
 
 
 @contextmanager
@@ -223,28 +276,9 @@ def _lock_connection(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-@contextmanager
-def _timed_out(engine: Engine, timeout: float) -> Iterator[None]:
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        yield
-    except DBAPIError as exc:
-        if "lock timeout" not in str(exc.orig).lower():
-            raise
-        raise _busy(engine, timeout) from exc
-
-
-def _busy(engine: Engine, timeout: float) -> DatabaseError:
-    return DatabaseError(
-        f"another migration of {mask_url(engine.url)} has held its lock for over {timeout:g} s: "
-        "wait for it to finish, then run the command again"
-    )
-
-
-_LOCKS: dict[str, Callable[[Engine, float], AbstractContextManager[None]]] = {
+_LOCKS: dict[str, Callable[[Engine, Wait], AbstractContextManager[None]]] = {
     "postgresql": _postgres_lock,
     "mysql": _mysql_lock,
     "mariadb": _mysql_lock,
-    "sqlite": _sqlite_lock,
+    "sqlite": sqlite_lock,
 }

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 
-
 @dataclass(frozen=True)
 class Marker:
     """A revision that began and did not finish."""

@@ -1,25 +1,28 @@
-"""The ``%migrate`` command line: one parser with a sub-parser per command, Alembic's option names.
+"""The ``%migrate`` command line, derived from the command table (:mod:`sakyum_magic.cli`).
 
-Help for each sub-command is the first line of the core method's docstring, so it is written once.
-A bad line raises ``UsageError``; ``-h`` raises :class:`HelpRequested` so that nothing runs.
+Each sub-parser comes from one :class:`~.cli.Command`: its summary and description are the
+function's docstring, each argument's help its ``:param:`` line, each default the signature's. A bad
+line raises ``UsageError``; ``-h`` raises :class:`HelpRequested` so that nothing runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import re
-import shlex
 from collections.abc import Callable
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
 
 from .binding import mask_text
-from .commands import Migrator
-from .errors import ConfigurationError
-from .safety import Rename, parse_rename
+from .cli import COMMANDS, OPTIONS, Command
 
 PROG = "%migrate"
+DESCRIPTION = "Alembic migrations for the database bound to this session."
+
+_PARAM = re.compile(r":param\s+(?P<name>\w+):\s*(?P<text>.*)")
+_MARKUP = re.compile(r":\w+:`~?\.?(?P<name>[^`]+)`|``(?P<code>[^`]+)``")
 
 
 class HelpRequested(Exception):
@@ -34,14 +37,22 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         # argparse quotes the offending argument, which may be a URL with a password in it.
         raise UsageError(
-            mask_text(f"{self.prog}: {message}{_did_you_mean(message)} (see {self.prog} -h)")
+            mask_line(f"{self.prog}: {message}{_did_you_mean(message)} (see {self.prog} -h)")
         ) from None
 
     def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
-        raise UsageError(mask_text(message.strip()) if message else f"{self.prog}: stopped") from None
+        raise UsageError(mask_line(message.strip()) if message else f"{self.prog}: stopped") from None
 
     def print_help(self, file: Any = None) -> NoReturn:
         raise HelpRequested(self.format_help())
+
+
+def mask_line(text: str) -> str:
+    """``mask_text`` word by word, on the words that hold ``://`` only: a URL's credentials never span
+    whitespace, and this keeps a long line linear (the pattern backtracks over long words)."""
+    if "://" not in text:
+        return text
+    return "".join(mask_text(word) if "://" in word else word for word in re.split(r"(\s+)", text))
 
 
 def _did_you_mean(message: str) -> str:
@@ -58,134 +69,146 @@ def _did_you_mean(message: str) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _help(method: Callable[..., Any]) -> str:
-    return (method.__doc__ or "").strip().splitlines()[0].replace("``", "")
+# -- help from docstrings ---------------------------------------------------------------------
 
 
-def _sql_and_tag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--sql", action="store_true", help="write the SQL instead of running it (offline mode)"
-    )
-    parser.add_argument("--tag", help="an arbitrary tag handed to env.py (as in alembic --tag)")
+def plain(text: str) -> str:
+    """Docstring text without reST markup: ``x`` and :meth:`x` become x."""
+    return _MARKUP.sub(lambda m: m["code"] or m["name"].rsplit(".", 1)[-1], text)
 
 
-def _rename(value: str) -> Rename:
-    try:
-        return parse_rename(value)
-    except ConfigurationError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def summary(function: Callable[..., Any]) -> str:
+    """The first line of ``function``'s docstring: the command's one-line help."""
+    return plain((inspect.getdoc(function) or "").splitlines()[0] if function.__doc__ else "")
 
 
-def _verbose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", help="add more columns")
+def description(function: Callable[..., Any]) -> str:
+    """The docstring without its ``:param:`` lines (what ``%migrate SUB -h`` shows above the options)."""
+    kept = []
+    for paragraph in (inspect.getdoc(function) or "").split("\n\n"):
+        if not paragraph.lstrip().startswith(":"):
+            kept.append(" ".join(paragraph.split()))
+    return plain("\n\n".join(kept))
 
 
-def _add(sub: Any, name: str, help_text: str) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text, description=help_text)
-    return parser
+def param_help(function: Callable[..., Any]) -> dict[str, str]:
+    """Each parameter's help from the ``:param name: text`` lines of the docstring (text may go on
+    over indented lines)."""
+    found: dict[str, str] = {}
+    name = None
+    for line in (inspect.getdoc(function) or "").splitlines():
+        match = _PARAM.match(line.strip())
+        if match:
+            name = match["name"]
+            found[name] = match["text"]
+        elif name is not None and line.startswith((" ", "\t")) and line.strip():
+            found[name] += " " + line.strip()
+        else:
+            name = None
+    return {key: plain(text).rstrip(".") for key, text in found.items()}
+
+
+# -- the parser -------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The whole ``%migrate`` grammar."""
-    parser = _Parser(prog=PROG, description="Alembic migrations for the database bound to this session.")
+    """The whole ``%migrate`` grammar, one sub-parser per entry of the command table."""
+    parser = _Parser(prog=PROG, description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-
-    config = _add(sub, "config", "Show the binding, or set its URL, metadata expression and directory.")
-    config.add_argument("--url", help="database URL (default $DATABASE_URL, else sqlite:///default.db)")
-    config.add_argument(
-        "--metadata",
-        nargs="+",
-        type=str,
-        help="Python expression giving MetaData, a Base, a db, or a list (spaces allowed; '' unsets it)",
-    )
-    config.add_argument("--dir", dest="directory", help="migration directory (default alembic)")
-
-    init = _add(sub, "init", _help(Migrator.init))
-    init.add_argument("directory", nargs="?", help="directory to create (default: the bound one)")
-
-    revision = _add(sub, "revision", _help(Migrator.revision))
-    revision.add_argument("-m", "--message", help="the revision's message")
-    revision.add_argument("--autogenerate", action="store_true", help="fill it from the models' differences")
-    revision.add_argument("--sql", action="store_true", help="write SQL instead (needs revision_environment)")
-    revision.add_argument("--head", default="head", help="the head to build on (default head)")
-    revision.add_argument("--splice", action="store_true", help="allow --head to name a non-head")
-    revision.add_argument("--branch-label", help="a label for a new branch")
-    revision.add_argument("--version-path", help="which version location to write into")
-    revision.add_argument("--rev-id", help="use this revision id instead of a generated one")
-    revision.add_argument("--depends-on", help="revision(s) this one depends on")
-    revision.add_argument(
-        "--allow-drop",
-        action="store_true",
-        help="let autogenerate drop tables and columns (refused otherwise)",
-    )
-    revision.add_argument(
-        "--rename",
-        action="append",
-        default=[],
-        type=_rename,
-        metavar="TABLE.OLD:NEW",
-        help="rename a column instead of dropping and re-adding it (repeatable)",
-    )
-
-    upgrade = _add(sub, "upgrade", _help(Migrator.upgrade))
-    upgrade.add_argument("revision", nargs="?", default="head", help="target (default head)")
-    _sql_and_tag(upgrade)
-
-    downgrade = _add(sub, "downgrade", _help(Migrator.downgrade))
-    downgrade.add_argument("revision", help="target: base, -1, an id or prefix")
-    _sql_and_tag(downgrade)
-
-    _verbose(_add(sub, "current", _help(Migrator.current)))
-
-    history = _add(sub, "history", _help(Migrator.history))
-    history.add_argument("-r", "--rev-range", help="START:END, START: or :END (current allowed)")
-    _verbose(history)
-    history.add_argument("-i", "--indicate-current", action="store_true", help="fill the is_current column")
-
-    heads = _add(sub, "heads", _help(Migrator.heads))
-    _verbose(heads)
-    heads.add_argument(
-        "--resolve-dependencies", action="store_true", help="treat dependencies as down revisions"
-    )
-
-    _verbose(_add(sub, "branches", _help(Migrator.branches)))
-
-    show = _add(sub, "show", _help(Migrator.show))
-    show.add_argument("rev", help="an id, prefix, head, heads, or current")
-
-    stamp = _add(sub, "stamp", _help(Migrator.stamp))
-    stamp.add_argument("revisions", nargs="+", help="revision(s) to stamp, e.g. head or base")
-    _sql_and_tag(stamp)
-    stamp.add_argument("--purge", action="store_true", help="empty the version table first")
-
-    merge = _add(sub, "merge", _help(Migrator.merge))
-    merge.add_argument("revisions", nargs="+", help="revisions to merge, or heads")
-    merge.add_argument("-m", "--message", help="the merge revision's message")
-    merge.add_argument("--branch-label", help="a label for the merged branch")
-    merge.add_argument("--rev-id", help="use this revision id instead of a generated one")
-
-    _add(sub, "check", _help(Migrator.check))
-
-    diff = _add(sub, "diff", _help(Migrator.diff))
-    diff.add_argument("tables", nargs="*", metavar="TABLE", help="only these tables (schema.table allowed)")
-    diff.add_argument("--schema", help="only this schema")
-    diff.add_argument("--include-schemas", action="store_true", help="every schema, not only the default")
-
-    plan = _add(sub, "plan", _help(Migrator.plan))
-    plan.add_argument("revision", nargs="?", default="head", help="target: head (default), -1, base, an id")
+    for command in COMMANDS.values():
+        help_text = summary(command.function)
+        child = sub.add_parser(command.name, help=help_text, description=description(command.function))
+        for flags, settings in arguments(command):
+            child.add_argument(*flags, **settings)
     return parser
+
+
+def arguments(command: Command) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """``add_argument`` calls for ``command``: positionals, then options, each with its help."""
+    helps = param_help(command.function)
+    defaults = {p.name: p.default for p in command.parameters()}
+    made: list[tuple[tuple[str, ...], dict[str, Any]]] = []
+    for name, nargs in command.positionals().items():
+        settings: dict[str, Any] = {"help": helps.get(name, "")}
+        if nargs is not None:
+            settings["nargs"] = nargs
+        if nargs in {"?", "*"} and defaults.get(name, inspect.Parameter.empty) is not inspect.Parameter.empty:
+            settings["default"] = defaults[name]
+        made.append(((name,), _with_default(settings, defaults.get(name))))
+    for name in command.option_names():
+        option = OPTIONS[name]
+        settings = {"dest": name, "help": helps.get(name) or option.help, **option.settings}
+        if "default" not in settings and name in defaults and settings.get("action") != "store_true":
+            settings["default"] = defaults[name]
+        made.append((option.flags, _with_default(settings, settings.get("default"))))
+    return made
+
+
+def _with_default(settings: dict[str, Any], default: Any) -> dict[str, Any]:
+    """Say the default in the help when there is one worth saying and the help does not already."""
+    worth = isinstance(default, str) and default and "default" not in settings["help"]
+    if worth and settings.get("nargs") != "+":
+        settings["help"] = f"{settings['help'].rstrip('.')} (default {default})".strip()
+    return settings
 
 
 def parse_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace:
     """Split ``line`` like a shell would and parse it; unbalanced quotes are a UsageError."""
     try:
-        words = shlex.split(line)
+        words = split_line(line)
     except ValueError as exc:
         raise UsageError(f"{PROG}: cannot split the line ({exc}); check the quotes") from None
     if not words:
         raise UsageError(f"{PROG}: which command? Try {PROG} -h for the list")
     return parser.parse_args(_attach_relative_ranges(words))
+
+
+# One piece of a line as POSIX shlex reads it: blanks between words, a '...' or "..." string, a
+# backslash and the character it escapes, or a run of ordinary characters.
+_PIECE = re.compile(  # possessive: nothing to backtrack into, and several times faster on long text
+    r"""(?P<blank>[ \t\r\n]++)|'(?P<single>[^']*+)'|"(?P<double>(?:[^"\\]++|\\.)*+)"|\\(?P<escaped>.)"""
+    r"""|(?P<plain>[^ \t\r\n'"\\]++)""",
+    re.DOTALL,
+)
+_IN_DOUBLE_QUOTES = re.compile(r'\\([\\"])')
+_ENDS_ESCAPING = re.compile(r"(?:[^\\]|\\.)*\\", re.DOTALL)
+
+
+def split_line(line: str) -> list[str]:
+    """``shlex.split(line)``, in linear time (shlex grows each word a character at a time, so a
+    200,000-character message took it seconds)."""
+    words: list[str] = []
+    word: list[str] | None = None
+    position = 0
+    while position < len(line):
+        piece = _PIECE.match(line, position)
+        if piece is None:
+            raise ValueError(_unsplittable(line[position:]))
+        position = piece.end()
+        if piece["blank"] is not None:
+            if word is not None:
+                words.append("".join(word))
+            word = None
+            continue
+        word = [] if word is None else word
+        if piece["double"] is not None:
+            word.append(_IN_DOUBLE_QUOTES.sub(_escaped, piece["double"]))
+        else:
+            word.append(next(text for text in piece.groups()[1:] if text is not None))
+    if word is not None:
+        words.append("".join(word))
+    return words
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return found[1]
+
+
+def _unsplittable(rest: str) -> str:
+    """shlex's reason: the line ends right after a backslash, or inside quotes."""
+    escaping = rest == "\\" or (rest[0] == '"' and _ENDS_ESCAPING.fullmatch(rest[1:]) is not None)
+    return "No escaped character" if escaping else "No closing quotation"
 
 
 def _attach_relative_ranges(words: list[str]) -> list[str]:

@@ -25,8 +25,9 @@ from . import translation
 from .binding import mask_url
 from .database import is_transactional_sqlite, require_database_file
 from .environment import commit_refused
+from .envrun import Target
 from .errors import ConfigurationError, MigrationError, RevisionError
-from .execution import Strategy, Target, migrate
+from .execution import Strategy, migrate
 from .records import Plan
 from .safety import always_destructive, narrowing, shape, sql_shape
 

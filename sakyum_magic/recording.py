@@ -39,6 +39,8 @@ class StepRecorder:
     _sql: list[str] = field(default_factory=list)
     _flags: list[bool] = field(default_factory=list)
     _watched: list[Any] = field(default_factory=list)
+    heads: tuple[str, ...] = ()
+    """The version table's heads after the last recorded step (of the bound database)."""
 
     def __enter__(self) -> StepRecorder:
         if self.progress:
@@ -89,6 +91,8 @@ class StepRecorder:
         self.steps.append(
             Step(_revision_text(revision), message or "", direction, seconds, sql, flags, self.database())
         )
+        if not self.database():
+            self.heads = tuple(sorted(heads))
         self._sql.clear()
         self._flags.clear()
         self._last = now

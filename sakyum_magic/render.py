@@ -1,14 +1,14 @@
-"""Turn the core's records into things that display inline: DataFrames and small display objects.
+"""Turn the core's records into what ``%migrate`` shows: a :class:`~.results.ResultFrame` for every
+table (whatever the data: no rows is an empty frame with its note) and a :class:`~.results.ResultText`
+for the rest.
 
-Every table has fixed, documented columns (the ``*_COLUMNS`` constants). Display objects have an
-HTML form for Jupyter and a plain-text form for terminal IPython. pandas is imported on first use.
+Every table has fixed, documented columns (the ``*_COLUMNS`` constants) and fixed dtypes, so an empty
+frame has the columns and dtypes of a full one and ``d[d.destructive]`` works on both.
 """
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .records import (
@@ -21,10 +21,15 @@ from .records import (
     Plan,
     RevisionInfo,
     RevisionResult,
+    Step,
 )
+from .results import DESTRUCTIVE_STYLE, TEXT_DTYPE, ResultFrame, ResultText
+from .terminal import MARK
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from .audit import LogEntry
+
+__all__ = ["DESTRUCTIVE_MARK", "DESTRUCTIVE_STYLE"]
 
 BINDING_COLUMNS = ["url", "metadata", "tables", "directory", "initialized"]
 REVISION_COLUMNS = [
@@ -39,6 +44,18 @@ REVISION_COLUMNS = [
     "path",
 ]
 HISTORY_COLUMNS = [*REVISION_COLUMNS[:-1], "is_current", "path"]
+APPLIED_AT_COLUMN = "applied_at"
+LOG_COLUMNS = [
+    "applied_at",
+    "revision",
+    "from_revision",
+    "to_revision",
+    "direction",
+    "seconds",
+    "ok",
+    "who",
+    "tool",
+]
 VERBOSE_COLUMNS = ["depends_on", "doc"]
 CURRENT_COLUMNS = ["revision", "message", "is_head"]
 CURRENT_VERBOSE_COLUMNS = [*CURRENT_COLUMNS, "down_revision", "create_date", "path"]
@@ -46,151 +63,50 @@ STEP_COLUMNS = ["revision", "message", "direction", "seconds"]
 NEW_REVISION_COLUMNS = ["revision", "message", "path"]
 OPERATION_COLUMNS = ["op", "schema", "table", "name", "detail", "destructive"]
 PLAN_COLUMNS = ["step", "revision", "message", "direction", "statement", "destructive"]
-DESTRUCTIVE_MARK = "!"
-DESTRUCTIVE_STYLE = "background-color: #f8d7da; color: #721c24"
+DATABASE_COLUMN = "database"
+DESTRUCTIVE_MARK = MARK
+DTYPES = {
+    "destructive": "bool",
+    "is_head": "bool",
+    "is_branch_point": "bool",
+    "is_merge": "bool",
+    "initialized": "bool",
+    "is_current": "boolean",  # NA until the database is asked (--indicate-current)
+    "seconds": "float64",
+    "step": "int64",
+    "tables": "Int64",  # NA when the metadata fails to evaluate
+    "ok": "bool",
+}
+NO_REVISIONS = "No revisions yet: %migrate revision -m MESSAGE writes the first."
 
 
-class Message:
-    """A one-paragraph result, such as 'already at head'."""
-
-    def __init__(self, text: str, level: str = "info") -> None:
-        self.text = text
-        self.level = level
-
-    def __repr__(self) -> str:
-        return self.text
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Message) and (other.text, other.level) == (self.text, self.level)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.text)
-
-    def _repr_html_(self) -> str:
-        colour = {"info": "#31708f", "warning": "#8a6d3b", "error": "#a94442"}.get(self.level, "#333")
-        return f'<p style="color:{colour}">{html.escape(self.text)}</p>'
+def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -> ResultFrame:
+    """A ResultFrame with exactly ``columns`` and their dtypes, even when there are no rows; text
+    columns get the dtype pandas gives text (so a missing value is the same in every text column)."""
+    table = ResultFrame(list(rows), columns=columns)
+    typed = {name: DTYPES.get(name, TEXT_DTYPE) for name in columns}
+    return table.astype(typed).describe_with(**described)
 
 
-class Preformatted(str):
-    """Text shown as written (offline SQL, help): a str that displays as a code block."""
-
-    def __repr__(self) -> str:
-        return str(self)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
-
-    def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(str(self))}</pre>"
+def plural(count: int, noun: str) -> str:
+    """``1 step``, ``2 steps``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
-@dataclass
-class Report:
-    """A titled result made of several named tables and notes; ``report["operations"]`` is a table."""
-
-    title: str
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-    def __getitem__(self, name: str) -> pd.DataFrame:
-        return self.tables[name]
-
-    def __repr__(self) -> str:
-        parts = [self.title, *self.notes]
-        for name, frame in self.tables.items():
-            parts += [f"\n{name}:", _table_text(frame)]
-        return "\n".join(parts)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self.title)}</h4>"]
-        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
-        for name, frame in self.tables.items():
-            parts += [f"<h5>{html.escape(name)}</h5>", _table_html(frame)]
-        return "\n".join(parts)
-
-
-class Flagged:
-    """A table whose ``destructive`` rows are highlighted: a pandas Styler in Jupyter, ``!`` in text.
-
-    The DataFrame itself is ``.frame`` (or ``to_frame()``, a copy).
-    """
-
-    def __init__(self, table: pd.DataFrame, title: str = "", notes: Sequence[str] = ()) -> None:
-        self.frame = table
-        self.title = title
-        self.notes = list(notes)
-
-    def to_frame(self) -> pd.DataFrame:
-        """A copy of the underlying DataFrame."""
-        return self.frame.copy()
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    def __repr__(self) -> str:
-        parts = [p for p in (self.title, *self.notes) if p]
-        return "\n".join([*parts, _table_text(self.frame)])
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(repr(self))
-
-    def _repr_html_(self) -> str:
-        parts = [f"<h4>{html.escape(self.title)}</h4>"] if self.title else []
-        parts += [f"<p>{html.escape(note)}</p>" for note in self.notes]
-        return "\n".join([*parts, _table_html(self.frame)])
-
-
-def _table_text(table: pd.DataFrame) -> str:
-    """A table as text; rows that lose data (a ``destructive`` column) are marked with ``!``."""
-    if "destructive" not in table.columns:
-        return table.to_string(index=False)
-    return _marked(table).to_string(index=False)
-
-
-def _marked(table: pd.DataFrame) -> pd.DataFrame:
-    """A copy with a first, unnamed column holding ``!`` on the rows that lose data."""
-    marked = table.copy()
-    marked.insert(0, " ", [DESTRUCTIVE_MARK if d else "" for d in table["destructive"]])
-    return marked
-
-
-def _table_html(table: pd.DataFrame) -> str:
-    """A table as HTML; rows that lose data (a ``destructive`` column) are highlighted with a Styler."""
-    from .compat import styler_available
-
-    if "destructive" not in table.columns:
-        return table.to_html(index=False)
-    if not styler_available():  # pandas' Styler needs a newer Jinja2: the text form's marker instead
-        return _marked(table).to_html(index=False)
-
-    def highlight(row: pd.Series) -> list[str]:
-        return [DESTRUCTIVE_STYLE if row["destructive"] else ""] * len(row)
-
-    return table.style.apply(highlight, axis=1).hide(axis="index").to_html()
-
-
-def frame(rows: Iterable[Sequence[Any]], columns: list[str]) -> pd.DataFrame:
-    """A DataFrame with exactly ``columns``, even when there are no rows."""
-    import pandas as pd
-
-    return pd.DataFrame(list(rows), columns=columns)
-
-
-def binding(record: Binding) -> pd.DataFrame:
+def binding(record: Binding) -> ResultFrame:
     """The one-row table of ``%migrate config``."""
     return frame([[getattr(record, c) for c in BINDING_COLUMNS]], BINDING_COLUMNS)
+
+
+def _joined(values: Sequence[str]) -> str | None:
+    return ", ".join(values) or None
 
 
 def _revision_row(info: RevisionInfo) -> list[Any]:
     return [
         info.revision,
-        ", ".join(info.down_revision) or None,
-        ", ".join(info.branch_labels) or None,
+        _joined(info.down_revision),
+        _joined(info.branch_labels),
         info.message,
         info.create_date,
         info.is_head,
@@ -199,117 +115,228 @@ def _revision_row(info: RevisionInfo) -> list[Any]:
     ]
 
 
-def revisions(infos: Iterable[RevisionInfo], verbose: bool = False) -> pd.DataFrame:
+def _verbose(info: RevisionInfo, verbose: bool) -> list[Any]:
+    return [_joined(info.depends_on), info.doc] if verbose else []
+
+
+def revisions(infos: Iterable[RevisionInfo], verbose: bool = False, empty_note: str = "") -> ResultFrame:
     """heads, branches and show: one row per revision."""
     extra = VERBOSE_COLUMNS if verbose else []
     rows = [[*_revision_row(i), i.path, *_verbose(i, verbose)] for i in infos]
-    return frame(rows, REVISION_COLUMNS + extra)
+    return frame(rows, REVISION_COLUMNS + extra, empty_note=empty_note)
 
 
-def _verbose(info: RevisionInfo, verbose: bool) -> list[Any]:
-    return [", ".join(info.depends_on) or None, info.doc] if verbose else []
-
-
-def history(entries: Iterable[HistoryEntry], verbose: bool = False) -> pd.DataFrame:
+def history(entries: Iterable[HistoryEntry], verbose: bool = False) -> ResultFrame:
     """The history table, newest first; ``is_current`` is NA unless the database was asked."""
     extra = VERBOSE_COLUMNS if verbose else []
-    rows = [[*_revision_row(e.info), e.is_current, e.info.path, *_verbose(e.info, verbose)] for e in entries]
-    table = frame(rows, HISTORY_COLUMNS + extra)
-    table["is_current"] = table["is_current"].astype("boolean")
-    return table
+    entries = list(entries)
+    applied = [APPLIED_AT_COLUMN] if any(e.is_current is not None for e in entries) else []
+    rows = [
+        [*_revision_row(e.info), e.is_current, e.info.path, *([e.applied_at][: len(applied)])]
+        for e in entries
+    ]
+    rows = [[*row, *_verbose(e.info, verbose)] for row, e in zip(rows, entries, strict=True)]
+    return frame(rows, HISTORY_COLUMNS + applied + extra, empty_note=NO_REVISIONS)
 
 
-def current(result: CurrentResult, verbose: bool = False) -> pd.DataFrame | Message:
-    """The database's revision(s), or a message that it is not versioned."""
-    if not result.revisions and not result.unknown:
-        return Message(
-            f"{result.url} has no revision applied (it is at base): "
-            "%migrate upgrade head applies the revisions, %migrate stamp head marks it current"
-        )
+def log(entries: Iterable[LogEntry]) -> ResultFrame:
+    """The applied-at log, newest first."""
+    rows = [
+        [
+            e.applied_at,
+            e.revision,
+            e.from_revision,
+            e.to_revision,
+            e.direction,
+            e.seconds,
+            e.ok,
+            e.who,
+            e.tool,
+        ]
+        for e in entries
+    ]
+    return frame(rows, LOG_COLUMNS, title="Applied-at log, newest first", empty_note="Nothing logged yet.")
+
+
+def current(result: CurrentResult, verbose: bool = False) -> ResultFrame:
+    """The database's revision(s); none (an empty frame with a note) when it is not versioned."""
     rows = []
     for info in result.revisions:
         row = [info.revision, info.message, info.is_head]
         if verbose:
-            row += [", ".join(info.down_revision) or None, info.create_date, info.path]
+            row += [_joined(info.down_revision), info.create_date, info.path]
         rows.append(row)
     for unknown in result.unknown:
         rows.append([unknown, "(not in this directory)", False, *([None] * 3 if verbose else [])])
-    return frame(rows, CURRENT_VERBOSE_COLUMNS if verbose else CURRENT_COLUMNS)
+    table = frame(
+        rows,
+        CURRENT_VERBOSE_COLUMNS if verbose else CURRENT_COLUMNS,
+        empty_note=result.note
+        or f"{result.url} has no revision applied (it is at base): "
+        "%migrate upgrade head applies the revisions, %migrate stamp head marks it current",
+    )
+    databases: Sequence[str] = getattr(result, "databases", ())
+    return _with_databases(table, [*databases, *[""] * (len(rows) - len(databases))])
 
 
-def migration(result: MigrationResult) -> pd.DataFrame | Message | Preformatted:
-    """upgrade, downgrade and stamp: the steps applied, the SQL written, or why nothing ran."""
+def _with_databases(table: ResultFrame, labels: Sequence[str]) -> ResultFrame:
+    """Add the ``database`` column when the rows come from more than one database (multidb)."""
+    if any(labels):
+        table.insert(0, DATABASE_COLUMN, [label or None for label in labels])
+        table[DATABASE_COLUMN] = table[DATABASE_COLUMN].astype(TEXT_DTYPE)
+    return table
+
+
+def migration(result: MigrationResult, verbose: bool = False) -> ResultFrame | ResultText:
+    """upgrade, downgrade and stamp: the steps applied, the SQL written (``--sql``), or why nothing ran.
+
+    With ``verbose``, Alembic's log lines of the run come along.
+    """
     if result.sql is not None:
-        return Preformatted(result.sql)
-    if not result.steps:
-        where = ", ".join(result.after) or "base"
-        if result.changed:
-            return Message(f"{result.command} {result.target}: database now at {where}")
-        return Message(f"Nothing to do: the database is already at {where}.")
-    return frame([[s.revision, s.message, s.direction, s.seconds] for s in result.steps], STEP_COLUMNS)
+        return ResultText(result.sql, code=True)
+    where = ", ".join(result.after) or "base"
+    if result.changed and not result.steps:
+        empty = f"{result.command} {result.target}: the database is now at {where}."
+    else:
+        empty = f"Nothing to do: the database is already at {where}."
+    steps = list(result.steps)
+    title = f"{result.command} {result.target}: {plural(len(steps), 'step')}; the database is now at {where}"
+    table = frame(
+        [[s.revision, s.message, s.direction, s.seconds] for s in steps],
+        STEP_COLUMNS,
+        title=title if steps else "",
+        notes=getattr(result, "notes", ()),
+        empty_note=empty,
+        sql=steps_sql(steps),
+        log_lines=getattr(result, "log", ()) if verbose else (),
+    )
+    return _with_databases(table, [getattr(s, "database", "") for s in steps])
 
 
-def operations(ops: Iterable[Operation]) -> pd.DataFrame:
+def steps_sql(steps: Iterable[Step]) -> str:
+    """The statements of each step, under a comment naming the step."""
+    parts = []
+    for step in steps:
+        if step.sql:
+            statements = "\n".join(f"{s.rstrip().rstrip(';')};" for s in step.sql)
+            parts.append(f"-- {step.direction} {step.revision}: {step.message}\n{statements}")
+    return "\n\n".join(parts)
+
+
+def operations(ops: Iterable[Operation], **described: Any) -> ResultFrame:
     """One row per schema operation."""
-    return frame([[o.op, o.schema, o.table, o.name, o.detail, o.destructive] for o in ops], OPERATION_COLUMNS)
+    rows = [[o.op, o.schema, o.table, o.name, o.detail, o.destructive] for o in ops]
+    return frame(rows, OPERATION_COLUMNS, **described)
 
 
-def diff(ops: Sequence[Operation]) -> Flagged | Message:
-    """``diff`` and ``check``: the differences, destructive ones highlighted; none is a message."""
-    if not ops:
-        return Message("No differences: the database matches the models.")
+def _lossy_note(ops: Sequence[Operation], whole: str = "of them") -> list[str]:
     lossy = sum(o.destructive for o in ops)
-    title = f"{len(ops)} difference(s) between the models and the database"
-    notes = [f"{lossy} of them lose data (marked {DESTRUCTIVE_MARK})."] if lossy else []
-    return Flagged(operations(ops), title, notes)
+    if not lossy:
+        return []
+    return [f"{lossy} {whole} {'loses' if lossy == 1 else 'lose'} data (marked {DESTRUCTIVE_MARK})."]
 
 
-def plan(result: Plan) -> Flagged | Message:
+def diff(ops: Sequence[Operation]) -> ResultFrame:
+    """``diff``: the differences, those that lose data highlighted; none is an empty frame that says so."""
+    return operations(
+        ops,
+        title=f"{plural(len(ops), 'difference')} between the models and the database" if ops else "",
+        notes=_lossy_note(ops),
+        empty_note="No differences: the database matches the models.",
+    )
+
+
+def check(ops: Sequence[Operation]) -> ResultFrame:
+    """``check`` that passed: an empty operations frame saying so (a failing check raises)."""
+    return operations(ops, empty_note="No new upgrade operations detected: the models match the database.")
+
+
+def refused(ops: Sequence[Operation]) -> ResultFrame:
+    """Shown when autogenerate would drop tables or columns and no file was written."""
+    drops = sum(o.op in {"remove_table", "remove_column"} for o in ops)
+    return operations(
+        ops,
+        title=f"{plural(len(ops), 'difference')} between the models and the database",
+        notes=[
+            f"{drops} of them drop tables or columns, so no file was written.",
+            *(_lossy_note(ops) if sum(o.destructive for o in ops) != drops else []),
+        ],
+    )
+
+
+def plan(result: Plan) -> ResultFrame:
     """``plan``: one row per statement, step by step; statements that lose data are highlighted."""
     where = ", ".join(result.current) or "base"
-    if not result.steps:
-        return Message(f"Nothing to do: the database is already at {where}.")
     rows = []
     for number, step in enumerate(result.steps, 1):
         flags = step.destructive or (False,) * len(step.sql)
         for statement, lossy in zip(step.sql, flags, strict=True):
             rows.append([number, step.revision, step.message, step.direction, statement, lossy])
-    title = f"Plan: {result.command} {where} → {result.target}, {len(result.steps)} step(s); nothing was run"
-    notes = [f"SQL captured on a {result.method}; the database itself was not changed."]
+    title = (
+        f"Plan: {result.command} {where} → {result.target}, {plural(len(result.steps), 'step')}; "
+        "nothing was run"
+    )
+    notes = [f"SQL captured by a dry run ({result.method}); the database itself was not changed."]
     if result.destructive:
         notes.append(f"Statements marked {DESTRUCTIVE_MARK} lose data.")
-    return Flagged(frame(rows, PLAN_COLUMNS), title, notes)
+    return frame(
+        rows,
+        PLAN_COLUMNS,
+        title=title if result.steps else "",
+        notes=notes if result.steps else (),
+        empty_note=f"Nothing to do: the database is already at {where}.",
+        sql=steps_sql(result.steps),
+    )
 
 
-def heads_way_out(infos: Iterable[RevisionInfo], heads: Sequence[str]) -> Report:
+def heads_way_out(infos: Iterable[RevisionInfo], heads: Sequence[str]) -> ResultFrame:
     """Shown when 'head' is ambiguous: the heads, and the two ways out."""
     wanted = set(heads)
-    table = revisions([i for i in infos if i.revision in wanted])
-    return Report(
-        f"{len(wanted)} heads: 'head' does not name one revision",
-        {"heads": table},
-        [
+    return revisions([i for i in infos if i.revision in wanted]).describe_with(
+        title=f"{len(wanted)} heads: 'head' does not name one revision",
+        notes=[
             "Apply every head: %migrate upgrade heads",
             "Or join them into one first: %migrate merge heads -m MESSAGE, then %migrate upgrade head",
         ],
     )
 
 
-def new_revisions(result: RevisionResult) -> pd.DataFrame | Report | Message:
-    """revision and merge: the files written, and with autogenerate the operations in them."""
-    if result.note is not None and not result.revisions:
-        return Message(result.note)
-    written = frame([[i.revision, i.message, i.path] for i in result.revisions], NEW_REVISION_COLUMNS)
-    if not result.autogenerate:
-        return written
-    title = f"Revision {', '.join(i.revision for i in result.revisions)} written"
-    return Report(title, {"revision": written, "operations": operations(result.operations)})
+def new_revisions(result: RevisionResult) -> ResultFrame:
+    """revision and merge: the operations written (autogenerate), with the written revisions attached
+    as ``written`` and named in the title."""
+    written = result.revisions
+    titles = [f"Revision {i.revision} written: {i.path}" for i in written]
+    if not written:
+        empty = result.note or "No file was written."
+    elif all(i.is_merge for i in written):
+        empty = (
+            f"A merge of {', '.join(d for i in written for d in i.down_revision)}: no operations of its own."
+        )
+    else:
+        empty = "No operations yet: write them in upgrade() and downgrade() in the file."
+    return operations(
+        result.operations,
+        title=titles[0] if titles else "",
+        notes=[*titles[1:], *_lossy_note(result.operations, "of its operations")],
+        empty_note=empty,
+        written=written,
+    )
 
 
-def init(result: InitResult) -> Message:
+def init(result: InitResult) -> ResultText:
     """What ``init`` created."""
     ini = f"wrote {result.ini}" if result.ini_written else f"kept the existing {result.ini}"
     text = f"Created {result.directory}/ ({', '.join(result.files)}) and {ini}. "
     if result.note:
-        return Message(text + result.note, level="warning")
-    return Message(text + "Next: %migrate revision --autogenerate -m MESSAGE")
+        return ResultText(text + result.note, level="warning")
+    return ResultText(text + "Next: %migrate revision --autogenerate -m MESSAGE")
+
+
+def note(text: str, level: str = "info") -> ResultText:
+    """A one-paragraph message."""
+    return ResultText(text, level=level)
+
+
+def preformatted(text: str) -> ResultText:
+    """Text shown as written (help, SQL)."""
+    return ResultText(text, code=True)

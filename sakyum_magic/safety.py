@@ -170,7 +170,7 @@ def guard_drops(rows: Sequence[Operation], allow_drop: bool) -> None:
         f"autogenerate would drop {names}, so no file was written.{hint} "
         "To drop on purpose, run revision --autogenerate again with --allow-drop "
         "(or --rename TABLE.OLD:NEW to keep a renamed column's data)",
-        list(drops),
+        list(rows),  # every difference, the drops among them (the table shows them all)
     )
 
 

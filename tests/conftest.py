@@ -40,17 +40,6 @@ requires_alembic_pyproject = pytest.mark.skipif(
 )
 
 
-def marks_lost_data(html: str) -> bool:
-    """Whether an HTML table marks the rows that lose data: highlighted through pandas' Styler or, where
-    the Styler cannot run (a Jinja2 older than pandas needs), with the ``!`` marker column."""
-    from sakyum_magic.compat import styler_available
-    from sakyum_magic.render import DESTRUCTIVE_MARK, DESTRUCTIVE_STYLE
-
-    if styler_available():
-        return DESTRUCTIVE_STYLE.split(";")[0] in html
-    return f"<td>{DESTRUCTIVE_MARK}</td>" in html and "<table" in html
-
-
 def with_driver(url: str, drivername: str) -> str:
     """The same database through another driver, e.g. ``postgresql+asyncpg``."""
     from sqlalchemy.engine import make_url

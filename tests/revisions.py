@@ -7,6 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from sakyum_magic.database import OWN_TABLES
 from tests.conftest import POSTGRES_DRIVER
 
 TEMPLATE = '''"""{message}
@@ -73,11 +74,12 @@ def chain(directory: Path, count: int, prefix: str = "r") -> list[str]:
 
 
 def counts(url: str) -> dict[str, int]:
-    """Rows per table (the version table left out), read with a throwaway sync engine."""
+    """Rows per table (the version table and the package's own tables left out), read with a throwaway
+    sync engine."""
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.connect() as connection:
-            names = sorted(set(sa.inspect(connection).get_table_names()) - {"alembic_version"})
+            names = sorted(set(sa.inspect(connection).get_table_names()) - {"alembic_version", *OWN_TABLES})
             return {
                 name: connection.execute(sa.text(f"SELECT COUNT(*) FROM {name}")).scalar_one()
                 for name in names

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import sakyum_magic
+from sakyum_magic import commands, errors, records, results
 
 
 def test_all_is_pinned() -> None:
@@ -25,6 +32,8 @@ def test_all_is_pinned() -> None:
         "Operation",
         "PendingChangesError",
         "Plan",
+        "ResultFrame",
+        "ResultText",
         "RevisionError",
         "RevisionInfo",
         "RevisionResult",
@@ -35,6 +44,41 @@ def test_all_is_pinned() -> None:
     ]
     for name in sakyum_magic.__all__:
         assert hasattr(sakyum_magic, name)
+
+
+def test_exports_and_their_type_checking_imports_agree() -> None:
+    """The lazy map and the re-exports for type checkers name the same things from the same modules."""
+    tree = ast.parse(Path(sakyum_magic.__file__).read_text())
+    guarded = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    imported = {
+        alias.name: (node.module or "")
+        for node in guarded.body
+        if isinstance(node, ast.ImportFrom) and node.level == 1
+        for alias in node.names
+        if alias.asname == alias.name  # an explicit re-export
+    }
+    assert imported == sakyum_magic._EXPORTS
+
+
+@pytest.mark.parametrize("module", [errors, records, results], ids=lambda m: m.__name__)
+def test_every_public_class_is_exported(module: object) -> None:
+    """A class users receive (a record, a result, an error) cannot be left out of __all__."""
+    defined = [
+        name
+        for name, value in vars(module).items()
+        if inspect.isclass(value) and value.__module__ == getattr(module, "__name__", "") and name[0] != "_"
+    ]
+    assert defined and set(defined) <= set(sakyum_magic.__all__)
+
+
+def test_migrator_returns_exported_types() -> None:
+    """Whatever a Migrator method returns that the package defines is exported."""
+    for name, method in inspect.getmembers(commands.Migrator, inspect.isfunction):
+        annotation = str(inspect.signature(method).return_annotation)
+        for word in re.findall(r"[A-Za-z_]\w*", annotation):
+            defined = getattr(records, word, None)
+            if inspect.isclass(defined) and defined.__module__ == records.__name__:
+                assert word in sakyum_magic.__all__, (name, word)
 
 
 def test_every_error_is_a_sakyum_error() -> None:

@@ -11,9 +11,8 @@ import sqlalchemy as sa
 from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, Migrator
-from sakyum_magic.render import DESTRUCTIVE_MARK, Flagged, Message
+from sakyum_magic.render import DESTRUCTIVE_MARK, DESTRUCTIVE_STYLE
 from sakyum_magic.safety import narrowing, shape, sql_shape
-from tests.conftest import marks_lost_data
 from tests.models import USERS
 from tests.shells import migrate
 
@@ -234,19 +233,18 @@ def test_magic_diff_highlights_destructive_rows(shell: Any, sqlite_url: str) -> 
     shell.user_ns["models"] = after()
     migrate(shell, f"config --url {sqlite_url} --metadata models")
     shown = migrate(shell, "diff")
-    assert isinstance(shown, Flagged)
-    frame = shown.frame
+    frame = shown
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == ["op", "schema", "table", "name", "detail", "destructive"]
     assert frame["destructive"].sum() == 3
     text = repr(shown)
     lossy_lines = [line for line in text.splitlines() if line.lstrip().startswith(DESTRUCTIVE_MARK)]
     assert len(lossy_lines) == 3
-    assert marks_lost_data(shown._repr_html_())
-    assert shown.to_frame().equals(frame)
+    assert DESTRUCTIVE_STYLE.split(";")[0] in shown._repr_html_()
+    assert shown[shown.destructive].equals(frame[frame["destructive"]])
 
     only = migrate(shell, "diff posts")
-    assert set(only.frame["table"]) == {"posts"}
+    assert set(only["table"]) == {"posts"}
 
 
 def test_magic_diff_of_a_matching_database_is_a_message(shell: Any, sqlite_url: str) -> None:
@@ -254,8 +252,8 @@ def test_magic_diff_of_a_matching_database_is_a_message(shell: Any, sqlite_url: 
     shell.run_cell(f"import sqlalchemy as sa; Base.metadata.create_all(sa.create_engine({sqlite_url!r}))")
     migrate(shell, f"config --url {sqlite_url} --metadata Base")
     shown = migrate(shell, "diff")
-    assert isinstance(shown, Message)
-    assert "matches the models" in shown.text
+    assert isinstance(shown, pd.DataFrame) and shown.empty
+    assert "matches the models" in repr(shown)
 
 
 def test_magic_diff_unknown_table_is_one_line(shell: Any, sqlite_url: str) -> None:

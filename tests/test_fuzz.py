@@ -258,6 +258,7 @@ class Project:
             shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
         shutil.copytree(self.template, self.root, dirs_exist_ok=True)
         self.magics.url, self.magics.metadata, self.magics.directory = "sqlite:///test.db", "Base", "alembic"
+        self.magics.ini = "alembic.ini"
 
     def run(self, lines: list[str]) -> None:
         """Run the lines in order; a failing one must be a plain UsageError and change nothing."""

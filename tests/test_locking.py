@@ -1,8 +1,9 @@
-"""Locking: concurrent upgrades of one database apply each revision exactly once.
+"""Locking: concurrent upgrades of one database apply each revision exactly once, whichever tool runs them.
 
-Real subprocesses and threads. Where the database can show who waits on a lock (PostgreSQL's
-pg_locks, MariaDB's process list), the tests wait until the second migration is really blocked
-behind the first before letting the first go on; nothing is timed.
+Real subprocesses (the core, and the plain ``alembic`` CLI running the env.py ``%migrate init`` writes),
+threads and a real IPython shell. The first migration waits at a gate inside its first revision; the
+tests wait until the second is really blocked behind the first (seen in pg_locks, MariaDB's process
+list, or the waiter's own message) before opening the gate; nothing is timed.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import sqlalchemy as sa
 
 from sakyum_magic import DatabaseError, MigrationResult, Migrator
 from sakyum_magic.compat import engine_options
-from sakyum_magic.locking import LOCK_NAME, advisory_key, database_lock, file_lock, sqlite_lock_path
+from sakyum_magic.lockfiles import read_holder, sqlite_lock_files, sqlite_path_lock
+from sakyum_magic.locking import LOCK_NAME, advisory_key, database_lock, mysql_lock_name
 from tests.revisions import body, version, write
 
 REVISIONS = 5
@@ -210,15 +212,15 @@ def test_two_processes_on_sqlite(
     workdir: Path, sqlite_url: str, initialized: Callable[[str], Migrator]
 ) -> None:
     write_logged_chain(initialized(sqlite_url).directory, GATES["sqlite"])
-    lock_file = sqlite_lock_path(sa.engine.make_url(sqlite_url))
-    assert lock_file is not None
+    engine = sa.create_engine(sqlite_url)
     # Both start while the test holds the database's lock, so whichever goes first, the other waits.
-    with file_lock(lock_file):
+    with database_lock(engine):
         workers = [Worker(workdir, sqlite_url), Worker(workdir, sqlite_url)]
         (workdir / "gate").touch()
     results = sorted((w.result() for w in workers), key=lambda r: len(r["steps"]), reverse=True)
     assert_once_then_nothing(results[0], results[1], sqlite_url)
-    assert not lock_file.exists()
+    assert [p for p in sqlite_lock_files(engine.url) if p.exists()] == []
+    engine.dispose()
 
 
 def run_in_threads(*calls: Callable[[], MigrationResult]) -> list[MigrationResult]:
@@ -287,26 +289,33 @@ def test_threads_on_different_databases_do_not_share_alembic_context(workdir: Pa
 
 def test_sqlite_lock_wait_gives_up_with_a_clear_error(workdir: Path, sqlite_url: str) -> None:
     engine = sa.create_engine(sqlite_url)
-    path = sqlite_lock_path(engine.url)
-    assert path == workdir / "test.db.lock"
+    with engine.connect():
+        pass  # the file exists: it is locked by path and by identity
+    files = sqlite_lock_files(engine.url)
+    assert files[0] == workdir / "test.db.lock" and len(files) == 2
     with (
-        file_lock(path),
-        pytest.raises(DatabaseError, match=r"another migration of .* still holds"),
-        database_lock(engine, timeout=0.05),
+        database_lock(engine),
+        pytest.raises(DatabaseError, match=r"another migration of .* has held its lock for over 0.05 s"),
+        database_lock(engine, timeout=0.05, on_wait=lambda _message: None),
     ):
         pass
-    assert not path.exists()
+    assert [p for p in files if p.exists()] == []
     with database_lock(engine):
-        assert path.exists()
-    assert not path.exists()
-    assert sqlite_lock_path(sa.engine.make_url("sqlite://")) is None
+        assert all(p.exists() for p in files)
+    assert [p for p in files if p.exists()] == []
+    assert sqlite_lock_files(sa.make_url("sqlite://")) == []
+    engine.dispose()
 
 
 def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> None:
     engine = sa.create_engine(postgres_url, **engine_options())
     with engine.connect() as holder:
         holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key()})
-        with pytest.raises(DatabaseError, match="has held its lock"), database_lock(engine, timeout=0.05):
+        pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with (
+            pytest.raises(DatabaseError, match=f"has held its lock .*server process {pid}"),
+            database_lock(engine, timeout=0.05, on_wait=lambda _message: None),
+        ):
             pass
         holder.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key()})
     with database_lock(engine):
@@ -317,10 +326,13 @@ def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> No
 def test_mariadb_lock_wait_gives_up_with_a_clear_error(mysql_url: str) -> None:
     engine = sa.create_engine(mysql_url, **engine_options())
     with engine.connect() as holder:
-        database = holder.execute(sa.text("SELECT DATABASE()")).scalar_one()
-        name = f"{LOCK_NAME}:{database}"[:64]
+        name = mysql_lock_name(holder.execute(sa.text("SELECT DATABASE()")).scalar_one())
         holder.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name})
-        with pytest.raises(DatabaseError, match="has held its lock"), database_lock(engine, timeout=0):
+        connection_id = holder.execute(sa.text("SELECT CONNECTION_ID()")).scalar_one()
+        with (
+            pytest.raises(DatabaseError, match=f"has held its lock .*MySQL connection {connection_id} "),
+            database_lock(engine, timeout=0, on_wait=lambda _message: None),
+        ):
             pass
         holder.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
     with database_lock(engine):
@@ -338,3 +350,285 @@ def test_lock_contexts_nest_in_one_thread(sqlite_url: str) -> None:
     with alembic_context():
         assert [s.revision for s in m.upgrade("r2").steps] == ["r1", "r2"]
     m.dispose()
+
+
+# -- the magic and the plain alembic CLI -------------------------------------------------------------
+
+WAITING_TEXT = "waiting for another migration of"
+
+
+class Cli:
+    """``alembic upgrade head`` in a subprocess, through the env.py ``%migrate init`` wrote."""
+
+    def __init__(self, workdir: Path, url: str) -> None:
+        self.err = workdir / "cli.err"
+        env = {**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "DATABASE_URL": url}
+        with self.err.open("w") as err:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "alembic", "upgrade", "head"],
+                cwd=workdir,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def stderr(self) -> str:
+        return self.err.read_text()
+
+    def finish(self) -> str:
+        assert self.process.wait(timeout=180) == 0, self.stderr()
+        return self.stderr()
+
+
+class Gate:
+    """Held by the test; revision r1 waits for it (see GATES), so the first migration stays inside."""
+
+    def __init__(self, database: str, url: str, workdir: Path) -> None:
+        self.database, self.workdir = database, workdir
+        self.connection = None
+        if database != "sqlite":
+            self.connection = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
+            take = f"SELECT pg_advisory_lock({GATE_KEY})" if database == "postgres" else None
+            self.connection.execute(sa.text(take or f"SELECT GET_LOCK('{GATE_NAME}', 0)"))
+            self.connection.commit()
+
+    def open(self) -> None:
+        if self.connection is None:
+            (self.workdir / "gate").touch()
+            return
+        if self.connection.closed:
+            return
+        free = f"SELECT pg_advisory_unlock({GATE_KEY})" if self.database == "postgres" else None
+        self.connection.execute(sa.text(free or f"SELECT RELEASE_LOCK('{GATE_NAME}')"))
+        self.connection.close()
+
+
+def holder_named(database: str, url: str, pid: int) -> Callable[[], str | None]:
+    """While process ``pid`` holds the migration lock, the words a waiter uses for it; else None."""
+
+    def sqlite() -> str | None:
+        tag = read_holder(Path(str(sqlite_path_lock(sa.make_url(url).database or ""))))
+        return f"pid {pid} on host" if tag is not None and tag.get("pid") == pid else None
+
+    def server() -> str | None:
+        with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as connection:
+            if database == "postgres":
+                names = connection.execute(
+                    sa.text(
+                        "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+                    )
+                ).scalars()
+                return f"pid {pid} since" if any(f"pid {pid} since" in (n or "") for n in names) else None
+            name = mysql_lock_name(connection.execute(sa.text("SELECT DATABASE()")).scalar_one())
+            held = connection.execute(sa.text("SELECT IS_USED_LOCK(:n)"), {"n": name}).scalar()
+            return f"MySQL connection {held} " if held is not None else None
+
+    return sqlite if database == "sqlite" else server
+
+
+def in_thread(call: Callable[[], Any]) -> Callable[[], Any]:
+    """Run ``call`` in a thread; the returned function joins it and gives its result (or raises)."""
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+
+    def join() -> Any:
+        thread.join(timeout=180)
+        assert outcome, "the migration in the thread did not finish"
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    return join
+
+
+def start_second_behind_first(
+    first: str, shell: Any, workdir: Path, url: str, database: str, caplog: pytest.LogCaptureFixture
+) -> tuple[Callable[[], Any], Cli, str | None]:
+    """Start the first tool, wait until it holds the lock, start the other and wait until it waits.
+
+    Returns the magic's join, the CLI, and the words a waiter uses for the first one.
+    """
+    upgrade = lambda: shell.run_line_magic("migrate", "upgrade head")  # noqa: E731
+    if first == "cli":
+        cli = Cli(workdir, url)
+        held = holder_named(database, url, cli.process.pid)
+        wait_for(lambda: held() is not None, "the CLI to hold the lock")
+        holder = held()
+        magic = in_thread(upgrade)
+        waiting = lambda: any(WAITING_TEXT in r.getMessage() for r in caplog.records)  # noqa: E731
+        wait_for(waiting, "the magic to wait for the CLI")
+        return magic, cli, holder
+    magic = in_thread(upgrade)
+    held = holder_named(database, url, os.getpid())
+    wait_for(lambda: held() is not None, "the magic to hold the lock")
+    holder = held()
+    cli = Cli(workdir, url)
+    wait_for(lambda: WAITING_TEXT in cli.stderr(), "the CLI to wait for the magic")
+    return magic, cli, holder
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres", "mysql"])
+@pytest.mark.parametrize("first", ["cli", "magic"])
+def test_magic_and_alembic_cli_upgrade_one_database_at_once(
+    request: pytest.FixtureRequest,
+    shell: Any,
+    workdir: Path,
+    caplog: pytest.LogCaptureFixture,
+    first: str,
+    database: str,
+) -> None:
+    url = str(request.getfixturevalue(f"{database}_url"))
+    shell.run_line_magic("migrate", f"config --url '{url}'")
+    shell.run_line_magic("migrate", "init")
+    write_logged_chain(workdir / "alembic", GATES[database])
+    gate = Gate(database, url, workdir)
+    try:
+        magic, cli, holder = start_second_behind_first(first, shell, workdir, url, database, caplog)
+    finally:
+        gate.open()  # also when starting failed: nothing is left blocked at the gate
+    shown, cli_output = repr(magic()), cli.finish()
+
+    assert applied(url) == {f"r{k}": 1 for k in range(1, REVISIONS + 1)}
+    assert version(url) == ("r5",)
+    ran_by_cli = cli_output.count("Running upgrade")
+    assert ran_by_cli == (REVISIONS if first == "cli" else 0)
+    assert shown.startswith("Nothing to do: the database is already at r5.") == (first == "cli")
+    waiter_said = [r.getMessage() for r in caplog.records] if first == "cli" else cli_output.splitlines()
+    told = [line for line in waiter_said if WAITING_TEXT in line]
+    assert told and holder is not None and holder in told[0], told
+
+
+HOLDER = """
+import sys
+import sqlalchemy as sa
+from sakyum_magic.locking import database_lock
+
+with database_lock(sa.create_engine(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_a_waiter_names_the_holder_and_reports_progress(workdir: Path, any_url: str) -> None:
+    engine = sa.create_engine(any_url)
+    with engine.connect():
+        pass
+    script = workdir / "holder.py"
+    script.write_text(HOLDER)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), any_url], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdin is not None
+    assert holder.stdout.readline() == "held\n"
+    database = "sqlite" if any_url.startswith("sqlite") else "postgres" if "postgres" in any_url else "mysql"
+    named = holder_named(database, any_url, holder.pid)()
+    messages: list[str] = []
+    with (
+        pytest.raises(DatabaseError) as caught,
+        database_lock(engine, timeout=0.5, on_wait=messages.append, every=0.1),
+    ):
+        pass
+    assert named is not None and named in str(caught.value)
+    assert messages[0].startswith(WAITING_TEXT) and named in messages[0]
+    assert len([m for m in messages if m.startswith("still waiting")]) >= 2
+    holder.stdin.close()
+    assert holder.wait(timeout=60) == 0
+    messages.clear()
+    with database_lock(engine, timeout=30, on_wait=messages.append):
+        assert messages == []  # free again at once
+    engine.dispose()
+
+
+# -- env.py repeats the lock's rules -----------------------------------------------------------------
+
+
+def env_py_rules() -> dict[str, Any]:
+    """The rule functions and constants of the generated env.py, run on their own."""
+    import ast
+    import hashlib
+    import tempfile
+
+    from sakyum_magic.template import ENV_PY
+
+    wanted = {"advisory_key", "mysql_lock_name", "sqlite_path_lock", "sqlite_identity_lock"}
+    constants = {"LOCK_NAME", "PG_HOLDER", "MYSQL_HOLDER"}
+    tree = ast.parse(ENV_PY)
+    nodes: list[ast.stmt] = [
+        node
+        for node in tree.body
+        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
+        or (isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} & constants)
+    ]
+    assert len(nodes) == len(wanted) + len(constants)
+    found: dict[str, Any] = {"hashlib": hashlib, "os": os, "tempfile": tempfile}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), "env.py", "exec"), found)
+    return found
+
+
+def test_env_py_takes_the_same_lock_as_the_core(workdir: Path) -> None:
+    from sakyum_magic import lockfiles, locking
+
+    env = env_py_rules()
+    assert env["advisory_key"]() == locking.advisory_key()
+    assert env["PG_HOLDER"] == locking.PG_HOLDER and env["MYSQL_HOLDER"] == locking.MYSQL_HOLDER
+    for name in ("", "app", "x" * 100):
+        assert env["mysql_lock_name"](name) == locking.mysql_lock_name(name)
+    (workdir / "real.db").write_bytes(b"")
+    (workdir / "link.db").symlink_to(workdir / "real.db")
+    os.link(workdir / "real.db", workdir / "hard.db")
+    (workdir / "dangling.db").symlink_to(workdir / "later.db")
+    databases = ["", ":memory:", "file::memory:?cache=shared", "real.db", str(workdir / "link.db")]
+    databases += ["hard.db", "dangling.db", "later.db", "file:real.db?mode=ro", "missing/dir/x.db"]
+    for database in databases:
+        for rule in ("sqlite_path_lock", "sqlite_identity_lock"):
+            assert env[rule](database) == getattr(lockfiles, rule)(database), (rule, database)
+    assert lockfiles.sqlite_identity_lock("link.db") == lockfiles.sqlite_identity_lock("hard.db") is not None
+    assert lockfiles.sqlite_path_lock("dangling.db") == lockfiles.sqlite_path_lock("later.db")
+
+
+# -- a failure caused by another writer -------------------------------------------------------------
+
+
+def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sqlite_url: str) -> None:
+    import sqlite3
+
+    from sakyum_magic.locking import busy_error
+
+    writer = sqlite3.connect(workdir / "test.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    engine = sa.create_engine(sqlite_url, connect_args={"timeout": 0})
+    with engine.connect() as connection, pytest.raises(sa.exc.OperationalError) as caught:
+        connection.exec_driver_sql("CREATE TABLE t (id INTEGER)")
+    writer.rollback()
+    writer.close()
+    error = busy_error(caught.value, engine.url)
+    assert error is not None
+    assert str(error).startswith(f"another connection is writing to {sqlite_url} (SQLite: SQLITE_BUSY)")
+    with engine.connect() as connection, pytest.raises(sa.exc.OperationalError) as other:
+        connection.exec_driver_sql("SELECT * FROM no_such_table")
+    assert busy_error(other.value, engine.url) is None
+    engine.dispose()
+
+
+def test_a_version_table_changed_by_another_writer_is_reported_as_such() -> None:
+    from sakyum_magic.locking import concurrent_change
+
+    url = sa.make_url("postgresql+psycopg://app:s3cret@db/app")
+    result = MigrationResult("upgrade", "head", ("r1",), ("r3",))
+    error = concurrent_change(url, result, ("r1",))
+    assert error is not None
+    message = str(error)
+    assert message.startswith(
+        "another migration changed postgresql+psycopg://app:***@db/app while this upgrade"
+    )
+    assert "left it at r1, but it is now at r3" in message and "s3cret" not in message
+    assert "revision r2" not in message
+    assert concurrent_change(url, MigrationResult("upgrade", "head", ("r1",), ("r3",)), ("r3",)) is None

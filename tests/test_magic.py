@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from sakyum_magic.render import Message, Preformatted, Report
+from sakyum_magic import ResultFrame, ResultText
 from tests.conftest import POSTGRES_DRIVER
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
@@ -26,11 +27,11 @@ def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
     shell.run_cell(USERS)
     binding = migrate(shell, "config --metadata Base")
     assert binding.loc[0, "url"] == "sqlite:///default.db" and binding.loc[0, "tables"] == 1
-    assert isinstance(migrate(shell, "init"), Message)
+    assert isinstance(migrate(shell, "init"), ResultText)
     made = migrate(shell, "revision --autogenerate -m 'Added tables'")
-    assert isinstance(made, Report)
-    assert list(made["operations"]["op"]) == ["add_table"]
-    revision = made["revision"].loc[0, "revision"]
+    assert isinstance(made, ResultFrame)
+    assert list(made["op"]) == ["add_table"]
+    revision = made.written[0].revision
     steps = migrate(shell, "upgrade head")
     assert list(steps.columns) == ["revision", "message", "direction", "seconds"]
     assert list(steps["revision"]) == [revision]
@@ -51,7 +52,8 @@ def test_chapter_workflow_returns_tables(shell: Any, workdir: Path) -> None:
     ]
     down = migrate(shell, "downgrade base")
     assert list(down["direction"]) == ["down"]
-    assert isinstance(migrate(shell, "current"), Message)
+    unversioned = migrate(shell, "current")
+    assert isinstance(unversioned, pd.DataFrame) and unversioned.empty
     assert (workdir / "default.db").is_file()
 
 
@@ -87,7 +89,7 @@ def test_metadata_expression_is_evaluated_at_every_command(shell: Any) -> None:
     migrate(shell, "upgrade")
     shell.run_cell(USERS_AND_POSTS)
     made = migrate(shell, "revision --autogenerate -m posts")
-    assert list(made["operations"]["table"]) == ["posts"]
+    assert list(made["table"]) == ["posts"]
 
 
 def test_list_of_metadata(shell: Any) -> None:
@@ -100,7 +102,7 @@ def test_list_of_metadata(shell: Any) -> None:
     assert binding.loc[0, "tables"] == 2
     migrate(shell, "init")
     made = migrate(shell, "revision --autogenerate -m both")
-    assert sorted(made["operations"]["table"]) == ["ta", "tb"]
+    assert sorted(made["table"]) == ["ta", "tb"]
 
 
 def test_traitlets_configure_the_binding(shell: Any, workdir: Path) -> None:
@@ -113,7 +115,7 @@ def test_traitlets_configure_the_binding(shell: Any, workdir: Path) -> None:
 
 def test_help_runs_nothing(shell: Any, workdir: Path) -> None:
     text = migrate(shell, "upgrade -h")
-    assert isinstance(text, Preformatted) and "usage: %migrate upgrade" in text
+    assert isinstance(text, ResultText) and "usage: %migrate upgrade" in text
     assert "init" in migrate(shell, "-h")
     assert not (workdir / "default.db").exists()
     doc = shell.magics_manager.magics["line"]["migrate"].__doc__
@@ -208,3 +210,28 @@ def test_autogenerate_with_a_stock_env_py_says_what_to_do(shell: Any, workdir: P
     shell.run_cell(USERS)
     migrate(shell, "config --dir plain --metadata Base")
     assert "set target_metadata in env.py" in one_line_error(shell, "revision --autogenerate -m x")
+
+
+def test_lines_are_taken_literally(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    shell.run_cell("price = 9")
+    shell.run_cell('%migrate revision -m \'cost is $price, total {40+2} {open("ran", "w")}\' --rev-id c1')
+    assert migrate(shell, "show c1").loc[0, "message"] == 'cost is $price, total {40+2} {open("ran", "w")}'
+    assert not (workdir / "ran").exists()
+
+
+def _seconds_to_parse(shell: Any, length: int) -> float:
+    """Best of five: a line with a ``length``-character message, through the shell (``-h``: nothing runs)."""
+    line = f"revision -h -m '{'word $x {y} ' * (length // 12)}'"
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        shell.run_cell(f"%migrate {line}")
+        migrate(shell, line)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def test_a_long_line_parses_in_linear_time(shell: Any) -> None:
+    short, long = _seconds_to_parse(shell, 20_000), _seconds_to_parse(shell, 200_000)
+    assert long < 5 and long / short < 40, (short, long)  # ten times the text; quadratic would be 100 times

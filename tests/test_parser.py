@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shlex
+import time
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 from sakyum_magic.commands import Migrator
-from sakyum_magic.parser import HelpRequested, build_parser, parse_line
+from sakyum_magic.parser import HelpRequested, build_parser, parse_line, split_line
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +64,30 @@ def test_relative_history_ranges(parser) -> None:  # type: ignore[no-untyped-def
     assert parse_line(parser, "history -r -1:").rev_range == "-1:"
     assert parse_line(parser, "history --rev-range -3:current").rev_range == "-3:current"
     assert parse_line(parser, "history -r base:head").rev_range == "base:head"
+
+
+@given(st.text(alphabet=" \t\n'\"\\ab$={}é-", max_size=40))
+def test_lines_split_as_shlex_splits_them(line: str) -> None:
+    try:
+        expected: list[str] | str = shlex.split(line)
+    except ValueError as exc:
+        expected = str(exc)
+    try:
+        found: list[str] | str = split_line(line)
+    except ValueError as exc:
+        found = str(exc)
+    assert found == expected
+
+
+def test_splitting_takes_linear_time() -> None:
+    def seconds(length: int) -> float:
+        words = 'a word \\" $x {y} ' * (length // 16)
+        line = f"revision -m \"{words}\" --rev-id 'x y'"
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            split_line(line)
+            best = min(best, time.perf_counter() - started)
+        return best
+
+    assert seconds(200_000) / seconds(20_000) < 40  # ten times the text: quadratic would be 100 times

@@ -7,11 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, DatabaseError, Migrator
-from sakyum_magic.render import PLAN_COLUMNS, Flagged, Message
+from sakyum_magic.render import PLAN_COLUMNS
 from tests.shells import alembic, migrate, one_line_error
 
 
@@ -187,12 +188,13 @@ def test_magic_plan_table(shell: Any, sqlite_url: str) -> None:
     migrate(shell, f"config --url {sqlite_url} --metadata models")
     migrate(shell, "revision --autogenerate -m 'drop notes' --allow-drop")
     shown = migrate(shell, "plan")
-    assert isinstance(shown, Flagged)
-    assert list(shown.frame.columns) == PLAN_COLUMNS
-    assert list(shown.frame.loc[shown.frame["destructive"], "statement"]) == ["DROP TABLE notes"]
+    assert isinstance(shown, pd.DataFrame)
+    assert list(shown.columns) == PLAN_COLUMNS
+    assert list(shown.loc[shown["destructive"], "statement"]) == ["DROP TABLE notes"]
     assert "!" in repr(shown) and "nothing was run" in repr(shown)
     migrate(shell, "upgrade head")
-    assert isinstance(migrate(shell, "plan head"), Message)
+    nothing = migrate(shell, "plan head")
+    assert isinstance(nothing, pd.DataFrame) and nothing.empty and "Nothing to do" in repr(nothing)
 
 
 def test_magic_plan_without_a_database_file_is_one_line(shell: Any, sqlite_url: str) -> None:

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus
 
 import pytest
 import sqlalchemy as sa
@@ -26,7 +27,10 @@ from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 from sqlalchemy.engine import URL, make_url
 
-from .conftest import POSTGRES_DRIVER, POSTGRES_URL
+from sakyum_magic import Migrator, SakyumError
+from sakyum_magic.binding import mask_text, mask_url
+
+from .conftest import MYSQL_URL, POSTGRES_DRIVER, POSTGRES_URL
 from .models import USERS, USERS_AND_POSTS
 
 PASSWORD = "S3cr%t@pa:ss/wd!Qx7v"
@@ -38,8 +42,9 @@ FRAGMENTS = ("S3cr", "Qx7v", "pa:ss", "pa%3Ass", "pa%3ass", "pa%253A", "t%40pa",
 class Scan:
     """Everything the user could see, as (where, text) pairs, and the password fragments in them."""
 
-    def __init__(self) -> None:
+    def __init__(self, fragments: tuple[str, ...] = FRAGMENTS) -> None:
         self.items: list[tuple[str, str]] = []
+        self.fragments = fragments
 
     def text(self, where: str, text: object) -> None:
         self.items.append((where, str(text)))
@@ -82,10 +87,14 @@ class Scan:
         self.text("log text", caplog.text)
 
     def occurrences(self) -> int:
-        return sum(text.count(fragment) for _, text in self.items for fragment in FRAGMENTS)
+        return sum(text.count(fragment) for _, text in self.items for fragment in self.fragments)
 
     def leaks(self) -> list[str]:
-        return [f"{where}: {text[:300]}" for where, text in self.items if any(f in text for f in FRAGMENTS)]
+        return [
+            f"{where}: {scrub_for_report(text[:300], self.fragments)}"
+            for where, text in self.items
+            if any(f in text for f in self.fragments)
+        ]
 
 
 def run(shell: Any, scan: Scan, line: str, *, fails: bool = False) -> Any:
@@ -124,12 +133,12 @@ def alembic_cli(scan: Scan, cwd: Path, url: str, *args: str) -> str:
     )
     scan.text(f"alembic {args[0]} stdout", done.stdout)
     scan.text(f"alembic {args[0]} stderr", done.stderr)
-    assert done.returncode == 0, scrub_for_report(done.stderr)
+    assert done.returncode == 0, scrub_for_report(done.stderr, scan.fragments)
     return done.stdout + done.stderr
 
 
-def scrub_for_report(text: str) -> str:
-    for fragment in FRAGMENTS:
+def scrub_for_report(text: str, fragments: tuple[str, ...] = FRAGMENTS) -> str:
+    for fragment in fragments:
         text = text.replace(fragment, "<leak>")
     return text
 
@@ -253,7 +262,7 @@ def test_postgres_workflow_never_shows_the_password(
 def _failing_revision(shell: Any, scan: Scan) -> None:
     """A revision whose SQL fails: the error names the statement and the database's reason."""
     made = run(shell, scan, "revision -m broken")
-    path = Path(made["path"].iloc[0])
+    path = Path(made.written[0].path)
     text = path.read_text().replace(
         "def upgrade() -> None:\n", "def upgrade() -> None:\n    op.execute('SELECT * FROM no_such_table')\n"
     )
@@ -269,11 +278,11 @@ def capture_all_logs(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def _scan_everything(
-    scan: Scan, workdir: Path, caplog: pytest.LogCaptureFixture, min_logs: int = 100
+    scan: Scan, workdir: Path, caplog: pytest.LogCaptureFixture, min_logs: int = 100, min_files: int = 5
 ) -> None:
     files = scan.files(workdir)
     scan.logs(caplog)
-    assert files >= 5
+    assert files >= min_files
     assert len(caplog.records) >= min_logs
     assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
 
@@ -335,3 +344,257 @@ def test_sqlite_workflow_with_password_urls_in_config_and_errors(
         run(shell, scan, line)
     run(shell, scan, "upgrade nosuchrevision", fails=True)
     _scan_everything(scan, workdir, caplog)
+
+
+# -- every URL form: a password in the query string, unencoded characters, unparsable URLs ------------
+
+# Each password is made of these pieces, joined by spaces and URL delimiters, so that any part of it
+# that gets out (raw or percent-encoded, whole or cut at a delimiter) contains one of them.
+PIECES = ("Qy7v", "Bn4k", "Tz8p", "Hd2m", "Lw5r", "Xc9s")
+QUERY_PASSWORD = "Qy7v Bn4k%Tz8p@Hd2m:Lw5r/Xc9s&Jf6g"  # given percent-encoded: ?password=Qy7v+Bn4k%25...
+RAW_QUERY_PASSWORD = "Qy7v Bn4k:Tz8p/Hd2m Lw5r"  # given as typed, spaces and all: ?password=Qy7v Bn4k...
+SPACED_PASSWORD = "Qy7v Bn4k Tz8p:Hd2m/Lw5r"  # given as typed in user:password@, spaces and all
+OTHER_QUERY = {"postgresql+psycopg": "application_name=scan", "mysql+pymysql": "charset=utf8mb4"}
+
+
+def url_form(form: str, driver: str, user: str, where: str) -> tuple[str, str]:
+    """A URL of ``form`` for ``user`` at ``where`` (host:port/database), and the password it carries."""
+    other = OTHER_QUERY[driver]
+    if form == "query":
+        return f"{driver}://{user}@{where}?password={quote_plus(QUERY_PASSWORD)}&{other}", QUERY_PASSWORD
+    if form == "raw query":
+        return f"{driver}://{user}@{where}?{other}&password={RAW_QUERY_PASSWORD}", RAW_QUERY_PASSWORD
+    return f"{driver}://{user}:{SPACED_PASSWORD}@{where}", SPACED_PASSWORD
+
+
+@pytest.fixture
+def postgres_role(postgres_url: str) -> Iterator[tuple[str, str]]:
+    """A role owning the test's own PostgreSQL database: (role, host:port/database)."""
+    role = f"sakyum_role_{uuid.uuid4().hex[:10]}"
+    base = make_url(postgres_url)
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        connection.exec_driver_sql(f'ALTER DATABASE "{base.database}" OWNER TO "{role}"')
+    try:
+        yield role, f"{base.host}:{base.port}/{base.database}"
+    finally:
+        owner = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with owner.connect() as connection:
+            connection.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            )
+            connection.exec_driver_sql(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        owner.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+def mysql_user(mysql_url: str, password: str) -> tuple[str, Any]:
+    """A MariaDB user that logs in with ``password`` only, with every right on the test's database;
+    returns its name and a function that drops it."""
+    user = f"sakyum_{uuid.uuid4().hex[:10]}"
+    database = make_url(mysql_url).database
+    # hide_parameters: the test's own statements are logged too, and must not show the password.
+    admin = sa.create_engine(MYSQL_URL, isolation_level="AUTOCOMMIT", hide_parameters=True)
+    with admin.connect() as connection:
+        # PyMySQL quotes the parameters into the statement, so they work in DDL too.
+        connection.execute(sa.text("CREATE USER :user@'%' IDENTIFIED BY :password"), locals())
+        connection.execute(sa.text(f"GRANT ALL ON `{database}`.* TO :user@'%'"), {"user": user})
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(sa.text("DROP USER IF EXISTS :user@'%'"), {"user": user})
+        admin.dispose()
+
+    return user, drop
+
+
+def the_driver_got(shell: Any, database: str, password: str) -> None:
+    """The password reached the driver intact (MariaDB checks it; PostgreSQL trusts, so ask libpq)."""
+    with magics_of(shell).migrator.engine().connect() as connection:
+        if database == "postgres":
+            assert connection.connection.dbapi_connection.info.password == password
+        else:
+            assert connection.exec_driver_sql("SELECT CURRENT_USER()").scalar()
+
+
+def form_workflow(shell: Any, scan: Scan, url: str, database: str) -> None:
+    """config, init, revision, plan, upgrade, current, history, downgrade, offline SQL, and errors."""
+    no_plan = database == "mysql"  # refused there: MySQL commits DDL, so a dry run cannot roll back
+    for line in ("config", "init", "revision --autogenerate -m users"):
+        run(shell, scan, line)
+    run(shell, scan, "plan", fails=no_plan)
+    run(shell, scan, "upgrade head")
+    for line in ("current --verbose", "history --verbose -i"):
+        run(shell, scan, line)
+    run(shell, scan, "plan base", fails=no_plan)
+    run(shell, scan, "downgrade base")
+    run(shell, scan, "upgrade head --sql")
+    run(shell, scan, "upgrade head")
+    run(shell, scan, "upgrade nosuchrevision", fails=True)
+    _failing_revision(shell, scan)
+    elsewhere = make_url(url).set(database="nope_no_such_db").render_as_string(hide_password=False)
+    run(shell, scan, f"config --url '{elsewhere}'")
+    run(shell, scan, "current", fails=True)
+    run(shell, scan, "upgrade head", fails=True)
+    run(shell, scan, f"config --url '{url}'")
+
+
+def core_workflow(scan: Scan, shell: Any, url: str) -> None:
+    """The same through the core API: its results' text, and its errors."""
+    migrator = Migrator(url=url, metadata=shell.user_ns["Base"])
+    for name, call in (
+        ("binding", migrator.binding),
+        ("current", migrator.current),
+        ("history", migrator.history),
+        ("plan", lambda: migrator.plan("base")),
+        ("upgrade", migrator.upgrade),
+    ):
+        try:
+            scan.text(f"core {name}", repr(call()))
+        except SakyumError as exc:  # plan, on MySQL
+            scan.error(f"core {name}", exc)
+    elsewhere = Migrator(url=make_url(url).set(database="nope_no_such_db"))
+    with pytest.raises(SakyumError) as caught:
+        elsewhere.current()
+    scan.error("core current elsewhere", caught.value)
+    scan.text("core mask_url", mask_url(url))
+    migrator.dispose()
+    elsewhere.dispose()
+
+
+@pytest.mark.parametrize("form", ["query", "raw query", "spaces"])
+@pytest.mark.parametrize("database", ["postgres", "mysql"])
+def test_every_url_form_never_shows_the_password(
+    request: pytest.FixtureRequest,
+    shell: Any,
+    workdir: Path,
+    caplog: pytest.LogCaptureFixture,
+    database: str,
+    form: str,
+) -> None:
+    capture_all_logs(caplog)
+    scan = Scan(PIECES)
+    if database == "postgres":
+        user, where = request.getfixturevalue("postgres_role")
+        url, password = url_form(form, "postgresql+psycopg", user, where)
+    else:
+        base = make_url(request.getfixturevalue("mysql_url"))
+        where = f"{base.host}:{base.port}/{base.database}"
+        password = url_form(form, "mysql+pymysql", "x", where)[1]
+        user, drop = mysql_user(str(base.render_as_string(hide_password=False)), password)
+        request.addfinalizer(drop)
+        url = url_form(form, "mysql+pymysql", user, where)[0]
+    shell.run_cell(USERS)
+    run(shell, scan, f"config --url '{url}' --metadata Base")
+    the_driver_got(shell, database, password)
+    config_magics(shell, scan)
+    form_workflow(shell, scan, url, database)
+    core_workflow(scan, shell, url)
+    alembic_cli(scan, workdir, url, "current", "--verbose")
+    alembic_cli(scan, workdir, url, "downgrade", "base")
+    alembic_cli(scan, workdir, url, "upgrade", "head")
+    ini_url = next(
+        line for line in (workdir / "alembic.ini").read_text().splitlines() if "sqlalchemy.url" in line
+    )
+    assert f"{user}@{where}" in ini_url and "password" not in ini_url
+    _scan_everything(scan, workdir, caplog, min_logs=50)
+
+
+def config_magics(shell: Any, scan: Scan) -> str:
+    """What ``%config MigrateMagics`` prints: every setting of the magic, the URL among them."""
+    with capture_output() as captured:
+        shell.run_line_magic("config", "MigrateMagics")
+    scan.text("%config MigrateMagics", captured.stdout)
+    return captured.stdout
+
+
+def test_config_magics_never_shows_another_secret_query_key(shell: Any, workdir: Path) -> None:
+    scan = Scan(PIECES)
+    url = (
+        f"postgresql+psycopg://sakyum@127.0.0.1:{closed_port()}/app?sslpassword={quote_plus(QUERY_PASSWORD)}"
+    )
+    run(shell, scan, f"config --url '{url}'")
+    shown = config_magics(shell, scan)
+    assert "sslpassword=***" in shown
+    assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
+
+
+SECRET_QUERIES = (
+    f"password={quote_plus(QUERY_PASSWORD)}",
+    f"password={RAW_QUERY_PASSWORD}",
+    f"passwd={quote_plus(QUERY_PASSWORD)}",
+    f"sslpassword={quote_plus(QUERY_PASSWORD)}",
+    f"api_token={quote_plus(QUERY_PASSWORD)}",
+    f"client_secret={quote_plus(QUERY_PASSWORD)}",
+    f"sslmode=disable&PWD={quote_plus(QUERY_PASSWORD)}",
+)
+
+
+def test_secret_query_keys_and_unparsable_urls_never_show_the_password(
+    shell: Any, workdir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """URLs that parse but cannot connect (closed port, unknown option, missing driver), each with a
+    secret in its query string, and URLs that cannot be parsed at all."""
+    capture_all_logs(caplog)
+    scan = Scan(PIECES)
+    port = closed_port()
+    urls = [f"postgresql+psycopg://sakyum@127.0.0.1:{port}/db?{query}" for query in SECRET_QUERIES]
+    urls += [
+        f"mysql+pymysql://sakyum@127.0.0.1:{port}/db?password={quote_plus(QUERY_PASSWORD)}",
+        f"postgresql+psycopg://sakyum:{SPACED_PASSWORD}@127.0.0.1:{port}/db",
+        "mssql+pyodbc:///?odbc_connect=" + quote_plus(f"DRIVER={{X}};SERVER=h;PWD={QUERY_PASSWORD};"),
+    ]
+    run(shell, scan, "init")
+    for k, url in enumerate(urls[:-1]):  # an alembic.ini for each (pyodbc, the last, is not installed)
+        Migrator(url=url, directory=workdir / f"m{k}", ini=workdir / f"m{k}.ini").init()
+    for url in urls:
+        table = run(shell, scan, f"config --url '{url}'")
+        assert "***" in table["url"].iloc[0]
+        for line in ("current", "upgrade head", "plan", "downgrade base"):
+            run(shell, scan, line, fails=True)
+    unparsable = [
+        f"postgresql+psycopg://role:{SPACED_PASSWORD.replace(':', '@')}@127.0.0.1/db",  # the issue's form
+        f"postgresql+psycopg://role:{SPACED_PASSWORD}@127.0.0.1:notaport/db",
+        f"postgresql+psycopg://role@127.0.0.1:5432/db?password={RAW_QUERY_PASSWORD}@Xc9s",
+        f"mysql+pymysql://role@127.0.0.1:x/db?password={RAW_QUERY_PASSWORD}",
+        f"role:{SPACED_PASSWORD}@127.0.0.1/db",
+    ]
+    for url in unparsable:
+        run(shell, scan, f"config --url '{url}'", fails=True)
+        with pytest.raises(SakyumError) as caught:
+            Migrator(url=url).current()
+        scan.error("core", caught.value)
+    run(shell, scan, f"'{urls[0]}'", fails=True)  # a URL where a sub-command belongs: the parser's error
+    _scan_everything(scan, workdir, caplog, min_logs=1, min_files=4)  # the directory init wrote
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        (f"postgresql://u@h/db?password={RAW_QUERY_PASSWORD}", "postgresql://u@h/db?password=***"),
+        (f"could not use postgresql://u:{SPACED_PASSWORD}@h/db here", "postgresql://u:***@h/db here"),
+        (f"dsn host=h password={PIECES[0]} user=u", "dsn host=h password=*** user=u"),
+        (f"dsn password='{RAW_QUERY_PASSWORD}' user=u", "dsn password=*** user=u"),
+        (f"x;PWD={PIECES[0]};y=1", "x;PWD=***;y=1"),
+        (f"see https://example.com/a and postgresql://u:{PIECES[1]}@h/db", "see https://example.com/a and"),
+    ],
+)
+def test_mask_text_hides_every_form_and_keeps_the_rest(text: str, kept: str) -> None:
+    masked = mask_text(text)
+    assert kept in masked
+    assert not any(piece in masked for piece in PIECES)
+
+
+def test_mask_text_is_linear_in_the_length_of_its_text() -> None:
+    """Error messages can quote a 200,000-character line; masking must not be quadratic."""
+    import time
+
+    texts = ["a" * 200_000, "a://" * 50_000, "?a=b&" * 40_000, " password=x" * 18_000, "u:p@" * 50_000]
+    started = time.perf_counter()
+    for text in texts:
+        mask_text(text)
+    assert time.perf_counter() - started < 5

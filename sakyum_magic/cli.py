@@ -1,0 +1,344 @@
+"""The ``%migrate`` command table: every subcommand declared once.
+
+A :class:`Command` names the function it calls (a :class:`~.commands.Migrator` method, or for
+``config`` a function of the session), which of that function's parameters are given by position,
+what must be ready first, how its result is shown, and the ``alembic`` command line it corresponds
+to. Its options are the function's other parameters that have an entry in :data:`OPTIONS`, where
+each option is declared once with Alembic's flag names, plus the magic's own (``-v``; ``-x`` for
+every command that runs env.py). Help is the function's docstring: the first line sums the command
+up, and each ``:param name:`` line is that argument's help (as Alembic's
+``CommandLine._generate_args`` derives its command line from ``alembic.command``).
+
+The parser, ``%migrate?``, ``%migrate SUB -h`` (:mod:`.parser`) and the dispatch
+(:mod:`.handlers`) are derived from :data:`COMMANDS`. To add a subcommand, write the Migrator
+method, with a ``:param:`` line per parameter, and add one ``Command`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import render, session
+from .binding import mask_url
+from .commands import Migrator
+from .errors import ConfigurationError
+from .safety import Rename, parse_rename
+
+if TYPE_CHECKING:
+    from .magic import MigrateMagics
+
+Show = Callable[[Any, argparse.Namespace], Any]
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option: its flags and argparse settings.
+
+    Its help is the ``:param:`` line of the parameter it fills; ``help`` here is for the options of
+    the magic itself, which fill no parameter.
+    """
+
+    flags: tuple[str, ...]
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    help: str = ""
+
+
+def option(*flags: str, help: str = "", **settings: Any) -> Option:
+    """An :class:`Option`; ``settings`` are ``ArgumentParser.add_argument`` keywords."""
+    return Option(flags, settings, help)
+
+
+def _rename(value: str) -> Rename:
+    try:
+        return parse_rename(value)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+# Keyed by the name of the parameter each fills (also the parsed argument's name).
+OPTIONS: dict[str, Option] = {
+    "message": option("-m", "--message"),
+    "autogenerate": option("--autogenerate", action="store_true"),
+    "sql": option("--sql", action="store_true"),
+    "tag": option("--tag"),
+    "head": option("--head"),
+    "splice": option("--splice", action="store_true"),
+    "branch_label": option("--branch-label"),
+    "version_path": option("--version-path"),
+    "rev_id": option("--rev-id"),
+    "depends_on": option("--depends-on"),
+    "allow_drop": option("--allow-drop", action="store_true"),
+    "renames": option("--rename", action="append", type=_rename, metavar="TABLE.OLD:NEW", default=[]),
+    "purge": option("--purge", action="store_true"),
+    "rev_range": option("-r", "--rev-range"),
+    "indicate_current": option("-i", "--indicate-current", action="store_true"),
+    "resolve_dependencies": option("--resolve-dependencies", action="store_true"),
+    "schema": option("--schema"),
+    "include_schemas": option("--include-schemas", action="store_true"),
+    "url": option("--url"),
+    "metadata": option("--metadata", nargs="+", metavar="EXPR"),
+    "directory": option("--dir", metavar="DIR"),
+    "ini": option("--ini", metavar="PATH"),
+    "show_all": option("--all", action="store_true"),
+    "limit": option("-n", "--limit", type=int, metavar="N"),
+    # The magic's own options: they fill no parameter of the function.
+    "verbose": option(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="more detail: the revisions' depends_on and doc columns; Alembic's log lines of a run",
+    ),
+    "x": option(
+        "-x",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argument for env.py, read there with context.get_x_argument() (repeatable)",
+    ),
+}
+
+
+def _always(args: argparse.Namespace, migrator: Migrator) -> bool:
+    return True
+
+
+def _never(args: argparse.Namespace, migrator: Migrator) -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``%migrate`` subcommand.
+
+    ``positional`` names the parameters given by position, each with argparse's ``nargs`` mark when
+    it is not exactly one (``"revision?"``, ``"revisions+"``, ``"tables*"``). ``own_options`` are
+    options of the magic that the function does not take (``verbose`` changes what is shown).
+    ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
+    too, in its order; None when Alembic has no such command.
+    """
+
+    name: str
+    function: Callable[..., Any]
+    show: Show
+    positional: tuple[str, ...] = ()
+    own_options: tuple[str, ...] = ()
+    alembic: tuple[str, ...] | None = None
+    needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
+    runs_env_py: bool = True
+    on_session: bool = False
+    after: Callable[[MigrateMagics, Any], None] | None = None
+
+    def parameters(self) -> list[inspect.Parameter]:
+        """The function's parameters, without the first (the migrator or the session)."""
+        return list(inspect.signature(self.function).parameters.values())[1:]
+
+    def positionals(self) -> dict[str, str | None]:
+        """Each positional parameter with its nargs (None: exactly one)."""
+        marks = {"?", "+", "*"}
+        return {p.rstrip("?+*"): (p[-1] if p[-1] in marks else None) for p in self.positional}
+
+    def option_names(self) -> list[str]:
+        """The options, in order: the function's parameters that have one, then the magic's own."""
+        taken = [p.name for p in self.parameters() if p.name in OPTIONS and p.name not in self.positionals()]
+        names = [*taken, *(n for n in self.own_options if n not in taken)]
+        return [*names, "x"] if self.runs_env_py else names
+
+    def call(self, magics: MigrateMagics, args: argparse.Namespace) -> Any:
+        """Call the function with the parsed arguments it takes."""
+        given = vars(args)
+        values = {p.name: given[p.name] for p in self.parameters() if p.name in given}
+        return self.function(magics if self.on_session else magics.migrator, **values)
+
+    def migrate_line(self, args: argparse.Namespace) -> str:
+        """The parsed line as ``%migrate`` takes it, options at their defaults left out; the
+        password of a URL masked."""
+        return shlex.join(
+            ["%migrate", self.name, *self._words([*self.positionals(), *self.option_names()], args)]
+        )
+
+    def alembic_line(self, args: argparse.Namespace, ini: str | None = None) -> str:
+        """The equivalent ``alembic`` command line ("" when there is none); never holds a URL."""
+        if self.alembic is None:
+            return ""
+        words = ["alembic"]
+        if ini and ini != "alembic.ini":
+            words += ["-c", ini]
+        for value in getattr(args, "x", None) or ():
+            words += ["-x", value]
+        subcommand, *names = self.alembic
+        return shlex.join([*words, subcommand, *self._words(names, args)])
+
+    def _words(self, names: list[str], args: argparse.Namespace) -> list[str]:
+        positionals = self.positionals()
+        defaults = {p.name: p.default for p in self.parameters()}
+        words: list[str] = []
+        for name in names:
+            value = getattr(args, name, None)
+            if name in positionals:
+                words += [
+                    str(v) for v in (value if isinstance(value, list | tuple) else [value]) if v is not None
+                ]
+            elif value != defaults.get(name):
+                words += _option_words(name, value)
+        return words
+
+
+def _option_words(name: str, value: Any) -> list[str]:
+    flag = OPTIONS[name].flags[-1]
+    if value is True:
+        return [flag]
+    if value is None or value is False or value == []:
+        return []
+    if name == "url":
+        return [flag, mask_url(value) if value else value]
+    if not isinstance(value, list):
+        return [flag, str(value)]
+    if OPTIONS[name].settings.get("action") == "append":
+        return [word for v in value for word in (flag, str(v))]
+    return [flag, *map(str, value)]
+
+
+def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
+    """Autogenerate needs bound models with the env.py init writes; another env.py may bring its own
+    target_metadata (Flask-Migrate's takes the app's)."""
+    from .envrun import own_env
+
+    return bool(args.autogenerate) and own_env(migrator.directory)
+
+
+def _shown_with(function: Callable[..., Any]) -> Show:
+    """Show a result with ``function(result, verbose=...)``."""
+    return lambda result, args: function(result, verbose=bool(getattr(args, "verbose", False)))
+
+
+def _show_revisions(empty_note: str) -> Show:
+    return lambda infos, args: render.revisions(infos, bool(args.verbose), empty_note)
+
+
+COMMANDS: dict[str, Command] = {
+    c.name: c
+    for c in [
+        Command(
+            "config",
+            session.config,
+            lambda record, args: render.binding(record),
+            runs_env_py=False,
+            on_session=True,
+        ),
+        Command(
+            "init",
+            Migrator.init,
+            lambda result, args: render.init(result),
+            positional=("directory?",),
+            alembic=("init", "directory"),
+            runs_env_py=False,
+            after=session.adopt_directory,
+        ),
+        Command(
+            "revision",
+            Migrator.revision,
+            lambda result, args: render.new_revisions(result),
+            alembic=(
+                "revision",
+                "message",
+                "autogenerate",
+                "sql",
+                "head",
+                "splice",
+                "branch_label",
+                "version_path",
+                "rev_id",
+                "depends_on",
+            ),
+            needs_metadata=_autogenerate,
+        ),
+        Command(
+            "upgrade",
+            Migrator.upgrade,
+            _shown_with(render.migration),
+            positional=("revision?",),
+            own_options=("verbose",),
+            alembic=("upgrade", "sql", "tag", "revision"),
+        ),
+        Command(
+            "downgrade",
+            Migrator.downgrade,
+            _shown_with(render.migration),
+            positional=("revision",),
+            own_options=("verbose",),
+            alembic=("downgrade", "sql", "tag", "revision"),
+        ),
+        Command(
+            "current",
+            Migrator.current,
+            _shown_with(render.current),
+            own_options=("verbose",),
+            alembic=("current", "verbose"),
+        ),
+        Command(
+            "history",
+            Migrator.history,
+            _shown_with(render.history),
+            own_options=("verbose",),
+            alembic=("history", "rev_range", "verbose", "indicate_current"),
+        ),
+        Command(
+            "heads",
+            Migrator.heads,
+            _show_revisions(render.NO_REVISIONS),
+            own_options=("verbose",),
+            alembic=("heads", "verbose", "resolve_dependencies"),
+        ),
+        Command(
+            "branches",
+            Migrator.branches,
+            _show_revisions("No branch points: no revision has more than one child."),
+            own_options=("verbose",),
+            alembic=("branches", "verbose"),
+        ),
+        Command(
+            "show",
+            Migrator.show,
+            lambda infos, args: render.revisions(infos, verbose=True),
+            positional=("rev",),
+            alembic=("show", "rev"),
+        ),
+        Command(
+            "stamp",
+            Migrator.stamp,
+            _shown_with(render.migration),
+            positional=("revision+",),
+            own_options=("verbose",),
+            alembic=("stamp", "sql", "tag", "purge", "revision"),
+        ),
+        Command(
+            "merge",
+            Migrator.merge,
+            lambda result, args: render.new_revisions(result),
+            positional=("revisions+",),
+            alembic=("merge", "message", "branch_label", "rev_id", "revisions"),
+        ),
+        Command(
+            "check",
+            Migrator.check,
+            lambda ops, args: render.check(ops),
+            alembic=("check",),
+            needs_metadata=_always,
+        ),
+        Command(
+            "diff",
+            Migrator.diff,
+            lambda ops, args: render.diff(ops),
+            positional=("tables*",),
+            needs_metadata=_always,
+        ),
+        Command("plan", Migrator.plan, lambda result, args: render.plan(result), positional=("revision?",)),
+        Command("graph", Migrator.graph, lambda graph, args: graph),
+        Command("log", Migrator.log, lambda entries, args: render.log(entries), runs_env_py=False),
+    ]
+}

@@ -1,0 +1,259 @@
+"""The command table: each subcommand declared once; parser, help, dispatch and results derived from it."""
+
+from __future__ import annotations
+
+import argparse
+import html
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from IPython.core.error import UsageError
+
+from sakyum_magic import Migrator, Operation, ResultFrame, ResultText, handlers, render
+from sakyum_magic.cli import COMMANDS, OPTIONS, Command
+from sakyum_magic.parser import HelpRequested, build_parser, param_help, parse_line, summary
+from tests.models import USERS, USERS_AND_POSTS
+from tests.revisions import write
+from tests.shells import migrate, one_line_error
+
+RUNS_NO_ENV_PY = {"config", "init"}
+
+
+@pytest.fixture(scope="module")
+def parser() -> argparse.ArgumentParser:
+    return build_parser()
+
+
+def help_of(parser: argparse.ArgumentParser, line: str) -> str:
+    """The help text with all whitespace taken out (argparse wraps lines, at hyphens too)."""
+    with pytest.raises(HelpRequested) as shown:
+        parse_line(parser, line)
+    return squeezed(shown.value.text)
+
+
+def squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=list(COMMANDS))
+def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, command: Command) -> None:
+    shown = help_of(parser, f"{command.name} -h")
+    assert summary(command.function) and squeezed(summary(command.function)) in shown
+    helps = param_help(command.function)
+    for parameter in command.parameters():
+        exposed = parameter.name in command.positionals() or parameter.name in OPTIONS
+        assert exposed, f"{command.name}: parameter {parameter.name} has no option in cli.OPTIONS"
+        if parameter.name != "verbose":  # a parameter of the magic, not of the core
+            assert helps.get(parameter.name), f"{command.name}: no :param {parameter.name}: line"
+            assert squeezed(helps[parameter.name]) in shown
+
+
+def test_the_overview_lists_every_command(shell: Any) -> None:
+    doc = shell.magics_manager.magics["line"]["migrate"].__doc__
+    for name, command in COMMANDS.items():
+        assert name in doc and summary(command.function).split()[0] in doc
+
+
+def test_each_shared_option_is_declared_once(parser: argparse.ArgumentParser) -> None:
+    flags = [flag for option in OPTIONS.values() for flag in option.flags]
+    assert len(flags) == len(set(flags))
+    assert parse_line(parser, "revision -m one").message == "one"
+    assert parse_line(parser, "merge heads -m two").message == "two"
+    assert squeezed("the revision's message") in help_of(parser, "revision -h")
+    assert squeezed("the merge revision's message") in help_of(parser, "merge -h")
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_x_is_taken_by_every_command_that_runs_env_py(parser: argparse.ArgumentParser, name: str) -> None:
+    line = {"downgrade": "downgrade -1", "show": "show head", "stamp": "stamp head", "merge": "merge heads"}
+    words = line.get(name, name)
+    if name in RUNS_NO_ENV_PY:
+        with pytest.raises(UsageError, match="unrecognized arguments: -x"):
+            parse_line(parser, f"{words} -x a=1")
+    else:
+        assert parse_line(parser, f"{words} -x a=1 -x b=two").x == ["a=1", "b=two"]
+
+
+def test_the_equivalent_alembic_command_line(parser: argparse.ArgumentParser) -> None:
+    def lines(text: str, ini: str | None = None) -> tuple[str, str]:
+        args = parse_line(parser, text)
+        command = COMMANDS[args.command]
+        return command.migrate_line(args), command.alembic_line(args, ini)
+
+    assert lines("upgrade") == ("%migrate upgrade head", "alembic upgrade head")
+    assert lines("upgrade +1 --sql --tag t -x a=1 -v") == (
+        "%migrate upgrade +1 --sql --tag t --verbose -x a=1",
+        "alembic -x a=1 upgrade --sql --tag t +1",
+    )
+    assert lines("revision -m 'two words' --autogenerate --allow-drop", ini="pyproject.toml") == (
+        "%migrate revision --message 'two words' --autogenerate --allow-drop",
+        "alembic -c pyproject.toml revision --message 'two words' --autogenerate",
+    )
+    assert lines("history -r base:head -v -i")[1] == (
+        "alembic history --rev-range base:head --verbose --indicate-current"
+    )
+    assert lines("stamp a b --purge")[1] == "alembic stamp --purge a b"
+    assert lines("diff users")[1] == "" and lines("plan")[1] == ""
+    secret, alembic = lines("config --url postgresql+psycopg://app:hunter2@db/app")
+    assert "hunter2" not in secret and "app:***@db/app" in secret and alembic == ""
+
+
+# -- every result of every command is a DataFrame, with and without data -------------------------
+
+# Run in this order from an empty directory and database: (command, line, whether rows come back).
+SEQUENCE = [
+    ("config", "config", True),
+    ("upgrade", "upgrade", False),  # creates the database file, which read-only commands need
+    ("history", "history", False),
+    ("heads", "heads", False),
+    ("branches", "branches", False),
+    ("current", "current", False),
+    ("downgrade", "downgrade base", False),
+    ("diff", "diff", True),
+    ("revision", "revision -m empty --rev-id r1", False),  # no operations; the written revision attached
+    ("upgrade", "upgrade", True),
+    ("revision", "revision --autogenerate -m users --rev-id r2", True),
+    ("plan", "plan", True),
+    ("upgrade", "upgrade", True),
+    ("current", "current -v", True),
+    ("history", "history -v -i", True),
+    ("heads", "heads -v", True),
+    ("show", "show head", True),
+    ("diff", "diff", False),
+    ("check", "check", False),
+    ("plan", "plan", False),
+    ("stamp", "stamp head", False),
+    ("downgrade", "downgrade -1", True),
+    ("stamp", "stamp head", True),
+    ("revision", "revision -m branch --head r1 --splice --rev-id r3", False),
+    ("branches", "branches", True),
+    ("merge", "merge heads -m joined --rev-id r4", False),
+]
+# Commands that cannot give both: config always shows its one row; show of nothing is an error; a
+# merge has no operations of its own; a check with differences raises (its table is shown, below);
+# init returns text.
+ONE_KIND_ONLY = {"config": True, "show": True, "merge": False, "check": False}
+TEXT_RESULTS = {"init"}
+
+
+def test_the_sequence_covers_the_whole_table() -> None:
+    seen = {(name, rows) for name, _, rows in SEQUENCE}
+    for name in COMMANDS:
+        if name in TEXT_RESULTS:
+            continue
+        wanted = {ONE_KIND_ONLY[name]} if name in ONE_KIND_ONLY else {True, False}
+        assert {rows for n, rows in seen if n == name} == wanted, name
+
+
+@contextmanager
+def published(shell: Any) -> Iterator[list[dict[str, Any]]]:
+    """What the shell displays before a command's own result (the table behind an error)."""
+    shown: list[dict[str, Any]] = []
+    original = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, **_: shown.append(data)
+    try:
+        yield shown
+    finally:
+        shell.display_pub.publish = original
+
+
+def test_every_result_is_a_dataframe_with_and_without_rows(shell: Any, workdir: Path) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "config --metadata Base")
+    assert isinstance(migrate(shell, "init"), ResultText)
+    for name, line, rows in SEQUENCE:
+        result = migrate(shell, line)
+        assert isinstance(result, pd.DataFrame) and isinstance(result, ResultFrame), line
+        assert len(result.columns) > 0 and result.empty is not rows, line
+        assert result.command.startswith(f"%migrate {name}"), line
+        text, page = repr(result), result._repr_html_()
+        if not rows:  # the note says why there is nothing
+            assert result.empty_note in text and html.escape(result.empty_note) in page, line
+    merged = migrate(shell, "history -r r4:r4")
+    assert list(merged["revision"]) == ["r4"] and bool(merged.loc[0, "is_merge"])
+    shell.run_cell(USERS_AND_POSTS)
+    migrate(shell, "upgrade heads")
+    with published(shell) as shown:
+        one_line_error(shell, "check")
+    assert "posts" in shown[0]["text/plain"] and "<table" in shown[0]["text/html"]
+
+
+def test_results_describe_themselves(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    write(
+        workdir / "alembic",
+        "a1",
+        None,
+        "op.create_table('t', sa.Column('id', sa.Integer))",
+        "op.drop_table('t')",
+    )
+    nothing = migrate(shell, "downgrade base")
+    assert "Nothing to do" in repr(nothing) and "Nothing to do" in nothing._repr_html_()
+    steps = migrate(shell, "upgrade")
+    assert steps.title.startswith("upgrade head: 1 step") and "CREATE TABLE t" in steps.sql
+    assert steps.alembic == "alembic upgrade head" and "%migrate upgrade head" in repr(steps)
+    assert "CREATE TABLE t" in repr(steps) and "<details>" in steps._repr_html_()
+    assert steps.log_lines == ()  # Alembic's log comes with -v
+    down = migrate(shell, "downgrade base -v")
+    assert down.log_lines and all(line in repr(down) for line in down.log_lines)
+    assert "Alembic&#x27;s log" in down._repr_html_() and "DROP TABLE t" in down.sql
+
+
+# -- a new subcommand is one table entry -----------------------------------------------------------
+
+SEEN: list[tuple[str, ...]] = []
+
+
+def env_arguments(migrator: Migrator, table: str | None = None) -> list[Operation]:
+    """List what env.py would be given with -x (a subcommand made for this test).
+
+    :param table: only this table.
+    """
+    SEEN.append(getattr(migrator, "x_arguments", ()))
+    return [Operation("x", None, table, None, value) for value in getattr(migrator, "x_arguments", ())]
+
+
+def test_a_new_subcommand_is_one_table_entry(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command added to the table alone gets its parser, help, dispatch and display."""
+    entry = Command("xargs", env_arguments, lambda ops, args: render.diff(ops), positional=("table?",))
+    monkeypatch.setitem(COMMANDS, "xargs", entry)
+    handlers.parser.cache_clear()
+    SEEN.clear()
+    try:
+        shown = migrate(shell, "xargs -h")
+        assert "List what env.py would be given with -x" in shown and "only this table" in shown
+        listed = migrate(shell, "xargs users -x a=1 -x b=2")
+        assert isinstance(listed, ResultFrame) and list(listed["detail"]) == ["a=1", "b=2"]
+        assert set(listed["table"]) == {"users"} and listed.title.startswith("2 differences")
+        assert listed.command == "%migrate xargs users -x a=1 -x b=2"
+        none = migrate(shell, "xargs")
+        assert isinstance(none, ResultFrame) and none.empty
+        assert SEEN == [("a=1", "b=2"), ()]  # -x holds for one command only
+        assert shell.magics_manager.registry["MigrateMagics"].migrator.x_arguments == ()
+    finally:
+        handlers.parser.cache_clear()
+
+
+X_REVISION = """
+from alembic import context
+op.create_table(context.get_x_argument(as_dictionary=True)["table"], sa.Column("id", sa.Integer))
+"""
+
+
+@pytest.mark.xfail(
+    not hasattr(Migrator(), "x_arguments"),
+    reason="the core has yet to hand Migrator.x_arguments to env.py (cmd_opts.x)",
+    strict=True,
+)
+def test_x_arguments_reach_the_revisions(shell: Any, workdir: Path, sqlite_url: str) -> None:
+    import sqlalchemy as sa
+
+    migrate(shell, f"config --url {sqlite_url}")
+    migrate(shell, "init")
+    write(workdir / "alembic", "x1", None, X_REVISION)
+    migrate(shell, "upgrade -x table=from_x")
+    assert "from_x" in sa.inspect(sa.create_engine(sqlite_url)).get_table_names()

@@ -1,0 +1,127 @@
+"""The session's settings: traitlets the migrator follows, config that fails changing nothing, the
+metadata expression evaluated once per line, and the configuration file that goes with a directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sakyum_magic.session import MetadataExpression
+from tests.models import USERS, USERS_AND_POSTS
+from tests.shells import alembic, migrate, one_line_error
+
+
+def magics_of(shell: Any) -> Any:
+    return shell.magics_manager.registry["MigrateMagics"]
+
+
+def test_the_migrator_follows_each_setting_at_once(shell: Any, workdir: Path) -> None:
+    migrator = magics_of(shell).migrator
+    shell.run_line_magic("config", "MigrateMagics.url = 'sqlite:///followed.db'")
+    shell.run_line_magic("config", "MigrateMagics.directory = 'migrations'")
+    shell.run_line_magic("config", "MigrateMagics.ini = 'other.ini'")
+    shell.run_line_magic("config", "MigrateMagics.progress = False")
+    shell.run_line_magic("config", "MigrateMagics.metadata = 'Base'")
+    assert migrator.url == "sqlite:///followed.db"
+    assert (migrator.directory, migrator.ini, migrator.progress) == (
+        Path("migrations"),
+        Path("other.ini"),
+        False,
+    )
+    assert isinstance(migrator.metadata, MetadataExpression) and migrator.metadata_label == "Base"
+    shell.run_line_magic("config", "MigrateMagics.metadata = None")
+    assert migrator.metadata is None and migrator.metadata_label == ""
+
+
+def test_settings_are_not_copied_again_on_every_line(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    migrator = magics_of(shell).migrator
+    migrator.progress = False  # set on the engine directly, as a Migrator user may
+    migrate(shell, "history")
+    assert migrator.progress is False and magics_of(shell).progress is True
+
+
+def test_a_new_password_for_the_same_masked_url_is_followed(shell: Any) -> None:
+    migrate(shell, "config --url postgresql+psycopg://app:first@127.0.0.1:1/app")
+    migrate(shell, "config --url postgresql+psycopg://app:second@127.0.0.1:1/app")
+    assert magics_of(shell).migrator.url == "postgresql+psycopg://app:second@127.0.0.1:1/app"
+    assert magics_of(shell).url == "postgresql+psycopg://app:***@127.0.0.1:1/app"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "config --url sqlite:///new.db --metadata Nope",
+        "config --metadata Base --url 'not a url'",
+        "config --dir elsewhere --metadata 1",
+        "config --ini . --url sqlite:///new.db",
+    ],
+)
+def test_a_config_that_fails_changes_nothing(shell: Any, workdir: Path, line: str) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "config --url sqlite:///kept.db --dir kept --metadata Base")
+    before = {name: getattr(magics_of(shell), name) for name in ("url", "metadata", "directory", "ini")}
+    migrator = magics_of(shell).migrator
+    fields = (migrator.url, migrator.metadata, migrator.directory, migrator.ini)
+    one_line_error(shell, line)
+    assert {name: getattr(magics_of(shell), name) for name in before} == before
+    assert (migrator.url, migrator.metadata, migrator.directory, migrator.ini) == fields
+
+
+COUNTED = """
+calls = []
+def models():
+    calls.append(1)
+    return Base
+"""
+
+
+def test_the_metadata_expression_runs_once_per_line(shell: Any) -> None:
+    shell.run_cell(USERS)
+    shell.run_cell(COUNTED)
+    calls = shell.user_ns["calls"]
+    shown = migrate(shell, "config --metadata models()")
+    assert len(calls) == 1 and shown.loc[0, "tables"] == 1
+    migrate(shell, "config")
+    assert len(calls) == 2
+    migrate(shell, "init")
+    migrate(shell, "history")
+    assert len(calls) == 2  # a command that needs no models does not evaluate them
+    migrate(shell, "revision --autogenerate -m users")
+    assert len(calls) == 3
+    migrate(shell, "upgrade")
+    shell.run_cell(USERS_AND_POSTS)
+    shell.run_cell(COUNTED)
+    calls = shell.user_ns["calls"]
+    assert list(migrate(shell, "diff")["table"]) == ["posts"]  # the re-run cell is picked up
+    assert len(calls) == 1
+
+
+def test_config_ini_sets_the_file(shell: Any, workdir: Path) -> None:
+    alembic(workdir, "init", "--template", "pyproject", "migrations")
+    shown = migrate(shell, "config --dir migrations --ini pyproject.toml")
+    assert shown.loc[0, "directory"] == "migrations"
+    assert magics_of(shell).ini == "pyproject.toml"
+    assert magics_of(shell).migrator.ini == Path("pyproject.toml")
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"), [("generic", "alembic.ini"), ("pyproject", "pyproject.toml")]
+)
+def test_config_dir_finds_the_file_that_goes_with_it(
+    shell: Any, workdir: Path, template: str, expected: str
+) -> None:
+    alembic(workdir, "init", "--template", template, "migrations")
+    migrate(shell, "config --dir migrations")
+    assert Path(magics_of(shell).ini).absolute() == workdir / expected
+    assert magics_of(shell).migrator.ini == Path(magics_of(shell).ini)
+    migrate(shell, "config --dir elsewhere")  # a new directory: alembic.ini, as `alembic init` has it
+    assert magics_of(shell).ini == "alembic.ini"
+    alembic(workdir, "-c", "gone.ini", "init", "kept")
+    (workdir / "gone.ini").unlink()
+    migrate(shell, "config --dir kept")  # an existing one no file names: its own, not yet written
+    assert Path(magics_of(shell).ini) == Path("kept/alembic.ini")
+    assert magics_of(shell).migrator.ini == Path("kept/alembic.ini")
+    assert migrate(shell, "history").empty  # the ini of migrations/ is not read for kept/
