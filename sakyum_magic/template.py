@@ -363,7 +363,8 @@ else:
         # output (current --verbose) then shows it masked.
         url = url.set(password=url.query["password"]).difference_update_query(["password"])
     section["sqlalchemy.url"] = url
-    engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    # future=True: the 2.0-style connection (commit()) on SQLAlchemy 1.4 too; 2.x accepts it as is.
+    engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool, future=True)
     with migration_lock(engine), engine.connect() as cli_connection:
         run_migrations_online(cli_connection)
 '''

@@ -303,7 +303,7 @@ def test_sqlite_lock_wait_gives_up_with_a_clear_error(workdir: Path, sqlite_url:
     with database_lock(engine):
         assert all(p.exists() for p in files)
     assert [p for p in files if p.exists()] == []
-    assert sqlite_lock_files(sa.make_url("sqlite://")) == []
+    assert sqlite_lock_files(sa.engine.make_url("sqlite://")) == []
     engine.dispose()
 
 
@@ -407,7 +407,7 @@ def holder_named(database: str, url: str, pid: int) -> Callable[[], str | None]:
     """While process ``pid`` holds the migration lock, the words a waiter uses for it; else None."""
 
     def sqlite() -> str | None:
-        tag = read_holder(Path(str(sqlite_path_lock(sa.make_url(url).database or ""))))
+        tag = read_holder(Path(str(sqlite_path_lock(sa.engine.make_url(url).database or ""))))
         return f"pid {pid} on host" if tag is not None and tag.get("pid") == pid else None
 
     def server() -> str | None:
@@ -621,7 +621,7 @@ def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sql
 def test_a_version_table_changed_by_another_writer_is_reported_as_such() -> None:
     from sakyum_magic.locking import concurrent_change
 
-    url = sa.make_url("postgresql+psycopg://app:s3cret@db/app")
+    url = sa.engine.make_url("postgresql+psycopg://app:s3cret@db/app")
     result = MigrationResult("upgrade", "head", ("r1",), ("r3",))
     error = concurrent_change(url, result, ("r1",))
     assert error is not None
