@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sakyum_magic.compat import has_pyproject
 from tests.revisions import sync_url
 
 TEMPLATES = ("generic", "async", "multidb", "pyproject", "pyproject_async")
@@ -206,6 +207,8 @@ class Made:
             config = Config(str(self.root / "migrations" / "alembic.ini"))
             config.set_main_option("script_location", str(self.root / "migrations"))
             return config
+        if not has_pyproject():  # Alembic before 1.16 reads alembic.ini only
+            return Config(str(self.root / "alembic.ini"))
         return Config(str(self.root / "alembic.ini"), toml_file=str(self.root / "pyproject.toml"))
 
     def script(self) -> Any:
