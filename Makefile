@@ -1,10 +1,19 @@
 # Two commands: `make demo` and `make test`. Both create .venv on first use.
+# `make test-pins` runs the suite again in .venv-pins, the oldest versions supported (see README).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench clean
+PINS := .venv-pins
+PINS_BIN := $(PINS)/bin
+PINS_FILE := .ci/sakyum-pins.txt
+# SQLAlchemy 1.4 has no psycopg 3 dialect: the pinned environment reaches PostgreSQL through psycopg2.
+PINS_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+# The browser test's tools cannot join these pins, so that one test skips there with this reason.
+PINS_NO_BROWSER := playwright needs greenlet>=3.1.1 and sakyum 0.0.12 pins greenlet==2.0.2
+
+.PHONY: demo test test-pins lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,14 +24,38 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $@ $(VENV)/.installed
+
+# The pins first, then sakyum-magic exactly as a user installs it (no constraints: pip must find a
+# resolution that keeps every pin, which `pip check` and check_pins.py verify), then the test tools,
+# constrained to the pins too.
+$(PINS)/.installed: pyproject.toml $(PINS_FILE)
+	rm -rf $(PINS)
+	$(PYTHON) -m venv $(PINS)
+	$(PINS_BIN)/python -m pip install --quiet -r $(PINS_FILE)
+	$(PINS_BIN)/python -m pip install -e . > $(PINS)/install.log
+	@if grep -i "uninstalling" $(PINS)/install.log; then echo "pip moved a pin: see $(PINS)/install.log"; exit 1; fi
+	$(PINS_BIN)/python -m pip check
+	$(PINS_BIN)/python .ci/check_pins.py $(PINS_FILE)
+	$(PINS_BIN)/python -m pip install --quiet -e '.[test]' psycopg2-binary -c $(PINS_FILE)
+	$(PINS_BIN)/python -m pip check
+	$(PINS_BIN)/python .ci/check_pins.py $(PINS_FILE) > /dev/null
+	touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/python notebooks/run.py notebooks/quickstart.ipynb
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The quickstart notebook first (its output goes to a log), so that pytest's summary is the last line.
+test-pins: $(PINS)/.installed
+	$(PINS_BIN)/python notebooks/run.py notebooks/quickstart.ipynb --workdir $(PINS)/quickstart \
+		> $(PINS)/quickstart.log
+	tail -1 $(PINS)/quickstart.log
+	SAKYUM_TEST_POSTGRES_URL=$(PINS_POSTGRES_URL) SAKYUM_TEST_NO_BROWSER="$(PINS_NO_BROWSER)" \
+		$(PINS_BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check sakyum_magic tests benchmarks
@@ -34,4 +67,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) default.db alembic alembic.ini .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(PINS) default.db alembic alembic.ini .pytest_cache .mypy_cache

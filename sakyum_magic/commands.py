@@ -10,6 +10,7 @@ from . import envrun, execution, translation
 from .aio import on_engine_loop
 from .binding import as_target, mask_url, parse_url
 from .bound import Bound
+from .compat import quiet_alembic
 from .configuration import check_path, require_initialized
 from .database import (
     connect,
@@ -121,7 +122,7 @@ class Migrator(Bound):
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
         undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
-        with undo[0], undo[1], translation.alembic_errors(target.url):
+        with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
             made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
         return self._revision_result(made, collected, autogenerate)
 
@@ -144,7 +145,8 @@ class Migrator(Bound):
         config = self.config()
         require_initialized(self.directory)
         self._check_new_id(rev_id)
-        with undo_new_files(self.directory), translation.alembic_errors(parse_url(self.url)):
+        url = parse_url(self.url)
+        with undo_new_files(self.directory), translation.alembic_errors(url), quiet_alembic():
             made = command.merge(
                 config,
                 list(revisions) if not isinstance(revisions, str) else revisions,

@@ -75,11 +75,9 @@ def _has_alembic_table(path: Path) -> bool:
 
 def toml_supported() -> bool:
     """Whether the installed Alembic reads ``[tool.alembic]`` (1.16 and newer)."""
-    import inspect
+    from .compat import has_pyproject
 
-    from alembic.config import Config
-
-    return "toml_file" in inspect.signature(Config).parameters
+    return has_pyproject()
 
 
 def _toml(path: Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url, parse_url, scrub
+from .compat import postgres_scheme
 from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 
 _DRIVER_HINTS = {
-    "psycopg2": "pip install psycopg2-binary, or use postgresql+psycopg:// with psycopg 3",
+    "psycopg2": "pip install psycopg2-binary",
+    "psycopg": "pip install 'psycopg[binary]'",
     "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// with PyMySQL",
 }
 
@@ -40,6 +42,7 @@ def create_engine(url: URL) -> Engine:
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
     from .aio import engine_options
+    from .compat import engine_options as version_options
 
     options = engine_options(url)
     if sqlite_file(url) is not None:
@@ -49,11 +52,13 @@ def create_engine(url: URL) -> Engine:
 
         options["poolclass"] = NullPool
     try:
-        engine = sqlalchemy.create_engine(url, **options)
+        engine = sqlalchemy.create_engine(url, **options, **version_options())
     except NoSuchModuleError as exc:
         raise _unknown_dialect(url) from exc
     except ModuleNotFoundError as exc:
         hint = _DRIVER_HINTS.get(exc.name or "", f"pip install {exc.name}")
+        if exc.name == "psycopg2" and postgres_scheme() != "postgresql+psycopg2":
+            hint += ", or use postgresql+psycopg:// with psycopg 3"
         raise ConfigurationError(
             f"the driver for {mask_url(url)!r} is not installed ({exc.name}): {hint}"
         ) from exc
@@ -78,7 +83,7 @@ def check_dialect(url: URL) -> None:
 
 def _unknown_dialect(url: URL) -> ConfigurationError:
     return ConfigurationError(
-        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, postgresql+psycopg:// "
+        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, {postgres_scheme()}:// "
         "or mysql+pymysql:// (fix it with %migrate config --url URL)"
     )
 

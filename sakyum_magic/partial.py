@@ -57,14 +57,13 @@ class SchemaWatch:
 
 def snapshot(connection: Connection) -> Schema:
     """Each table of the default schema with its column names (the version table left out)."""
-    from sqlalchemy import inspect
-
+    from .compat import column_names
     from .database import OWN_TABLES, VERSION_TABLE
 
-    columns = inspect(connection).get_multi_columns()
+    columns = column_names(connection)
     return {
-        table: frozenset(column["name"] for column in found)
-        for (_schema, table), found in columns.items()
+        table: frozenset(names)
+        for table, names in columns.items()
         if table != VERSION_TABLE and table not in OWN_TABLES
     }
 

@@ -32,6 +32,8 @@ def shape(type_: Any) -> Shape:
     """The family and sizes of a SQLAlchemy type (reflected or declared)."""
     import sqlalchemy as sa
 
+    from .compat import uuid_types
+
     checks: list[tuple[Any, str]] = [
         (sa.Boolean, "bool"),
         (sa.Date, "date"),
@@ -39,7 +41,7 @@ def shape(type_: Any) -> Shape:
         (sa.Time, "time"),
         (sa.Interval, "interval"),
         (sa.JSON, "json"),
-        (sa.Uuid, "uuid"),
+        *((uuid, "uuid") for uuid in uuid_types()),
         (sa.Enum, "enum"),
     ]
     for cls, family in checks:
@@ -254,11 +256,11 @@ def _is(operation: Any, kind: type, name: str) -> bool:
 
 
 def _alter(drop: Any, add: Any) -> Any:
-    from alembic.operations import ops
+    from .compat import alter_column_op
 
     before, after = drop.to_column(), add.column
     same_type = str(before.type) == str(after.type)
-    return ops.AlterColumnOp(
+    return alter_column_op(
         drop.table_name,
         drop.column_name,
         schema=drop.schema,

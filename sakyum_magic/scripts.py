@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from importlib.util import cache_from_source
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import compat
 from .errors import ConfigurationError
 from .records import RevisionInfo
 
@@ -122,8 +123,8 @@ class ScriptCache:
 
     def _load(self, key: Key, config: Config) -> Snapshot:
         script = _from_config(config)
-        locations = tuple(script.version_locations) or (os.path.join(script.dir, "versions"),)
-        recursive = bool(script.recursive_version_locations)
+        locations = tuple(script.version_locations or ()) or (os.path.join(script.dir, "versions"),)
+        recursive = compat.recursive_version_locations(script)
         # Taken before the files are read: a change made during the read makes the next call reload.
         fingerprint = directory_fingerprint(locations, recursive)
         snapshot = Snapshot(fingerprint, script, _recent_digests(fingerprint))
@@ -135,11 +136,11 @@ def _config_key(config: Config) -> Key:
     """The settings that decide which files make up the revision map."""
     return (
         config.config_file_name,
-        config.get_alembic_option("script_location"),
-        tuple(config.get_version_locations_list() or ()),
-        config.get_alembic_boolean_option("recursive_version_locations"),
-        config.get_alembic_boolean_option("sourceless"),
-        tuple(config.get_prepend_sys_paths_list() or ()),
+        compat.alembic_option(config, "script_location"),
+        compat.version_locations(config),
+        compat.alembic_flag(config, "recursive_version_locations"),
+        compat.alembic_flag(config, "sourceless"),
+        compat.prepend_sys_paths(config),
     )
 
 

@@ -38,9 +38,9 @@ import tempfile
 import time
 from logging.config import fileConfig
 
-from sqlalchemy import Engine, MetaData, engine_from_config, pool
+from sqlalchemy import MetaData, engine_from_config, pool
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
 from alembic import context
@@ -363,7 +363,8 @@ else:
         # output (current --verbose) then shows it masked.
         url = url.set(password=url.query["password"]).difference_update_query(["password"])
     section["sqlalchemy.url"] = url
-    engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool)
+    # future=True: the 2.0-style connection (commit()) on SQLAlchemy 1.4 too; 2.x accepts it as is.
+    engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool, future=True)
     with migration_lock(engine), engine.connect() as cli_connection:
         run_migrations_online(cli_connection)
 '''

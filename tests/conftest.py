@@ -16,6 +16,35 @@ import pytest
 POSTGRES_URL = os.environ.get("SAKYUM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 MYSQL_URL = os.environ.get("SAKYUM_TEST_MYSQL_URL", "mysql+pymysql://root:@127.0.0.1:3306/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The synchronous PostgreSQL driver the tests use: psycopg 3 by default; SQLAlchemy 1.4 has only psycopg2.
+POSTGRES_DRIVER = POSTGRES_URL.split("://", 1)[0]
+
+
+def _alembic_version() -> str:
+    import alembic
+
+    return str(alembic.__version__)
+
+
+def _alembic_has_pyproject() -> bool:
+    from sakyum_magic.compat import has_pyproject
+
+    return has_pyproject()
+
+
+# For tests of what only newer Alembic releases have; each skip names the version it needs.
+requires_alembic_pyproject = pytest.mark.skipif(
+    not _alembic_has_pyproject(),
+    reason=f"pyproject.toml support ([tool.alembic], the pyproject templates) needs alembic>=1.16; "
+    f"this is alembic {_alembic_version()}",
+)
+
+
+def with_driver(url: str, drivername: str) -> str:
+    """The same database through another driver, e.g. ``postgresql+asyncpg``."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername=drivername).render_as_string(hide_password=False)
 
 
 @pytest.fixture

@@ -33,6 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sakyum_magic.compat import has_pyproject
 from sakyum_magic.database import OWN_TABLES
 from tests.revisions import sync_url
 
@@ -207,6 +208,8 @@ class Made:
             config = Config(str(self.root / "migrations" / "alembic.ini"))
             config.set_main_option("script_location", str(self.root / "migrations"))
             return config
+        if not has_pyproject():  # Alembic before 1.16 reads alembic.ini only
+            return Config(str(self.root / "alembic.ini"))
         return Config(str(self.root / "alembic.ini"), toml_file=str(self.root / "pyproject.toml"))
 
     def script(self) -> Any:
@@ -254,7 +257,7 @@ def tables(url: str) -> set[str]:
 
 def fingerprint(url: str) -> Any:
     """What must not change: a SQLite file byte for byte; on a server, the schema and the version rows."""
-    parsed = sa.make_url(url)
+    parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
         return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
@@ -518,7 +521,7 @@ def make(
 
 def _sibling(url: str, name: str) -> str:
     """Another SQLite file beside the one of ``url``, named ``name``.db."""
-    parsed = sa.make_url(url)
+    parsed = sa.engine.make_url(url)
     path = Path(parsed.database or "").with_name(f"{name}.db")
     return parsed.set(database=str(path)).render_as_string(hide_password=False)
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+# The classic declarative style, which SQLAlchemy 1.4 and 2.x both accept (DeclarativeBase and
+# Mapped[...] are 2.0 only; the quickstart notebook and README use the same style for that reason).
 USERS = """
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import declarative_base
 
-class Base(DeclarativeBase):
-    pass
+Base = declarative_base()
 
 class User(Base):
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(50))
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(50), nullable=False)
 """
 
 USERS_AND_POSTS = (
@@ -20,9 +21,9 @@ USERS_AND_POSTS = (
     + """
 class Post(Base):
     __tablename__ = "posts"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
-    title: Mapped[str] = mapped_column(sa.String(200))
+    id = sa.Column(sa.Integer, primary_key=True)
+    user_id = sa.Column(sa.Integer, sa.ForeignKey("users.id"), nullable=False)
+    title = sa.Column(sa.String(200), nullable=False)
 """
 )
 

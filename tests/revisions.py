@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from sakyum_magic.database import OWN_TABLES
+from tests.conftest import POSTGRES_DRIVER
 
 TEMPLATE = '''"""{message}
 
@@ -102,4 +103,4 @@ def version(url: str) -> tuple[str, ...]:
 
 def sync_url(url: str) -> str:
     """The same database through a synchronous driver, for checking results from the test."""
-    return url.replace("+aiosqlite", "").replace("+asyncpg", "+psycopg")
+    return url.replace("sqlite+aiosqlite:", "sqlite:").replace("postgresql+asyncpg:", f"{POSTGRES_DRIVER}:")

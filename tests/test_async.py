@@ -15,6 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from sakyum_magic import MigrationError, Migrator
+from tests.conftest import with_driver
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import chain, counts, version, write
 
@@ -58,7 +59,7 @@ CELLS = [
 def async_url(request: pytest.FixtureRequest, workdir: Path) -> str:
     if request.param == "aiosqlite":
         return f"sqlite+aiosqlite:///{workdir / 'test.db'}"
-    return str(request.getfixturevalue("postgres_url")).replace("+psycopg", "+asyncpg")
+    return with_driver(str(request.getfixturevalue("postgres_url")), "postgresql+asyncpg")
 
 
 def run_notebook(workdir: Path, url: str) -> list[list[str]]:
@@ -105,7 +106,7 @@ def test_async_failure_mid_chain_rolls_back(
     if scheme == "aiosqlite":
         url = f"sqlite+aiosqlite:///{workdir / 'test.db'}"
     else:
-        url = str(request.getfixturevalue("postgres_url")).replace("+psycopg", "+asyncpg")
+        url = with_driver(str(request.getfixturevalue("postgres_url")), "postgresql+asyncpg")
 
     async def in_a_running_loop() -> None:
         m = Migrator(url=url)

@@ -21,23 +21,22 @@ CHILD_ROWS = 10_000
 
 BEFORE = """
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import declarative_base
 
-class Base(DeclarativeBase):
-    pass
+Base = declarative_base()
 
 class Item(Base):
     __tablename__ = "items"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str | None] = mapped_column(sa.String(50), nullable=True)
-    quantity: Mapped[int | None] = mapped_column(sa.Integer, nullable=True)
-    note: Mapped[str | None] = mapped_column(sa.String(20), nullable=True)
+    id = sa.Column(sa.Integer, primary_key=True)
+    name = sa.Column(sa.String(50), nullable=True)
+    quantity = sa.Column(sa.Integer, nullable=True)
+    note = sa.Column(sa.String(20), nullable=True)
 
 class Tag(Base):
     __tablename__ = "tags"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    item_id: Mapped[int] = mapped_column(sa.ForeignKey("items.id", ondelete="CASCADE"))
-    label: Mapped[str] = mapped_column(sa.String(30))
+    id = sa.Column(sa.Integer, primary_key=True)
+    item_id = sa.Column(sa.Integer, sa.ForeignKey("items.id", ondelete="CASCADE"), nullable=False)
+    label = sa.Column(sa.String(30), nullable=False)
 """
 
 # name: VARCHAR(50) NULL -> VARCHAR(200) NOT NULL; quantity: INTEGER NULL -> BIGINT NOT NULL;

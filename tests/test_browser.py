@@ -47,7 +47,13 @@ SETTINGS = {
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+# Set by an environment whose pinned versions the browser tools cannot join (make test-pins): its reason.
+CANNOT_INSTALL = os.environ.get("SAKYUM_TEST_NO_BROWSER", "")
+
+
 def _missing() -> str | None:
+    if CANNOT_INSTALL:
+        return CANNOT_INSTALL
     if not CHROMIUM.is_file():
         return f"{CHROMIUM} not found (install it with .ci/install-browser)"
     for module, extra in (("playwright", "playwright"), ("jupyterlab", "jupyterlab")):
@@ -61,7 +67,7 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on a free local port, serving a copy of the tutorial; yields (url, root)."""
     reason = _missing()
     if reason is not None:
-        if IN_CI:
+        if IN_CI and not CANNOT_INSTALL:
             pytest.fail(f"{reason} (CI=true requires the browser test)")
         pytest.skip(reason)
     root, home = tmp_path / "lab", tmp_path / "jupyter"

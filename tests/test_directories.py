@@ -24,6 +24,8 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, SakyumError
+from sakyum_magic.compat import has_pyproject
+from tests.conftest import requires_alembic_pyproject
 from tests.directories import (
     ASYNC_KINDS,
     CHAIN_TABLES,
@@ -47,8 +49,13 @@ SERVER_KINDS = ("generic", "flask")
 MARKS = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mysql}
 
 
+PYPROJECT_KINDS = frozenset({"pyproject", "pyproject_async"})
+
+
 def case(kind: str, database: str = "sqlite") -> Any:
     marks = [MARKS[database]] if database in MARKS else []
+    if kind in PYPROJECT_KINDS:
+        marks.append(requires_alembic_pyproject)
     return pytest.param((kind, database), id=f"{kind}-{database}", marks=marks)
 
 
@@ -75,7 +82,7 @@ def templates(
     for item in request.session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
         kind = params.get("case", (None,))[0]
-        if kind in KINDS and kind not in wanted:
+        if kind in KINDS and kind not in wanted and not (kind in PYPROJECT_KINDS and not has_pyproject()):
             wanted.append(kind)
     made.prefetch(wanted)
     yield made
@@ -142,7 +149,7 @@ def database_of(made: Made, step: Any) -> str | None:
 def name_of(made: Made, value: Any) -> str | None:
     """Which of the directory's databases a `database` value (an engine name or a masked URL) means."""
     for name, url in made.databases.items():
-        masked = sa.make_url(url).render_as_string(hide_password=True)
+        masked = sa.engine.make_url(url).render_as_string(hide_password=True)
         if value in {name, url, masked}:
             return name
     return None
@@ -269,7 +276,7 @@ def test_plan_on_an_unversioned_database_starts_from_base(
 ) -> None:
     made = build()
     for url in made.databases.values():
-        parsed = sa.make_url(url)
+        parsed = sa.engine.make_url(url)
         if parsed.get_backend_name() == "sqlite":  # an empty database file, as sqlite3 makes one
             connection = sqlite3.connect(parsed.database or "")
             connection.execute("PRAGMA user_version = 1")
@@ -366,7 +373,7 @@ def test_autogenerate_uses_the_env_py_metadata(
 
 def left_behind(made: Made) -> None:
     """engine1 at head, engine2 restored from a copy taken at the first revision."""
-    behind = Path(sa.make_url(made.databases["engine2"]).database or "")
+    behind = Path(sa.engine.make_url(made.databases["engine2"]).database or "")
     made.upgrade_with_the_tool(made.ids[0])
     saved = behind.read_bytes()
     made.upgrade_with_the_tool("head")
@@ -441,7 +448,7 @@ def test_env_py_migrating_another_server_database_is_reported_masked(
     templates: Templates, workdir: Path, postgres_url: str, shell: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     password = "s3cret-Pw9"  # the local server trusts the connection; the password only has to be hidden
-    other = sa.make_url(postgres_url).set(password=password)
+    other = sa.engine.make_url(postgres_url).set(password=password)
     made = make(
         templates,
         "own_url",
@@ -468,6 +475,7 @@ def pyproject(templates: Templates, workdir: Path, *lines: str) -> Made:
     return made
 
 
+@requires_alembic_pyproject
 def test_pyproject_file_template_names_files_as_the_cli_does(templates: Templates, workdir: Path) -> None:
     made = pyproject(
         templates, workdir, 'file_template = "%%(year)d_%%(rev)s_%%(slug)s"', "truncate_slug_length = 12"
@@ -486,6 +494,7 @@ def test_pyproject_file_template_names_files_as_the_cli_does(templates: Template
     assert ours.parent.resolve() == cli_path.parent.resolve()
 
 
+@requires_alembic_pyproject
 def test_pyproject_version_locations_as_the_cli_reads_them(templates: Templates, workdir: Path) -> None:
     made = pyproject(
         templates, workdir, 'version_locations = ["%(here)s/mig/versions", "%(here)s/more_versions"]'
@@ -500,6 +509,7 @@ def test_pyproject_version_locations_as_the_cli_reads_them(templates: Templates,
     assert [s.revision for s in migrator.upgrade("head").steps] == cli[::-1]
 
 
+@requires_alembic_pyproject
 def test_pyproject_post_write_hooks_run(templates: Templates, workdir: Path) -> None:
     hook = workdir / "hook.py"
     hook.write_text(

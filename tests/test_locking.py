@@ -22,6 +22,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import DatabaseError, MigrationResult, Migrator
+from sakyum_magic.compat import engine_options
 from sakyum_magic.lockfiles import read_holder, sqlite_lock_files, sqlite_path_lock
 from sakyum_magic.locking import LOCK_NAME, advisory_key, database_lock, mysql_lock_name
 from tests.revisions import body, version, write
@@ -167,7 +168,7 @@ def test_two_processes_on_postgres(
     workdir: Path, postgres_url: str, initialized: Callable[[str], Migrator]
 ) -> None:
     write_logged_chain(initialized(postgres_url).directory, GATES["postgres"])
-    gate = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool).connect()
+    gate = sa.create_engine(postgres_url, poolclass=sa.pool.NullPool, **engine_options()).connect()
     gate.execute(sa.text(f"SELECT pg_advisory_lock({GATE_KEY})"))
     gate.commit()
     first = Worker(workdir, postgres_url)
@@ -302,12 +303,12 @@ def test_sqlite_lock_wait_gives_up_with_a_clear_error(workdir: Path, sqlite_url:
     with database_lock(engine):
         assert all(p.exists() for p in files)
     assert [p for p in files if p.exists()] == []
-    assert sqlite_lock_files(sa.make_url("sqlite://")) == []
+    assert sqlite_lock_files(sa.engine.make_url("sqlite://")) == []
     engine.dispose()
 
 
 def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> None:
-    engine = sa.create_engine(postgres_url)
+    engine = sa.create_engine(postgres_url, **engine_options())
     with engine.connect() as holder:
         holder.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key()})
         pid = holder.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
@@ -323,7 +324,7 @@ def test_postgres_lock_wait_gives_up_with_a_clear_error(postgres_url: str) -> No
 
 
 def test_mariadb_lock_wait_gives_up_with_a_clear_error(mysql_url: str) -> None:
-    engine = sa.create_engine(mysql_url)
+    engine = sa.create_engine(mysql_url, **engine_options())
     with engine.connect() as holder:
         name = mysql_lock_name(holder.execute(sa.text("SELECT DATABASE()")).scalar_one())
         holder.execute(sa.text("SELECT GET_LOCK(:n, 0)"), {"n": name})
@@ -406,7 +407,7 @@ def holder_named(database: str, url: str, pid: int) -> Callable[[], str | None]:
     """While process ``pid`` holds the migration lock, the words a waiter uses for it; else None."""
 
     def sqlite() -> str | None:
-        tag = read_holder(Path(str(sqlite_path_lock(sa.make_url(url).database or ""))))
+        tag = read_holder(Path(str(sqlite_path_lock(sa.engine.make_url(url).database or ""))))
         return f"pid {pid} on host" if tag is not None and tag.get("pid") == pid else None
 
     def server() -> str | None:
@@ -620,7 +621,7 @@ def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sql
 def test_a_version_table_changed_by_another_writer_is_reported_as_such() -> None:
     from sakyum_magic.locking import concurrent_change
 
-    url = sa.make_url("postgresql+psycopg://app:s3cret@db/app")
+    url = sa.engine.make_url("postgresql+psycopg://app:s3cret@db/app")
     result = MigrationResult("upgrade", "head", ("r1",), ("r3",))
     error = concurrent_change(url, result, ("r1",))
     assert error is not None

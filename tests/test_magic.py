@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from sakyum_magic import ResultFrame, ResultText
+from tests.conftest import POSTGRES_DRIVER
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
 
@@ -149,11 +150,11 @@ def test_revision_errors(shell: Any) -> None:
 
 
 def test_unreachable_server_shows_the_url_masked(shell: Any) -> None:
-    migrate(shell, "config --url postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
+    migrate(shell, f"config --url {POSTGRES_DRIVER}://app:hunter2@127.0.0.1:1/app")
     migrate(shell, "init")
     migrate(shell, "revision -m one")
     message = one_line_error(shell, "upgrade")
-    assert "cannot connect to postgresql+psycopg://app:***@127.0.0.1:1/app" in message
+    assert f"cannot connect to {POSTGRES_DRIVER}://app:***@127.0.0.1:1/app" in message
     assert "hunter2" not in message
 
 
@@ -182,16 +183,16 @@ def test_nothing_is_printed_but_long_runs_show_progress(
 
 
 def test_config_listing_never_shows_the_password(shell: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    migrate(shell, "config --url postgresql+psycopg://app:hunter2@127.0.0.1:1/app")
+    migrate(shell, f"config --url {POSTGRES_DRIVER}://app:hunter2@127.0.0.1:1/app")
     shell.run_line_magic("config", "MigrateMagics")
     listing = capsys.readouterr().out
     assert "app:***@127.0.0.1:1/app" in listing and "hunter2" not in listing
     assert (
-        shell.run_line_magic("config", "MigrateMagics.url") == "postgresql+psycopg://app:***@127.0.0.1:1/app"
+        shell.run_line_magic("config", "MigrateMagics.url") == f"{POSTGRES_DRIVER}://app:***@127.0.0.1:1/app"
     )
     magics = shell.magics_manager.registry["MigrateMagics"]
     migrate(shell, "config")
-    assert magics.migrator.url == "postgresql+psycopg://app:hunter2@127.0.0.1:1/app"
+    assert magics.migrator.url == f"{POSTGRES_DRIVER}://app:hunter2@127.0.0.1:1/app"
 
 
 def test_a_broken_metadata_binding_can_be_shown_and_cleared(shell: Any) -> None:

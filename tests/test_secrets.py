@@ -30,7 +30,7 @@ from sqlalchemy.engine import URL, make_url
 from sakyum_magic import Migrator, SakyumError
 from sakyum_magic.binding import mask_text, mask_url
 
-from .conftest import MYSQL_URL, POSTGRES_URL
+from .conftest import MYSQL_URL, POSTGRES_DRIVER, POSTGRES_URL
 from .models import USERS, USERS_AND_POSTS
 
 PASSWORD = "S3cr%t@pa:ss/wd!Qx7v"
@@ -168,7 +168,9 @@ def secret_postgres_url(postgres_url: str) -> Iterator[str]:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     quoted = PASSWORD.replace("'", "''")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{quoted}'")
+        # no_parameters: a driver with client-side %-formatting (psycopg2) must leave the % in it alone.
+        literal = connection.execution_options(no_parameters=True)
+        literal.exec_driver_sql(f"CREATE ROLE \"{role}\" LOGIN PASSWORD '{quoted}'")
         connection.exec_driver_sql(f'ALTER DATABASE "{base.database}" OWNER TO "{role}"')
     try:
         yield URL.create(
@@ -190,20 +192,20 @@ def secret_postgres_url(postgres_url: str) -> Iterator[str]:
 
 def bad_url_lines(port: int) -> list[str]:
     """Lines whose errors quote, or could quote, a URL carrying the password."""
-    raw = f"postgresql+psycopg://sakyum:{PASSWORD}@127.0.0.1:{port}/db"  # not percent-encoded
+    raw = f"{POSTGRES_DRIVER}://sakyum:{PASSWORD}@127.0.0.1:{port}/db"  # not percent-encoded
     return [
         f"config --url '{raw}'",
-        f"config --uri '{secret_url('postgresql+psycopg', 'db', port)}'",
-        f"'{secret_url('postgresql+psycopg', 'db', port)}'",
-        f"config --url '{secret_url('postgresql+psycopg', 'db', port)}' --metadata 'no_such_name'",
-        f"config --url 'postgresql+psycopg://sakyum:{PASSWORD.replace('@', '%40')}@127.0.0.1:x/db'",
+        f"config --uri '{secret_url(POSTGRES_DRIVER, 'db', port)}'",
+        f"'{secret_url(POSTGRES_DRIVER, 'db', port)}'",
+        f"config --url '{secret_url(POSTGRES_DRIVER, 'db', port)}' --metadata 'no_such_name'",
+        f"config --url '{POSTGRES_DRIVER}://sakyum:{PASSWORD.replace('@', '%40')}@127.0.0.1:x/db'",
     ]
 
 
 def unreachable_url_lines(port: int) -> list[str]:
     """URLs that parse but cannot be used: a closed port, an unknown dialect, a missing driver."""
     return [
-        secret_url("postgresql+psycopg", "db", port),
+        secret_url(POSTGRES_DRIVER, "db", port),
         secret_url("mysql+pymysql", "db", port),
         secret_url("nosuchdialect", "db", port),
         secret_url("postgresql+psycopg2", "db", port),
@@ -316,18 +318,18 @@ def test_sqlite_workflow_with_password_urls_in_config_and_errors(
     capture_all_logs(caplog)
     scan = Scan()
     port = closed_port()
-    monkeypatch.setenv("DATABASE_URL", secret_url("postgresql+psycopg", "app", port))
+    monkeypatch.setenv("DATABASE_URL", secret_url(POSTGRES_DRIVER, "app", port))
     shell.run_cell(USERS)
     binding = run(shell, scan, "config")
-    assert binding["url"].iloc[0] == f"postgresql+psycopg://sakyum:***@127.0.0.1:{port}/app"
+    assert binding["url"].iloc[0] == f"{POSTGRES_DRIVER}://sakyum:***@127.0.0.1:{port}/app"
     run(shell, scan, "init")
     ini = (workdir / "alembic.ini").read_text()
-    assert f"sqlalchemy.url = postgresql+psycopg://sakyum@127.0.0.1:{port}/app" in ini
+    assert f"sqlalchemy.url = {POSTGRES_DRIVER}://sakyum@127.0.0.1:{port}/app" in ini
     run(shell, scan, "current", fails=True)
     run(shell, scan, "revision --autogenerate -m nope --metadata Base", fails=True)
     run(shell, scan, "revision -m offline")
     run(shell, scan, "upgrade head --sql")
-    alembic_cli(scan, workdir, secret_url("postgresql+psycopg", "app", port), "upgrade", "head", "--sql")
+    alembic_cli(scan, workdir, secret_url(POSTGRES_DRIVER, "app", port), "upgrade", "head", "--sql")
     for url in unreachable_url_lines(port):
         run(shell, scan, f"config --url '{url}'")
         for line in ("current", "upgrade head", "downgrade base", "check", "history -i"):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from sakyum_magic.session import MetadataExpression
+from tests.conftest import requires_alembic_pyproject
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
 
@@ -99,6 +100,7 @@ def test_the_metadata_expression_runs_once_per_line(shell: Any) -> None:
     assert len(calls) == 1
 
 
+@requires_alembic_pyproject
 def test_config_ini_sets_the_file(shell: Any, workdir: Path) -> None:
     alembic(workdir, "init", "--template", "pyproject", "migrations")
     shown = migrate(shell, "config --dir migrations --ini pyproject.toml")
@@ -108,7 +110,11 @@ def test_config_ini_sets_the_file(shell: Any, workdir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("template", "expected"), [("generic", "alembic.ini"), ("pyproject", "pyproject.toml")]
+    ("template", "expected"),
+    [
+        ("generic", "alembic.ini"),
+        pytest.param("pyproject", "pyproject.toml", marks=requires_alembic_pyproject),
+    ],
 )
 def test_config_dir_finds_the_file_that_goes_with_it(
     shell: Any, workdir: Path, template: str, expected: str
