@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,browser]'
 	touch $@ $(VENV)/.installed
 
 # The pins first, then sakyum-magic exactly as a user installs it (no constraints: pip must find a
