@@ -18,21 +18,19 @@ bound database itself is never migrated. An env.py that migrates some other data
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import aio, envrun, execution
-from .binding import mask_url, parse_url
-from .database import connect, first_line
-from .errors import ConfigurationError, DatabaseError, MigrationError, SakyumError
+from .binding import parse_url
+from .errors import ConfigurationError, MigrationError, SakyumError
+from .scratch import scratch_migrator
 from .scripts import as_tuple
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
-    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine import URL
 
     from .commands import Migrator
     from .records import Operation
@@ -46,8 +44,6 @@ MODELS_MATCH = "model_definitions_match_ddl"
 UP_DOWN = "up_down_consistency"
 CHECKS = (SINGLE_HEAD, UPGRADE, MODELS_MATCH, UP_DOWN)
 CHECK_COLUMNS = ["check", "ok", "detail", "seconds"]
-SCRATCH_PREFIX = "sakyum_test_"
-SERVERS = frozenset({"postgresql", "mysql", "mariadb"})
 SCRATCH_NOTE = "Run on scratch databases made for the checks and removed after; the bound one was not used."
 
 # What a revision's own Python code may raise while it runs (a typo, a downgrade that refuses with
@@ -312,110 +308,6 @@ def _bar(total: int) -> Any:
     from .compat import progress_bar
 
     return progress_bar(total=total, desc="up/down", unit="rev", leave=False)
-
-
-# -- the scratch database ---------------------------------------------------------------------------
-
-
-@contextmanager
-def scratch_migrator(migrator: Migrator, scratch: Scratch) -> Iterator[Migrator]:
-    """A Migrator like ``migrator`` on a new scratch database, removed (engine and database) afterwards."""
-    with scratch_database(migrator) as url:
-        target = scratch(url)
-        try:
-            if url.get_backend_name() == "sqlite":
-                _without_sync(target.engine())
-            require_scratch_only(target)
-            yield target
-        finally:
-            target.dispose()
-
-
-def require_scratch_only(target: Migrator) -> None:
-    """ConfigurationError, before anything runs, when env.py would migrate another database too (a
-    multidb directory, an env.py that sets its own URL): read as ``alembic current`` reads, changing
-    nothing."""
-    if envrun.own_env(target.directory):
-        return
-    script = target.script_directory()
-    found = aio.call(target.engine(), lambda: envrun.read_heads(target.target(), script))
-    others = sorted({database for database, _heads in found if database})
-    if others:
-        raise ConfigurationError(
-            f"env.py in {target.directory} migrates {', '.join(others)}, not only the database it is "
-            "given, so %migrate test cannot keep its checks on a scratch database; nothing was run"
-        )
-
-
-def _without_sync(engine: Engine) -> None:
-    """No fsync at each commit on a scratch SQLite file (a revision each): nothing there must last."""
-    from sqlalchemy import event
-
-    def no_sync(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=OFF")
-        cursor.close()
-
-    event.listen(engine, "connect", no_sync)
-
-
-@contextmanager
-def scratch_database(migrator: Migrator) -> Iterator[URL]:
-    """The URL of an empty database like the bound one, which exists only inside the block."""
-    url = parse_url(migrator.url)
-    backend = url.get_backend_name()
-    if backend == "sqlite":
-        import tempfile
-        from pathlib import Path
-
-        with tempfile.TemporaryDirectory(prefix="sakyum-test-") as folder:
-            yield url.set(database=str(Path(folder) / "scratch.db"))
-        return
-    if backend not in SERVERS:
-        raise ConfigurationError(
-            f"%migrate test needs a scratch database, which it makes on SQLite, PostgreSQL and "
-            f"MySQL/MariaDB only, not {backend}"
-        )
-    name = f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:12]}"
-    engine = migrator.engine()
-    _on_server(engine, f"CREATE DATABASE {_quoted(engine, name)}", "create")
-    try:
-        yield url.set(database=name)
-    finally:
-        _on_server(engine, _drop(engine, name), "drop")
-
-
-def _on_server(engine: Any, statement: str, verb: str) -> None:
-    """Run ``statement`` on an AUTOCOMMIT connection of the bound server (CREATE/DROP DATABASE
-    cannot run in a transaction); the bound database itself is only connected to."""
-    from sqlalchemy.exc import DBAPIError
-
-    def run() -> None:
-        with connect(engine) as connection:
-            autocommit: Connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-            autocommit.exec_driver_sql(statement)
-
-    try:
-        aio.call(engine, run)
-    except DBAPIError as exc:
-        raise DatabaseError(
-            f"cannot {verb} a scratch database on {mask_url(engine.url)}: "
-            f"{first_line(exc.orig, engine.url)}; "
-            "%migrate test needs the right to create databases there (or bind a SQLite URL)"
-        ) from exc
-
-
-def _quoted(engine: Any, name: str) -> str:
-    return str(engine.dialect.identifier_preparer.quote_identifier(name))
-
-
-def _drop(engine: Any, name: str) -> str:
-    """DROP DATABASE; on PostgreSQL 13 and newer WITH (FORCE), so a connection env.py left open
-    cannot keep the scratch database alive."""
-    drop = f"DROP DATABASE IF EXISTS {_quoted(engine, name)}"
-    version = engine.dialect.server_version_info or ()
-    forced = engine.dialect.name == "postgresql" and tuple(version) >= (13,)
-    return f"{drop} WITH (FORCE)" if forced else drop
 
 
 # -- the table ----------------------------------------------------------------------------------------
