@@ -117,7 +117,8 @@ class Command:
     it is not exactly one (``"revision?"``, ``"revisions+"``, ``"tables*"``). ``own_options`` are
     options of the magic that the function does not take (``verbose`` changes what is shown).
     ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
-    too, in its order; None when Alembic has no such command.
+    too, in its order; None when Alembic has no such command. ``cell`` names the parameter that the
+    text of a ``%%migrate`` cell fills (None: the command is a line only).
     """
 
     name: str
@@ -130,6 +131,7 @@ class Command:
     runs_env_py: bool = True
     on_session: bool = False
     after: Callable[[MigrateMagics, Any], None] | None = None
+    cell: str | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
         """The function's parameters, without the first (the migrator or the session)."""
@@ -250,6 +252,7 @@ COMMANDS: dict[str, Command] = {
                 "depends_on",
             ),
             needs_metadata=_autogenerate,
+            cell="body",
         ),
         Command(
             "upgrade",
