@@ -204,7 +204,8 @@ def _option_words(name: str, value: Any) -> list[str]:
 
 
 def _autogenerate(args: argparse.Namespace) -> bool:
-    return bool(args.autogenerate)
+    # With a %%migrate cell there is nothing to compare: the core says so, not "which models?".
+    return bool(args.autogenerate) and getattr(args, "body", None) is None
 
 
 def _shown_with(function: Callable[..., Any]) -> Show:

@@ -34,23 +34,19 @@ def registry_of(value: object) -> registry | None:
     return found if isinstance(found, registry_type) else None
 
 
-def mapped_classes(registry: registry) -> set[type]:
-    """The classes mapped in ``registry`` (SQLAlchemy's public ``registry.mappers``)."""
-    return {mapper.class_ for mapper in registry.mappers}
+def managers(registry: registry) -> set[Any]:
+    """The class managers of ``registry``: its mapped classes, and any class whose declaration failed
+    half way (``registry.mappers`` raises for those, so it is not used here)."""
+    return set(registry._managers)
 
 
-def mapper_of(cls: type) -> Mapper[Any]:
-    from sqlalchemy import inspect
-
-    mapper: Mapper[Any] = inspect(cls)
-    return mapper
-
-
-def own_table(cls: type) -> Table | None:
+def own_table(manager: Any) -> Table | None:
     """The table a mapped class declared itself (not a single-table subclass's parent table)."""
     from sqlalchemy import Table
 
-    mapper = mapper_of(cls)
+    if not manager.is_mapped:
+        return None
+    mapper = manager.mapper
     table = mapper.local_table
     return table if isinstance(table, Table) and not mapper.single else None
 
@@ -76,14 +72,13 @@ class Detached:
     manager: Any
 
 
-def detach(cls: type) -> Detached:
-    """Take ``cls`` out of its registry: its name no longer resolves in ``relationship("Name")``, and
-    the registry's next ``configure()`` leaves its mapper alone. The class itself still works."""
-    mapper = mapper_of(cls)
-    registry, manager = mapper.registry, mapper.class_manager
-    registry._dispose_cls(cls)
+def detach(manager: Any) -> Detached:
+    """Take a class out of its registry: its name no longer resolves in ``relationship("Name")``,
+    and the registry's next ``configure()`` leaves its mapper alone. The class itself still works."""
+    registry = manager.registry
+    registry._dispose_cls(manager.class_)
     registry._managers.pop(manager, None)
-    return Detached(cls, registry, manager)
+    return Detached(manager.class_, registry, manager)
 
 
 def attach(detached: Detached) -> None:
@@ -100,14 +95,16 @@ def dispose_detached(detached: Detached) -> None:
     """Dispose of a detached class as ``registry.dispose()`` would (its name is already gone)."""
     from sqlalchemy.orm import instrumentation
 
-    if "mapper" in detached.manager.__dict__:
+    if detached.manager.is_mapped:
         detached.manager.mapper._set_dispose_flags()
     instrumentation._instrumentation_factory.unregister(detached.cls)
 
 
-def dispose(cls: type) -> None:
-    """Dispose of one class that is still in its registry (declared by a cell that then failed)."""
-    dispose_detached(detach(cls))
+def dispose(registry: registry, manager: Any) -> None:
+    """Dispose of one class still in its registry (declared by a cell that then failed), as
+    ``registry.dispose()`` does for each of its classes."""
+    registry._managers.pop(manager, None)
+    registry._dispose_manager_and_mapper(manager)
 
 
 def stale_relationships(replaced: set[Mapper[Any]], registries: set[registry]) -> list[str]:
@@ -117,8 +114,9 @@ def stale_relationships(replaced: set[Mapper[Any]], registries: set[registry]) -
 
     found = []
     for registry in registries:
-        for mapper in registry.mappers:
-            if not mapper.configured or mapper in replaced:
+        for manager in managers(registry):
+            mapper = manager.mapper if manager.is_mapped else None
+            if mapper is None or not mapper.configured or mapper in replaced:
                 continue
             for prop in mapper.iterate_properties:
                 if isinstance(prop, RelationshipProperty) and prop.mapper in replaced:

@@ -112,11 +112,12 @@ def _table_names(body: list[ast.stmt]) -> Iterable[str]:
 
 @dataclass
 class Record:
-    """What one run of a model cell declared."""
+    """What one run of a model cell declared: its classes (by their SQLAlchemy class managers) and
+    tables, and the class names it holds."""
 
     cell_id: str | None
     names: frozenset[str]
-    classes: list[type]
+    managers: list[Any]
     tables: list[Table]
 
 
@@ -132,7 +133,7 @@ class Pending:
     states: list[MetadataState]
     registries: list[registry]
     bindings: dict[str, Any] = field(default_factory=dict)
-    classes_before: set[type] = field(default_factory=set)
+    managers_before: set[Any] = field(default_factory=set)
     tables_before: set[int] = field(default_factory=set)
 
 
@@ -171,41 +172,43 @@ class ModelCells:
         if not (shape.registries or previous or forced):
             return None
         registries = _unique([*shape.registries, *_registries_of(previous)])
-        classes = self._replaced_classes(shape, previous, registries)
-        tables = _unique([*(previous.tables if previous else []), *_own_tables(classes)])
+        replaced = self._replaced(shape, previous, registries)
+        tables = _unique([*(previous.tables if previous else []), *_own_tables(replaced)])
         metadatas = _unique([*(r.metadata for r in registries), *(t.metadata for t in tables)])
         if forced:  # %%migrate models: also the tables its Table("name", ...) calls declare again
             metadatas = _unique([*metadatas, *_candidates(namespace)])
             tables += [t for t in _named(metadatas, shape.tables) if all(t is not k for k in tables)]
         states = [mappings.metadata_state(m) for m in metadatas]
-        detached = [mappings.detach(cls) for cls in classes]
+        detached = [mappings.detach(manager) for manager in replaced]
         removed = [table for table in tables if mappings.remove_table(table)]
         pending = Pending(shape, cell_id, previous, detached, removed, states, registries)
         pending.bindings = {name: namespace[name] for name in shape.names if name in namespace}
-        pending.classes_before = _classes(registries)
+        pending.managers_before = _managers(registries)
         pending.tables_before = _table_ids(metadatas)
         return pending
 
     def finish(self, pending: Pending, ok: bool, namespace: MutableMapping[str, Any]) -> Outcome:
         """After the cell ran: keep its declarations (``ok``), or put the models back as they were
         before the cell (the MetaData, the registry, and the names the cell bound to them)."""
-        new_classes = _classes(pending.registries) - pending.classes_before
+        new_managers = _managers(pending.registries) - pending.managers_before
         new_tables = [
             table
             for state in pending.states
             for table in state.metadata.tables.values()
             if id(table) not in pending.tables_before
         ]
-        new_tables = _unique([*new_tables, *_own_tables(new_classes)])
+        new_tables = _unique([*new_tables, *_own_tables(new_managers)])
         if not ok:
-            self._undo(pending, new_classes, new_tables)
-            _rebind(namespace, pending.bindings, {id(x) for x in [*new_classes, *new_tables]})
+            self._undo(pending, new_managers, new_tables)
+            undone = [*(manager.class_ for manager in new_managers), *new_tables]
+            _rebind(namespace, pending.bindings, {id(x) for x in undone})
             return Outcome(ok=False)
-        replaced = {mappings.mapper_of(d.cls) for d in pending.detached}
+        replaced = {d.manager.mapper for d in pending.detached if d.manager.is_mapped}
         for detached in pending.detached:
             mappings.dispose_detached(detached)
-        names = pending.shape.classes | {cls.__name__ for cls in new_classes}
-        record = Record(pending.cell_id, names, sorted(new_classes, key=_name), new_tables)
+        declared = sorted(new_managers, key=_name)
+        names = pending.shape.classes | {_name(manager) for manager in declared}
+        record = Record(pending.cell_id, names, declared, new_tables)
         self._remember(record, pending)
         stale = mappings.stale_relationships(replaced, set(pending.registries))
         return _outcome(pending, record, stale)
@@ -224,33 +227,32 @@ class ModelCells:
                 return record
         return None
 
-    def _replaced_classes(
-        self, shape: CellShape, previous: Record | None, registries: list[registry]
-    ) -> list[type]:
-        """The previous run's classes still mapped, and the notebook's classes the cell declares again."""
-        mapped = _classes(registries)
-        named = {cls for cls in mapped if cls.__name__ in shape.classes and cls.__module__ == self.module}
-        kept = [cls for cls in (previous.classes if previous else []) if cls in mapped]
+    def _replaced(self, shape: CellShape, previous: Record | None, registries: list[registry]) -> list[Any]:
+        """The managers of the previous run's classes still in their registry, and of the notebook's
+        classes the cell declares again (a class whose declaration failed half way included)."""
+        present = _managers(registries)
+        named = {m for m in present if _name(m) in shape.classes and m.class_.__module__ == self.module}
+        kept = [manager for manager in (previous.managers if previous else []) if manager in present]
         return _unique([*kept, *sorted(named - set(kept), key=_name)])
 
     def _remember(self, record: Record, pending: Pending) -> None:
         """Replace the previous run's record; other cells' records lose what this one re-declared."""
-        gone = {id(d.cls) for d in pending.detached} | {id(t) for t in pending.removed}
+        gone = {id(d.manager) for d in pending.detached} | {id(t) for t in pending.removed}
         kept = []
         for other in self.records:
             if other is pending.previous:
                 continue
-            other.classes = [cls for cls in other.classes if id(cls) not in gone]
+            other.managers = [manager for manager in other.managers if id(manager) not in gone]
             other.tables = [table for table in other.tables if id(table) not in gone]
-            other.names = frozenset(cls.__name__ for cls in other.classes)
-            if other.classes or other.tables:
+            other.names = frozenset(map(_name, other.managers))
+            if other.managers or other.tables:
                 kept.append(other)
-        self.records = [*kept, record] if record.classes or record.tables else kept
+        self.records = [*kept, record] if record.managers or record.tables else kept
 
-    def _undo(self, pending: Pending, new_classes: set[type], new_tables: list[Table]) -> None:
+    def _undo(self, pending: Pending, new_managers: set[Any], new_tables: list[Table]) -> None:
         """The cell failed: dispose of what it declared, put the metadata and old classes back."""
-        for cls in new_classes:
-            mappings.dispose(cls)
+        for manager in new_managers:
+            mappings.dispose(manager.registry, manager)
         for state in pending.states:
             mappings.restore(state)
         for table in new_tables:  # declared in a MetaData no snapshot covers (a Flask-SQLAlchemy bind)
@@ -271,16 +273,17 @@ def _rebind(namespace: MutableMapping[str, Any], before: dict[str, Any], undone:
             del namespace[name]
 
 
-def _name(cls: type) -> str:
-    return cls.__name__
+def _name(manager: Any) -> str:
+    """The name of a manager's class."""
+    return str(manager.class_.__name__)
 
 
 def _registries_of(record: Record | None) -> list[registry]:
-    return [mappings.mapper_of(cls).registry for cls in record.classes] if record else []
+    return [manager.registry for manager in record.managers] if record else []
 
 
-def _own_tables(classes: Iterable[type]) -> list[Table]:
-    return [table for table in map(mappings.own_table, classes) if table is not None]
+def _own_tables(managers: Iterable[Any]) -> list[Table]:
+    return [table for table in map(mappings.own_table, managers) if table is not None]
 
 
 def _candidates(namespace: Mapping[str, Any]) -> list[MetaData]:
@@ -295,7 +298,7 @@ def _named(metadatas: Iterable[MetaData], names: frozenset[str]) -> list[Table]:
 
 
 def _outcome(pending: Pending, record: Record, stale: list[str]) -> Outcome:
-    declared = sorted(cls.__name__ for cls in record.classes)
+    declared = sorted(_name(manager) for manager in record.managers if manager.is_mapped)
     before = [d.cls.__name__ for d in pending.detached]
     now_keys = {t.key for state in pending.states for t in state.metadata.tables.values()}
     now_keys |= {t.key for t in record.tables}
@@ -309,8 +312,8 @@ def _outcome(pending: Pending, record: Record, stale: list[str]) -> Outcome:
     )
 
 
-def _classes(registries: Iterable[registry]) -> set[type]:
-    return {cls for registry in registries for cls in mappings.mapped_classes(registry)}
+def _managers(registries: Iterable[registry]) -> set[Any]:
+    return {manager for registry in registries for manager in mappings.managers(registry)}
 
 
 def _table_ids(metadatas: Iterable[MetaData]) -> set[int]:
