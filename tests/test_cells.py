@@ -357,3 +357,58 @@ def test_unload_removes_the_cell_magic_and_the_events(shell: Any) -> None:
     assert not any("MigrateMagics" in repr(c) for c in shell.events.callbacks["pre_run_cell"])
     shell.run_line_magic("load_ext", "sakyum_magic")
     assert "migrate" in shell.magics_manager.magics["cell"]
+
+
+# -- in a real kernel -----------------------------------------------------------------------------
+
+
+@pytest.mark.notebook
+def test_cells_in_a_kernel(tmp_path: Path) -> None:
+    """The exploration loop in a Jupyter kernel: a model cell run again unchanged, then edited with
+    %%migrate models, diff, autogenerate, upgrade; a data migration cell; a failing models cell."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    sources = [
+        "%load_ext sakyum_magic",
+        BASE,
+        MODELS,
+        "%migrate config --metadata Base\n%migrate init\n%migrate revision --autogenerate -m first",
+        "%migrate upgrade",
+        MODELS,  # run again with no change
+        "%%migrate models\n" + EDITED,
+        "%migrate diff",
+        "%migrate revision --autogenerate --allow-drop -m edit",
+        "%migrate upgrade",
+        "%%migrate revision -m 'seed users'\n" + SEED,
+        "%migrate upgrade",
+        "%%migrate models\n" + EDITED.replace("    posts =", "    oops = 1 / 0\n    posts ="),
+        "%migrate diff",
+        "import sqlite3\nsqlite3.connect('default.db').execute('select id, name from users').fetchall()",
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    notebook.cells[12].metadata["tags"] = ["raises-exception"]
+    NotebookClient(notebook, timeout=180, resources={"metadata": {"path": str(tmp_path)}}).execute()
+
+    def shown(index: int) -> str:
+        texts = []
+        for output in notebook.cells[index].outputs:
+            if output.output_type == "stream":
+                texts.append(output.text)
+            elif output.output_type == "error":
+                texts.append(f"{output.ename}: {output.evalue}\n" + "\n".join(output.traceback))
+            else:
+                texts.append(output.get("data", {}).get("text/plain", ""))
+        return re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(texts))
+
+    errors = [i for i, c in enumerate(notebook.cells) if any(o.output_type == "error" for o in c.outputs)]
+    assert errors == [12]
+    assert "Replaced Post, User; Tag left the models" in shown(6)
+    assert "add_column" in shown(7) and "email" in shown(7) and "remove_table" in shown(7)
+    assert "3 differences" in shown(7)
+    assert "Written with the upgrade() and downgrade() given" in shown(10)
+    assert "ZeroDivisionError" in shown(12) and "oops = 1 / 0" in shown(12)
+    assert "UsageError: the models cell failed at line" in shown(12)
+    assert "No differences" in shown(13)  # the failed cell changed nothing
+    assert "(1, 'ada, first of 2'), (2, 'grace')" in shown(14)
