@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .models import ModelCells, Outcome, Pending
+from .models import ModelCells, Outcome, Pending, cell_shape
 
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
@@ -35,6 +36,10 @@ USAGE = """%%migrate revision -m MESSAGE [--rev-id ID] [--head H] [--branch-labe
     %config MigrateMagics.rerun_models = False.)
 
 %migrate -h lists the line commands."""
+
+
+# A top-level class statement with bases: the only kind of cell the events look further at.
+_CLASS_WITH_BASES = re.compile(r"^class\s+\w+\s*\(", re.MULTILINE)
 
 
 def run_cell(magics: Magics, line: str, cell: str) -> Any:
@@ -70,7 +75,8 @@ def run_models(magics: Magics, cell: str) -> Any:
     # The magic's line as a comment (IPython drops leading blank lines): line numbers are the cell's.
     source = "# %%migrate models\n" + cell
     engine = model_cells(magics)
-    pending = engine.prepare(source, namespace, magics.cell_id, forced=True)
+    shape = cell_shape(source, namespace)
+    pending = engine.prepare(shape, namespace, magics.cell_id, forced=True) if shape else None
     # Run as IPython runs any cell: a Python error shows the user's own traceback, at their line.
     result = shell.run_cell(source)
     outcome = engine.finish(pending, result.success, namespace) if pending is not None else None
@@ -83,11 +89,16 @@ def before_cell(magics: Magics, raw_cell: str) -> Pending | None:
     """``pre_run_cell``: ready a plain model cell's re-run (None for any other cell)."""
     if raw_cell.lstrip().startswith("%%") or "sqlalchemy" not in sys.modules:
         return None  # a cell magic runs its own way; without SQLAlchemy there are no models yet
-    try:
-        source = _shell(magics).transform_cell(raw_cell)
-    except (SyntaxError, ValueError):  # IPython reports it when it runs the cell
+    if not _CLASS_WITH_BASES.search(raw_cell):
         return None
-    return model_cells(magics).prepare(source, _namespace(magics), magics.cell_id)
+    namespace = _namespace(magics)
+    shape = cell_shape(raw_cell, namespace)
+    if shape is None:  # IPython syntax (a %line, a !command): read it as IPython will run it
+        try:  # only then: transform_cell costs more than parsing
+            shape = cell_shape(_shell(magics).transform_cell(raw_cell), namespace)
+        except (SyntaxError, ValueError):  # IPython reports it when it runs the cell
+            return None
+    return model_cells(magics).prepare(shape, namespace, magics.cell_id) if shape else None
 
 
 def after_cell(magics: Magics, pending: Pending, result: Any) -> None:

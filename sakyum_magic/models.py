@@ -158,16 +158,13 @@ class ModelCells:
 
     def prepare(
         self,
-        source: str,
+        shape: CellShape,
         namespace: Mapping[str, Any],
         cell_id: str | None = None,
         forced: bool = False,
     ) -> Pending | None:
-        """Take out what the cell's previous run declared; None when ``source`` is no model cell
-        (``forced``: the user said it is one, ``%%migrate models``)."""
-        shape = cell_shape(source, namespace)
-        if shape is None:
-            return None
+        """Take out what the cell's previous run declared; None when the cell (its
+        :func:`cell_shape`) is no model cell (``forced``: the user said it is one, ``%%migrate models``)."""
         previous = self._previous(shape, cell_id)
         if not (shape.registries or previous or forced):
             return None

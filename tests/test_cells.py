@@ -412,3 +412,26 @@ def test_cells_in_a_kernel(tmp_path: Path) -> None:
     assert "UsageError: the models cell failed at line" in shown(12)
     assert "No differences" in shown(13)  # the failed cell changed nothing
     assert "(1, 'ada, first of 2'), (2, 'grace')" in shown(14)
+
+
+def test_cells_without_models_import_nothing_heavy() -> None:
+    """Watching cells costs nothing until SQLAlchemy is in use: a cell with a plain class imports none."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+        "ip = InteractiveShell.instance()\nip.run_line_magic('load_ext', 'sakyum_magic')\n"
+        "assert ip.run_cell('class Point:\\n    x = 1').success\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        "print(','.join(sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'tqdm'})))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == ""
+
+
+def test_model_cell_with_ipython_syntax_is_run_again(shell: Any) -> None:
+    run(shell, BASE)
+    mixed = MODELS + "\n%config MigrateMagics.progress = False\n"
+    assert run(shell, mixed).success and run(shell, mixed.replace('"tags"', '"labels"')).success
+    assert tables(shell) == ["labels", "posts", "users"]
