@@ -45,10 +45,10 @@ class Tag(Base):
 # The same cell, edited: users gains email, posts loses title, Tag is gone.
 EDITED = (
     MODELS.replace(
-        'name = sa.Column(sa.String(50), nullable=False)',
+        "name = sa.Column(sa.String(50), nullable=False)",
         "name = sa.Column(sa.String(50), nullable=False)\n    email = sa.Column(sa.String(120))",
     )
-    .replace('    title = sa.Column(sa.String(200), nullable=False)\n', "")
+    .replace("    title = sa.Column(sa.String(200), nullable=False)\n", "")
     .split("\n\nclass Tag")[0]
     + "\n"
 )
