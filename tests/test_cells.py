@@ -149,6 +149,27 @@ def test_cell_revision_with_a_data_migration(shell: Any, workdir: Path) -> None:
     assert [r for (r,) in rows(workdir, "select version_num from alembic_version")] == ["r1"]
 
 
+def test_cell_data_migration_on_every_database(shell: Any, any_url: str) -> None:
+    import sqlalchemy as sa
+
+    migrate(shell, f"config --url {any_url}")
+    migrate(shell, "init")
+    cell(shell, "revision -m users --rev-id r1", USERS_TABLE)
+    cell(shell, "revision -m seed --rev-id r2", SEED)
+    migrate(shell, "upgrade")
+    engine = sa.create_engine(any_url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(sa.text("select id, name from users order by id")).all()
+        assert [tuple(row) for row in found] == [(1, "ada, first of 2"), (2, "grace")]
+        migrate(shell, "downgrade base")
+        with engine.connect() as connection:
+            assert "users" not in sa.inspect(connection).get_table_names()
+    finally:
+        shell.magics_manager.registry["MigrateMagics"].migrator.dispose()
+        engine.dispose()
+
+
 def test_cell_without_downgrade_keeps_the_rendered_one(shell: Any) -> None:
     migrate(shell, "init")
     made = cell(shell, "revision -m only-up", "def upgrade():\n    op.execute('select 1')\n")
