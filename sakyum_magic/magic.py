@@ -53,9 +53,9 @@ class MigrateMagics(Magics):
         # Taken literally: no $name or {expression} expansion in a %migrate line, so no code runs
         # from a message and a long line is not expanded in quadratic time.
         self.magics["line"]["migrate"] = no_var_expand(MigrateLine(self))
+        self.magics["cell"]["migrate"] = no_var_expand(MigrateCell(self))
         self._migrator: Migrator | None = None
         self.evaluations: dict[str, Any] | None = None  # metadata values of the line being run
-        self.magics["cell"]["migrate"] = no_var_expand(MigrateCell(self))
         self.model_cells: Any = None  # the models.ModelCells of this session, made on first use
         self.cell_runs: list[Any] = []  # one entry per cell running (nested runs included)
         self.cell_id: str | None = None  # the notebook's id of the cell running, when it sends one
@@ -93,6 +93,7 @@ class MigrateMagics(Magics):
         return [("pre_run_cell", self._before_cell), ("post_run_cell", self._after_cell)]
 
     def _before_cell(self, info: Any) -> None:
+        # A cell run from inside another (the body of %%migrate models) is left to the outer one.
         nested = bool(self.cell_runs)
         if not nested:
             self.cell_id = getattr(info, "cell_id", None)
