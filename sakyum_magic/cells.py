@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
-from .models import ModelCells, Outcome, Pending, cell_shape
+from .models import CellShape, ModelCells, Outcome, Pending, cell_shape
 
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
@@ -75,7 +75,7 @@ def run_models(magics: Magics, cell: str) -> Any:
     # The magic's line as a comment (IPython drops leading blank lines): line numbers are the cell's.
     source = "# %%migrate models\n" + cell
     engine = model_cells(magics)
-    shape = cell_shape(source, namespace)
+    shape = _shape(magics, source, namespace)
     pending = engine.prepare(shape, namespace, magics.cell_id, forced=True) if shape else None
     # Run as IPython runs any cell: a Python error shows the user's own traceback, at their line.
     result = shell.run_cell(source)
@@ -92,13 +92,19 @@ def before_cell(magics: Magics, raw_cell: str) -> Pending | None:
     if not _CLASS_WITH_BASES.search(raw_cell):
         return None
     namespace = _namespace(magics)
-    shape = cell_shape(raw_cell, namespace)
-    if shape is None:  # IPython syntax (a %line, a !command): read it as IPython will run it
-        try:  # only then: transform_cell costs more than parsing
-            shape = cell_shape(_shell(magics).transform_cell(raw_cell), namespace)
-        except (SyntaxError, ValueError):  # IPython reports it when it runs the cell
-            return None
+    shape = _shape(magics, raw_cell, namespace)
     return model_cells(magics).prepare(shape, namespace, magics.cell_id) if shape else None
+
+
+def _shape(magics: Magics, raw_cell: str, namespace: dict[str, Any]) -> CellShape | None:
+    """The cell's :class:`~.models.CellShape`; None when it does not compile (IPython reports that)."""
+    shape = cell_shape(raw_cell, namespace)
+    if shape is not None:
+        return shape
+    try:  # IPython syntax (a %line, a !command): read it as IPython will run it (costs more)
+        return cell_shape(_shell(magics).transform_cell(raw_cell), namespace)
+    except (SyntaxError, ValueError):
+        return None
 
 
 def after_cell(magics: Magics, pending: Pending, result: Any) -> None:

@@ -40,6 +40,10 @@ def check_body(source: str) -> Body:
             f"the revision body does not compile: {exc.msg} at line {exc.lineno}{_quoted(exc.text)}; "
             "fix it and run again (no file was written)"
         ) from None
+    except ValueError:  # a NUL character (a SyntaxError from Python 3.12 on)
+        raise RevisionError(
+            "the revision body does not compile: it contains a NUL character; remove it (no file was written)"
+        ) from None
     functions = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
     upgrade = functions.get("upgrade")
     if upgrade is None or isinstance(upgrade, ast.AsyncFunctionDef):

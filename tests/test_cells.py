@@ -185,6 +185,7 @@ def test_cell_without_downgrade_keeps_the_rendered_one(shell: Any) -> None:
         ("\n\ndef upgrade():\nop.drop_table('users')\n", "at line 5 (op.drop_table('users'))"),
         ("def downgrade():\n    pass\n", "defines no upgrade()"),
         ("# nothing yet\n", "defines no upgrade()"),
+        ("def upgrade():\n    op.execute('\x00')\n", "does not compile"),
         ("def upgrade():\n    pass\nrevision = 'x'\n", "sets revision at line 4"),
     ],
 )
@@ -451,8 +452,9 @@ def test_cells_without_models_import_nothing_heavy() -> None:
     assert done.stdout.strip() == ""
 
 
-def test_model_cell_with_ipython_syntax_is_run_again(shell: Any) -> None:
+@pytest.mark.parametrize("how", ["%%migrate models\n", ""])
+def test_model_cell_with_ipython_syntax_is_run_again(shell: Any, how: str) -> None:
     run(shell, BASE)
-    mixed = MODELS + "\n%config MigrateMagics.progress = False\n"
+    mixed = how + MODELS + "\n%config MigrateMagics.progress = False\n"
     assert run(shell, mixed).success and run(shell, mixed.replace('"tags"', '"labels"')).success
     assert tables(shell) == ["labels", "posts", "users"]
