@@ -120,7 +120,8 @@ class Command:
     it is not exactly one (``"revision?"``, ``"revisions+"``, ``"tables*"``). ``own_options`` are
     options of the magic that the function does not take (``verbose`` changes what is shown).
     ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
-    too, in its order; None when Alembic has no such command.
+    too, in its order; None when Alembic has no such command. ``cell`` names the parameter that the
+    text of a ``%%migrate`` cell fills (None: the command is a line only).
     """
 
     name: str
@@ -133,6 +134,7 @@ class Command:
     runs_env_py: bool = True
     on_session: bool = False
     after: Callable[[MigrateMagics, Any], None] | None = None
+    cell: str | None = None
 
     def parameters(self) -> list[inspect.Parameter]:
         """The function's parameters, without the first (the migrator or the session)."""
@@ -206,10 +208,11 @@ def _option_words(name: str, value: Any) -> list[str]:
 
 def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
     """Autogenerate needs bound models with the env.py init writes; another env.py may bring its own
-    target_metadata (Flask-Migrate's takes the app's)."""
+    target_metadata (Flask-Migrate's takes the app's). With a %%migrate cell there is nothing to
+    compare: the core says so, not "which models?"."""
     from .envrun import own_env
 
-    return bool(args.autogenerate) and own_env(migrator.directory)
+    return bool(args.autogenerate) and getattr(args, "body", None) is None and own_env(migrator.directory)
 
 
 def _shown_with(function: Callable[..., Any]) -> Show:
@@ -257,6 +260,7 @@ COMMANDS: dict[str, Command] = {
                 "depends_on",
             ),
             needs_metadata=_autogenerate,
+            cell="body",
         ),
         Command(
             "upgrade",

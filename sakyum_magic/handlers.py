@@ -38,22 +38,39 @@ def parser() -> argparse.ArgumentParser:
     return build_parser()
 
 
-def run_line(magics: Magics, line: str) -> Any:
-    """Parse ``line``, run its command, and return what to display; errors become a UsageError."""
+def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
+    """Parse ``line``, run its command, and return what to display; errors become a UsageError.
+
+    ``cell`` is the text under a ``%%migrate`` line, for the parameter the command takes it in.
+    """
     try:
         args = parse_line(parser(), line)
     except HelpRequested as asked:
         return render.preformatted(asked.text)
     command = COMMANDS[args.command]
+    if cell is not None:
+        _take_cell(command, args, cell)
     with session.one_evaluation(magics):
         result = _run(magics, command, args)
     shown = command.show(result, args)
     if isinstance(shown, ResultFrame):
         shown.describe_with(
-            command=command.migrate_line(args),
+            command=("%" if cell is not None else "") + command.migrate_line(args),
             alembic=command.alembic_line(args, magics.ini),
         )
     return shown
+
+
+def _take_cell(command: Command, args: argparse.Namespace, cell: str) -> None:
+    """The cell's text goes to the command's cell parameter; a line-only command refuses a cell."""
+    if command.cell is None:
+        takes = ", ".join(["models", *(c.name for c in COMMANDS.values() if c.cell is not None)])
+        raise UsageError(
+            f"%%migrate {command.name} takes no cell: run it as a line (%migrate {command.name}); "
+            f"%%migrate cells are {takes}"
+        )
+    # A blank first line: the line numbers of the text are the cell's, where the %%migrate line is 1.
+    setattr(args, command.cell, "\n" + cell)
 
 
 def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:

@@ -1,7 +1,9 @@
 """The ``%migrate`` line magic's home: the session's settings (traitlets) and the migrator that follows them.
 
 Only this module is imported by ``%load_ext``; the work behind a line lives in
-:mod:`sakyum_magic.handlers` and is imported on the first ``%migrate``.
+:mod:`sakyum_magic.handlers` and is imported on the first ``%migrate``. The ``%%migrate`` cell magic
+and the re-running of model cells (two IPython events, which look at a cell only when it has a
+``class`` statement) live in :mod:`sakyum_magic.cells`, imported when first needed.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ class MigrateMagics(Magics):
     audit = Bool(True, help="Log each applied step in the database's sakyum_migration_log table").tag(
         config=True
     )
+    rerun_models = Bool(
+        True,
+        help="A re-run cell that declares ORM classes on a Base from an earlier cell replaces its "
+        "earlier declarations (as %%migrate models does)",
+    ).tag(config=True)
     # URLs given to `%migrate config --url` with a password: the `url` setting holds the masked form
     # (so `%config MigrateMagics` never shows the password), and this maps it back. Not configurable.
     secret_urls = Dict()
@@ -52,8 +59,15 @@ class MigrateMagics(Magics):
         # Taken literally: no $name or {expression} expansion in a %migrate line, so no code runs
         # from a message and a long line is not expanded in quadratic time.
         self.magics["line"]["migrate"] = no_var_expand(MigrateLine(self))
+        self.magics["cell"]["migrate"] = no_var_expand(MigrateCell(self))
         self._migrator: Migrator | None = None
         self.evaluations: dict[str, Any] | None = None  # metadata values of the line being run
+        self.model_cells: Any = None  # the models.ModelCells of this session, made on first use
+        self.cell_runs: list[Any] = []  # one entry per cell running (nested runs included)
+        self.cell_id: str | None = None  # the notebook's id of the cell running, when it sends one
+        if shell is not None:
+            for event, callback in self._cell_events():
+                shell.events.register(event, callback)
 
     @property
     def migrator(self) -> Migrator:
@@ -72,9 +86,59 @@ class MigrateMagics(Magics):
             follow(self._migrator, self, change["name"])
 
     def close(self) -> None:
-        """Release the database connections held by the session's migrator."""
+        """Release the database connections held by the session's migrator; stop watching cells."""
         if self._migrator is not None:
             self._migrator.dispose()
+        if self.shell is not None:
+            for event, callback in self._cell_events():
+                if callback in self.shell.events.callbacks[event]:
+                    self.shell.events.unregister(event, callback)
+            self.shell.magics_manager.magics["cell"].pop("migrate", None)
+
+    def _cell_events(self) -> list[tuple[str, Any]]:
+        return [("pre_run_cell", self._before_cell), ("post_run_cell", self._after_cell)]
+
+    def _before_cell(self, info: Any) -> None:
+        # A cell run from inside another (the body of %%migrate models) is left to the outer one.
+        nested = bool(self.cell_runs)
+        if not nested:
+            self.cell_id = getattr(info, "cell_id", None)
+        self.cell_runs.append(None)  # first: _after_cell pops one entry per cell, whatever happens
+        if self.rerun_models and not nested and "class" in (info.raw_cell or ""):
+            from .cells import before_cell
+
+            self.cell_runs[-1] = before_cell(self, info.raw_cell)
+
+    def _after_cell(self, result: Any) -> None:
+        if not self.cell_runs:  # the cell that loaded the extension
+            return
+        looked_at = self.cell_runs.pop()
+        if looked_at is not None:
+            from .cells import after_cell
+
+            after_cell(self, looked_at, result)
+
+
+class MigrateCell:
+    """The callable behind ``%%migrate``: a hand-written revision or a models cell."""
+
+    def __init__(self, magics: MigrateMagics) -> None:
+        self.magics = magics
+
+    def __call__(self, line: str, cell: str) -> Any:
+        from .cells import run_cell
+
+        return run_cell(self.magics, line, cell)
+
+    def getdoc(self) -> str:
+        """IPython's ``%%migrate?`` asks for this first."""
+        from .cells import USAGE
+
+        return USAGE
+
+    @property
+    def __doc__(self) -> str:  # type: ignore[override]
+        return self.getdoc()
 
 
 class MigrateLine:

@@ -313,7 +313,7 @@ def new_revisions(result: RevisionResult) -> ResultFrame:
             f"A merge of {', '.join(d for i in written for d in i.down_revision)}: no operations of its own."
         )
     else:
-        empty = "No operations yet: write them in upgrade() and downgrade() in the file."
+        empty = result.note or "No operations yet: write them in upgrade() and downgrade() in the file."
     return operations(
         result.operations,
         title=titles[0] if titles else "",

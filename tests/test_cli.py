@@ -45,6 +45,9 @@ def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, com
     assert summary(command.function) and squeezed(summary(command.function)) in shown
     helps = param_help(command.function)
     for parameter in command.parameters():
+        if parameter.name == command.cell:  # the text of a %%migrate cell, not an option of the line
+            assert helps.get(parameter.name), f"{command.name}: no :param {parameter.name}: line"
+            continue
         exposed = parameter.name in command.positionals() or parameter.name in OPTIONS
         assert exposed, f"{command.name}: parameter {parameter.name} has no option in cli.OPTIONS"
         if parameter.name != "verbose":  # a parameter of the magic, not of the core

@@ -34,11 +34,18 @@ def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
         if "text/html" in o.get("data", {})
     ]
     assert html and "<table" in html[0]["data"]["text/html"]
+    assert by_source["%%migrate models"][0].startswith("Replaced Post, User.")  # the edited model cell
+    diff = by_source["%migrate diff"][0]
+    assert "1 difference" in diff and "add_column" in diff and "email" in diff
+    seed = by_source['%%migrate revision -m "Seed users"'][0]
+    assert "Written with the upgrade() and downgrade() given" in seed
+    rows = by_source['with sa.create_engine("sqlite:///default.db").connect() as connection:'][0]
+    assert rows == "[('ada', 'ada@example.com'), ('grace', 'grace@example.com')]"  # the data migration ran
     history = by_source["history = %migrate history --verbose --indicate-current"][0]
-    assert "Add email to users" in history and "True" in history
+    assert "Add email to users" in history and "Seed users" in history and "True" in history
     assert "has no revision applied" in by_source["%migrate current"][0]  # the last one, after downgrade
     assert (tmp_path / "nb" / "default.db").is_file()
-    assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 2
+    assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 3
 
 
 @pytest.mark.notebook
@@ -54,7 +61,8 @@ def test_long_upgrade_in_a_kernel_without_ipywidgets_shows_no_warning(tmp_path: 
     cells = [
         "%load_ext sakyum_magic",
         "%migrate init",
-        "for i in range(12):\n    _ = %migrate revision -m step$i --rev-id r$i",
+        # %migrate lines are taken literally ($i is not expanded): a loop calls the magic itself.
+        "for i in range(12):\n    _ = get_ipython().run_line_magic('migrate', f'revision -m step{i} --rev-id r{i}')",
         "%migrate upgrade head",
     ]
     notebook = nbformat.v4.new_notebook()
