@@ -12,6 +12,7 @@ from . import envrun, translation
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
 from .configuration import build_config, check_path, require_initialized
 from .database import (
+    connect,
     create_engine,
     current_heads,
     file_identity,
@@ -20,11 +21,9 @@ from .database import (
     require_sqlite_database,
     sqlite_file,
 )
-from .errors import ConfigurationError, SakyumError
-from .records import (
-    Binding,
-    RevisionInfo,
-)
+from .errors import ConfigurationError, DatabaseError, RevisionError, SakyumError
+from .newfiles import check_rev_id
+from .records import Binding, RevisionInfo, RevisionResult
 from .scripts import ScriptCache, Snapshot
 
 if TYPE_CHECKING:
@@ -183,6 +182,45 @@ class Bound:
         except (AlembicRevisionError, CommandError):  # ScriptDirectory wraps lookups in CommandError
             return None
         return snapshot.info(found) if found is not None else None
+
+    def _applied_at(self) -> dict[str, str]:
+        from . import audit
+
+        if self._missing_file():
+            return {}
+        with connect(self.engine()) as connection:
+            return audit.applied_at(connection)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
+
+    def _check_new_id(self, rev_id: str | None) -> None:
+        """A --rev-id must make a usable file name and must not be taken (Alembic would write it)."""
+        check_rev_id(rev_id)
+        if rev_id is None:
+            return
+        with translation.alembic_errors(parse_url(self.url)):
+            taken = any(s.revision == rev_id for s in self.script_directory().walk_revisions())
+        if taken:
+            raise RevisionError(f"--rev-id {rev_id!r} is already the id of a revision: choose another id")
+
+    def _revision_result(self, made: Any, collected: dict[str, Any], autogenerate: bool) -> RevisionResult:
+        scripts = [s for s in (made if isinstance(made, list) else [made]) if s is not None]
+        snapshot = self.snapshot()
+        infos = tuple(snapshot.info(snapshot.script.get_revision(s.revision)) for s in scripts)
+        note = None
+        if autogenerate and not infos:
+            from .authoring import no_changes_note
+
+            note = no_changes_note(self.engine())
+        return RevisionResult(infos, tuple(collected.get("operations", ())), autogenerate, note)
 
 
 def _initialized(directory: Path) -> bool:

@@ -62,7 +62,8 @@ def test_long_upgrade_in_a_kernel_without_ipywidgets_shows_no_warning(tmp_path: 
         "%load_ext sakyum_magic",
         "%migrate init",
         # %migrate lines are taken literally ($i is not expanded): a loop calls the magic itself.
-        "for i in range(12):\n    _ = get_ipython().run_line_magic('migrate', f'revision -m step{i} --rev-id r{i}')",
+        "for i in range(12):\n"
+        "    _ = get_ipython().run_line_magic('migrate', f'revision -m step{i} --rev-id r{i}')",
         "%migrate upgrade head",
     ]
     notebook = nbformat.v4.new_notebook()
