@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -30,10 +31,9 @@ def first_file(migrator: Migrator, revision: str) -> Path:
 
 
 def set_down_revision(migrator: Migrator, revision: str, down: str) -> None:
+    """Point a revision's down_revision elsewhere (the line as Alembic's template wrote it, any version)."""
     path = first_file(migrator, revision)
-    text = path.read_text().replace(
-        "down_revision: Union[str, Sequence[str], None] = None", f"down_revision = {down!r}"
-    )
+    text = re.sub(r"^down_revision\b.*$", f"down_revision = {down!r}", path.read_text(), count=1, flags=re.M)
     path.write_text(text)
 
 
