@@ -163,7 +163,9 @@ class Bound:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""
         require_initialized(self.directory)
         with translation.alembic_errors(parse_url(self.url)):
-            return self.scripts.snapshot(self.config())
+            snapshot = self.scripts.snapshot(self.config())
+            snapshot.script  # noqa: B018 - the files are read on first use: their errors belong here
+            return snapshot
 
     def _current_if_any(self) -> tuple[str, ...]:
         """The bound database's revisions; none when its SQLite file does not exist (nothing created)."""
