@@ -54,7 +54,8 @@ def test_long_upgrade_in_a_kernel_without_ipywidgets_shows_no_warning(tmp_path: 
     cells = [
         "%load_ext sakyum_magic",
         "%migrate init",
-        "for i in range(12):\n    _ = %migrate revision -m step$i --rev-id r$i",
+        "for i in range(12):\n"
+        '    get_ipython().run_line_magic("migrate", f"revision -m step{i} --rev-id r{i:02d}")',
         "%migrate upgrade head",
     ]
     notebook = nbformat.v4.new_notebook()
