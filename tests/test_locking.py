@@ -387,7 +387,7 @@ class Gate:
         self.database, self.workdir = database, workdir
         self.connection = None
         if database != "sqlite":
-            self.connection = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
+            self.connection = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options()).connect()
             take = f"SELECT pg_advisory_lock({GATE_KEY})" if database == "postgres" else None
             self.connection.execute(sa.text(take or f"SELECT GET_LOCK('{GATE_NAME}', 0)"))
             self.connection.commit()

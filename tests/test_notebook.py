@@ -63,7 +63,7 @@ def test_long_upgrade_in_a_kernel_without_ipywidgets_shows_no_warning(tmp_path: 
         "%migrate init",
         # %migrate lines are taken literally ($i is not expanded): a loop calls the magic itself.
         "for i in range(12):\n"
-        "    _ = get_ipython().run_line_magic('migrate', f'revision -m step{i} --rev-id r{i}')",
+        '    get_ipython().run_line_magic("migrate", f"revision -m step{i} --rev-id r{i:02d}")',
         "%migrate upgrade head",
     ]
     notebook = nbformat.v4.new_notebook()

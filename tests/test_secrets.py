@@ -354,7 +354,7 @@ PIECES = ("Qy7v", "Bn4k", "Tz8p", "Hd2m", "Lw5r", "Xc9s")
 QUERY_PASSWORD = "Qy7v Bn4k%Tz8p@Hd2m:Lw5r/Xc9s&Jf6g"  # given percent-encoded: ?password=Qy7v+Bn4k%25...
 RAW_QUERY_PASSWORD = "Qy7v Bn4k:Tz8p/Hd2m Lw5r"  # given as typed, spaces and all: ?password=Qy7v Bn4k...
 SPACED_PASSWORD = "Qy7v Bn4k Tz8p:Hd2m/Lw5r"  # given as typed in user:password@, spaces and all
-OTHER_QUERY = {"postgresql+psycopg": "application_name=scan", "mysql+pymysql": "charset=utf8mb4"}
+OTHER_QUERY = {POSTGRES_DRIVER: "application_name=scan", "mysql+pymysql": "charset=utf8mb4"}
 
 
 def url_form(form: str, driver: str, user: str, where: str) -> tuple[str, str]:
@@ -480,7 +480,7 @@ def test_every_url_form_never_shows_the_password(
     scan = Scan(PIECES)
     if database == "postgres":
         user, where = request.getfixturevalue("postgres_role")
-        url, password = url_form(form, "postgresql+psycopg", user, where)
+        url, password = url_form(form, POSTGRES_DRIVER, user, where)
     else:
         base = make_url(request.getfixturevalue("mysql_url"))
         where = f"{base.host}:{base.port}/{base.database}"
