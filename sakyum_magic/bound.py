@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from . import envrun, translation
 from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
@@ -158,6 +158,21 @@ class Bound:
     def script_directory(self) -> ScriptDirectory:
         """The revision map, reloaded only when a file in the versions directories changed."""
         return self.snapshot().script
+
+    def bound_elsewhere(self, url: URL) -> Self:
+        """The same binding on another database (``%migrate test``'s scratch ones), sharing the
+        loaded revision map."""
+        made = type(self)(
+            url,
+            self.metadata,
+            self.directory,
+            self.ini,
+            metadata_label=self.metadata_label,
+            progress=self.progress,
+            x_arguments=self.x_arguments,
+        )
+        made.scripts = self.scripts
+        return made
 
     def snapshot(self) -> Snapshot:
         """The cached revision map with its derived data (see :mod:`sakyum_magic.scripts`)."""

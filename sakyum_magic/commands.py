@@ -37,7 +37,6 @@ from .scripts import history_range
 from .template import write_directory
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
 
     from .audit import LogEntry
     from .checks import CheckResult
@@ -277,20 +276,7 @@ class Migrator(Bound):
         """
         from .checks import run_checks
 
-        def scratch(url: URL) -> Migrator:
-            made = Migrator(
-                url,
-                self.metadata,
-                self.directory,
-                self.ini,
-                metadata_label=self.metadata_label,
-                progress=self.progress,
-                x_arguments=self.x_arguments,
-            )
-            made.scripts = self.scripts  # the same revision map, loaded once
-            return made
-
-        return run_checks(self, scratch, checks)
+        return run_checks(self, self.bound_elsewhere, checks)
 
     # -- commands that read ---------------------------------------------------------------
 
