@@ -116,9 +116,9 @@ def _apply(
             result.left_behind = run.watch.left_behind(target.engine)
             run.log_failure(result)
             # Another writer (which took no lock) is to blame, not the revision that was running.
-            other = locking.busy_error(exc, target.url) or locking.concurrent_change(
-                target.url, result, run.recorder.heads or before
-            )
+            other = locking.busy_error(exc, target.url)
+            if other is None and not any(step.database for step in result.steps):  # one database
+                other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
             raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             run.finish(result, control, stopped=True)
