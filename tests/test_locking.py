@@ -449,8 +449,19 @@ def in_thread(call: Callable[[], Any]) -> Callable[[], Any]:
     return join
 
 
+class Shown:
+    """What the magic has shown in the cell so far (its waiting notes are printed by the test shell)."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys, self.text = capsys, ""
+
+    def read(self) -> str:
+        self.text += self.capsys.readouterr().out
+        return self.text
+
+
 def start_second_behind_first(
-    first: str, shell: Any, workdir: Path, url: str, database: str, caplog: pytest.LogCaptureFixture
+    first: str, shell: Any, workdir: Path, url: str, database: str, shown: Shown
 ) -> tuple[Callable[[], Any], Cli, str | None]:
     """Start the first tool, wait until it holds the lock, start the other and wait until it waits.
 
@@ -463,8 +474,7 @@ def start_second_behind_first(
         wait_for(lambda: held() is not None, "the CLI to hold the lock")
         holder = held()
         magic = in_thread(upgrade)
-        waiting = lambda: any(WAITING_TEXT in r.getMessage() for r in caplog.records)  # noqa: E731
-        wait_for(waiting, "the magic to wait for the CLI")
+        wait_for(lambda: WAITING_TEXT in shown.read(), "the magic to wait for the CLI")
         return magic, cli, holder
     magic = in_thread(upgrade)
     held = holder_named(database, url, os.getpid())
@@ -481,7 +491,7 @@ def test_magic_and_alembic_cli_upgrade_one_database_at_once(
     request: pytest.FixtureRequest,
     shell: Any,
     workdir: Path,
-    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     first: str,
     database: str,
 ) -> None:
@@ -489,9 +499,9 @@ def test_magic_and_alembic_cli_upgrade_one_database_at_once(
     shell.run_line_magic("migrate", f"config --url '{url}'")
     shell.run_line_magic("migrate", "init")
     write_logged_chain(workdir / "alembic", GATES[database])
-    gate = Gate(database, url, workdir)
+    gate, cell = Gate(database, url, workdir), Shown(capsys)
     try:
-        magic, cli, holder = start_second_behind_first(first, shell, workdir, url, database, caplog)
+        magic, cli, holder = start_second_behind_first(first, shell, workdir, url, database, cell)
     finally:
         gate.open()  # also when starting failed: nothing is left blocked at the gate
     shown, cli_output = repr(magic()), cli.finish()
@@ -501,7 +511,7 @@ def test_magic_and_alembic_cli_upgrade_one_database_at_once(
     ran_by_cli = cli_output.count("Running upgrade")
     assert ran_by_cli == (REVISIONS if first == "cli" else 0)
     assert shown.startswith("Nothing to do: the database is already at r5.") == (first == "cli")
-    waiter_said = [r.getMessage() for r in caplog.records] if first == "cli" else cli_output.splitlines()
+    waiter_said = cell.read().splitlines() if first == "cli" else cli_output.splitlines()
     told = [line for line in waiter_said if WAITING_TEXT in line]
     assert told and holder is not None and holder in told[0], told
 
