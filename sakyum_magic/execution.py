@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import audit, interrupts, locking, markers, translation
+from .commits import FlushAtTheEnd, deferred_flush
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import (
     RunControl,
@@ -142,6 +143,7 @@ class _Run:
         self.log = (
             audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
         )
+        self.deferred: list[FlushAtTheEnd] = []  # see commits.py
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
 
@@ -230,6 +232,8 @@ class _Run:
         hooks: list[Callable[..., None]] = [self.recorder, self.watch]
         hooks += [markers.finished] if self.watch.active else []
         hooks += [self.log] if self.log is not None else []
+        self.deferred = deferred_flush(connection, self.name, self.recorder.total or 0, self.strategy.dry_run)
+        hooks += self.deferred
         control = RunControl(
             connection,
             self.target.url,
@@ -245,6 +249,8 @@ class _Run:
         return control
 
     def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
+        for deferred in self.deferred if stopped else ():
+            deferred.flush(self.target.engine)
         result.steps, result.log = self.recorder.steps, tuple(control.log)
         if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
             result.after = current_heads(self.target.engine)

@@ -101,10 +101,12 @@ class StepRecorder:
 
 
 def _on_own_table(statement: str) -> bool:
-    """The package's bookkeeping (the applied-at log, the notes of unfinished revisions) is no step's SQL."""
+    """The package's bookkeeping (the applied-at log, the notes of unfinished revisions, how a
+    revision commits) is no step's SQL."""
+    from .commits import DEFER_FLUSH
     from .database import OWN_TABLES
 
-    return any(table in statement for table in OWN_TABLES)
+    return statement == DEFER_FLUSH or any(table in statement for table in OWN_TABLES)
 
 
 def _revision_text(revision: Any) -> str:
