@@ -82,10 +82,17 @@ NO_REVISIONS = "No revisions yet: %migrate revision -m MESSAGE writes the first.
 
 def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -> ResultFrame:
     """A ResultFrame with exactly ``columns`` and their dtypes, even when there are no rows; text
-    columns get the dtype pandas gives text (so a missing value is the same in every text column)."""
-    table = ResultFrame(list(rows), columns=columns)
-    typed = {name: DTYPES.get(name, TEXT_DTYPE) for name in columns}
-    return table.astype(typed).describe_with(**described)
+    columns get the dtype pandas gives text (so a missing value is the same in every text column).
+
+    Built column by column, each column made with its dtype at once (not converted afterwards)."""
+    import pandas as pd
+
+    rows = list(rows)
+    data = {
+        name: pd.Series([row[k] for row in rows], dtype=DTYPES.get(name, TEXT_DTYPE))
+        for k, name in enumerate(columns)
+    }
+    return ResultFrame(data, columns=columns).describe_with(**described)
 
 
 def plural(count: int, noun: str) -> str:
