@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from functools import cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,9 @@ class LogEntry:
     tool: str
 
 
+@cache
 def table() -> Table:
-    """The log table (created on first use)."""
+    """The log table (created on first use); one Table object, so its statements compile once."""
     import sqlalchemy as sa
 
     return sa.Table(

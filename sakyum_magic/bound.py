@@ -72,6 +72,8 @@ class Bound:
         self.lock_timeout = lock_timeout
         self.on_wait: Callable[[str], None] | None = None
         """Called with a line while a run waits for another one's lock (default: a logged warning)."""
+        self.private = False
+        """Bound to a database made for it alone (``bound_elsewhere``): no migration lock is taken."""
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
 
@@ -124,6 +126,7 @@ class Bound:
             audit=self.audit,
             lock_timeout=self.lock_timeout,
             on_wait=self.on_wait,
+            private=self.private,
         )
 
     def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
@@ -160,8 +163,9 @@ class Bound:
         return self.snapshot().script
 
     def bound_elsewhere(self, url: URL) -> Self:
-        """The same binding on another database (``%migrate test``'s scratch ones), sharing the
-        loaded revision map."""
+        """The same binding on another database made for it alone (``%migrate test``'s scratch
+        ones), sharing the loaded revision map: a scratch database keeps no applied-at log (it is
+        dropped after) and needs no migration lock (no other process knows of it)."""
         made = type(self)(
             url,
             self.metadata,
@@ -170,8 +174,9 @@ class Bound:
             metadata_label=self.metadata_label,
             progress=self.progress,
             x_arguments=self.x_arguments,
+            audit=False,
         )
-        made.scripts = self.scripts
+        made.scripts, made.private = self.scripts, True
         return made
 
     def snapshot(self) -> Snapshot:

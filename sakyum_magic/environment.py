@@ -241,7 +241,7 @@ def captured_alembic_log(lines: list[str]) -> Iterator[None]:
     saved = [(found, found.level, list(found.handlers), found.propagate, found.disabled) for found in loggers]
     for found in loggers[1:]:
         found.handlers[:] = []
-        found.setLevel(logging.NOTSET)
+        _set_level(found, logging.NOTSET)
         found.propagate, found.disabled = True, False
     top = loggers[0]
     top.handlers[:] = [_Lines(lines)]
@@ -252,7 +252,7 @@ def captured_alembic_log(lines: list[str]) -> Iterator[None]:
     finally:
         for found, level, handlers, propagate, disabled in saved:
             found.handlers[:] = handlers
-            found.setLevel(level)
+            _set_level(found, level)
             found.propagate, found.disabled = propagate, disabled
 
 
@@ -303,13 +303,19 @@ def kept_logging() -> Iterator[None]:
     try:
         yield
     finally:
-        root.setLevel(saved_root[0])
+        _set_level(root, saved_root[0])
         root.handlers[:] = saved_root[1]
         for name, found in _loggers().items():
             level, disabled, handlers, propagate = saved.get(name, (logging.NOTSET, False, [], True))
-            found.setLevel(level)
+            _set_level(found, level)
             found.disabled, found.propagate = disabled, propagate
             found.handlers[:] = handlers
+
+
+def _set_level(found: Any, level: int) -> None:
+    """``setLevel`` only where the level changed: each call clears the cache of every logger."""
+    if found.level != level:
+        found.setLevel(level)
 
 
 def _loggers() -> dict[str, Any]:

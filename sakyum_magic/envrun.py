@@ -49,6 +49,8 @@ class Target:
     audit: bool = True
     lock_timeout: float = 600.0
     on_wait: Callable[[str], None] | None = None
+    private: bool = False
+    """A database no other process knows of (a scratch one): its runs take no migration lock."""
 
 
 def own_env(directory: Path) -> bool:

@@ -65,7 +65,7 @@ def migrate(
     if sql:
         return _offline(target, script, name, label, steps, tag)
     # The revision is read only under the lock: a run that waited then finds nothing left to do.
-    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait):
+    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait, not target.private):
         return _apply(target, script, name, label, steps, tag, strategy or Strategy())
 
 

@@ -79,10 +79,14 @@ def alembic_context() -> Iterator[None]:
 
 @contextmanager
 def migration_lock(
-    engine: Engine, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None
+    engine: Engine, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None, shared: bool = True
 ) -> Iterator[None]:
-    """Hold the process lock, then the database's migration lock, for the duration of a run."""
-    with alembic_context(), database_lock(engine, timeout, on_wait):
+    """Hold the process lock, then the database's migration lock, for the duration of a run.
+
+    :param shared: False for a database no other process can know of (``%migrate test``'s scratch
+        ones): the process lock only.
+    """
+    with alembic_context(), database_lock(engine, timeout, on_wait) if shared else nullcontext():
         yield
 
 
