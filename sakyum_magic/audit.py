@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import getpass
 import time
-from functools import cache
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from .database import LOG_TABLE

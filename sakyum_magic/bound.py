@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
 
-
 class Bound:
     """Alembic commands bound to one database URL, one set of models and one migration directory.
 

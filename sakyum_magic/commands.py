@@ -37,7 +37,6 @@ from .scripts import history_range
 from .template import write_directory
 
 if TYPE_CHECKING:
-
     from .audit import LogEntry
     from .checks import CheckResult
     from .graph import RevisionGraph
@@ -307,9 +306,7 @@ class Migrator(Bound):
         )
 
     @on_engine_loop
-    def history(
-        self, rev_range: str | None = None, indicate_current: bool = False
-    ) -> list[HistoryEntry]:
+    def history(self, rev_range: str | None = None, indicate_current: bool = False) -> list[HistoryEntry]:
         """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
 
         :param rev_range: START:END, START: or :END (current allowed).

@@ -34,8 +34,6 @@ OWN_ENV_MARK = "written by sakyum-magic"
 ENV_ERRORS = (RuntimeError, ImportError, AttributeError, LookupError, TypeError, ValueError, OSError)
 
 
-
-
 @dataclass(frozen=True)
 class Target:
     """What a run needs from the session's binding (built by the Migrator, read here)."""

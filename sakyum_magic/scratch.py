@@ -24,7 +24,6 @@ SCRATCH_PREFIX = "sakyum_test_"
 SERVERS = frozenset({"postgresql", "mysql", "mariadb"})
 
 
-
 @contextmanager
 def scratch_migrator(migrator: Migrator, scratch: Scratch) -> Iterator[Migrator]:
     """A Migrator like ``migrator`` on a new scratch database, removed (engine and database) afterwards."""
@@ -124,5 +123,3 @@ def _drop(engine: Any, name: str) -> str:
     version = engine.dialect.server_version_info or ()
     forced = engine.dialect.name == "postgresql" and tuple(version) >= (13,)
     return f"{drop} WITH (FORCE)" if forced else drop
-
-

@@ -41,7 +41,8 @@ def deferrals(statements: list[str]) -> list[int]:
     versions = 0
     found = []
     for statement in statements:
-        if "alembic_version" in statement and statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+        writes = statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        if "alembic_version" in statement and writes:
             versions += 1
         if statement == DEFER_FLUSH:
             found.append(versions)
@@ -50,7 +51,7 @@ def deferrals(statements: list[str]) -> list[int]:
 
 @pytest.mark.parametrize("watched", ["postgres"], indirect=True)
 def test_every_revision_but_the_last_defers_its_flush(watched: tuple[Migrator, list[str], str]) -> None:
-    migrator, statements, url = watched
+    migrator, statements, _url = watched
     chain(migrator.directory, 4)
     result = migrator.upgrade()
     assert [s.revision for s in result.steps] == ["r1", "r2", "r3", "r4"]

@@ -20,8 +20,7 @@ def test_x_arguments_reach_get_x_argument(workdir: Path, sqlite_url: str) -> Non
     migrator.init()
     env = migrator.directory / "env.py"
     env.write_text(
-        env.read_text()
-        + "\nwith open('x.txt', 'w') as seen:\n"
+        env.read_text() + "\nwith open('x.txt', 'w') as seen:\n"
         "    seen.write(repr(sorted(context.get_x_argument(as_dictionary=True).items())))\n"
     )
     write(migrator.directory, "a1", None, "op.create_table('t', sa.Column('id', sa.Integer))")

@@ -86,4 +86,3 @@ def test_report_marks_operations_that_lose_data() -> None:
     assert any(line.lstrip().startswith("! remove_column") for line in text)
     assert not any(line.lstrip().startswith("! add_column") for line in text)
     assert render.DESTRUCTIVE_STYLE.split(";")[0].split(":")[1].strip() in report._repr_html_()
-
