@@ -77,7 +77,7 @@ def revision_error(cause: BaseException, url: URL | None) -> RevisionError:
         return multiple_heads(tuple(cause.heads), cause.argument or "head")
     if isinstance(cause, CycleDetected):
         return RevisionError(
-            f"the revisions {', '.join(cause.revisions)} form a cycle (each names the next as its "
+            f"the revisions {', '.join(sorted(cause.revisions))} form a cycle (each names the next as its "
             "down_revision or depends_on): fix down_revision in those files"
         )
     if isinstance(cause, RangeNotAncestorError):

@@ -107,7 +107,7 @@ def test_the_scratch_databases_are_gone_afterwards(url: str, workdir: Path) -> N
 
 
 def _exists(url: str) -> bool:
-    parsed = sa.make_url(url)
+    parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return Path(parsed.database or "").exists() or Path(parsed.database or "").parent.exists()
     assert (parsed.database or "").startswith(SCRATCH_PREFIX)

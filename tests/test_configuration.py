@@ -35,7 +35,8 @@ def test_the_ini_beside_a_directory_is_found(workdir: Path) -> None:
     assert configuration_for(Path("elsewhere")) == Path("alembic.ini")
     assert configuration_for(workdir / "elsewhere") == Path("alembic.ini")
     assert configuration_for(Path("other")) is None
-    assert named_directory(workdir / "alembic.ini") == workdir / "elsewhere"
+    # Alembic before 1.10 writes a location relative to the working directory, later ones %(here)s/...
+    assert (named_directory(workdir / "alembic.ini") or Path()).absolute() == workdir / "elsewhere"
 
 
 def test_an_ini_inside_the_directory_is_found(workdir: Path) -> None:

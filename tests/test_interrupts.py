@@ -14,6 +14,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from sakyum_magic import Migrator
+from tests.conftest import with_driver
 from tests.revisions import version, write
 
 REVISIONS = 40
@@ -55,7 +56,7 @@ def url(request: pytest.FixtureRequest, workdir: Path) -> str:
         scheme = "sqlite+aiosqlite" if request.param == "aiosqlite" else "sqlite"
         return f"{scheme}:///{workdir / 'test.db'}"
     found = str(request.getfixturevalue("postgres_url"))
-    return found.replace("+psycopg", "+asyncpg") if request.param == "asyncpg" else found
+    return with_driver(found, "postgresql+asyncpg") if request.param == "asyncpg" else found
 
 
 @pytest.mark.notebook

@@ -519,16 +519,17 @@ def test_magic_and_alembic_cli_upgrade_one_database_at_once(
 HOLDER = """
 import sys
 import sqlalchemy as sa
+from sakyum_magic.compat import engine_options
 from sakyum_magic.locking import database_lock
 
-with database_lock(sa.create_engine(sys.argv[1])):
+with database_lock(sa.create_engine(sys.argv[1], **engine_options())):
     print("held", flush=True)
     sys.stdin.readline()
 """
 
 
 def test_a_waiter_names_the_holder_and_reports_progress(workdir: Path, any_url: str) -> None:
-    engine = sa.create_engine(any_url)
+    engine = sa.create_engine(any_url, **engine_options())
     with engine.connect():
         pass
     script = workdir / "holder.py"
