@@ -152,7 +152,8 @@ def test_a_text_a_command_made_shows_its_alembic_line() -> None:
     assert pretty(sql) == repr(sql) == f"CREATE TABLE t (x int);\n{line}"
     assert sql._repr_html_() == (
         "<pre>CREATE TABLE t (x int);\n</pre>\n"
-        '<p style="color: #777; font-size: smaller">alembic equivalent: <code>alembic upgrade --sql head</code></p>'
+        '<p style="color: #777; font-size: smaller">'
+        "alembic equivalent: <code>alembic upgrade --sql head</code></p>"
     )
     back = pickle.loads(pickle.dumps(sql))
     assert (back.command, back.alembic, back.equivalent, back.show_cli) == (
