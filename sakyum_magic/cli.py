@@ -290,7 +290,7 @@ COMMANDS: dict[str, Command] = {
             "config",
             session.config,
             lambda record, args: render.binding(record),
-            unlike="alembic reads the URL from alembic.ini or env.py",
+            unlike="alembic reads these settings from alembic.ini and env.py",
             runs_env_py=False,
             on_session=True,
         ),
