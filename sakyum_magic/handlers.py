@@ -98,16 +98,17 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
         session.show(magics, render.heads_way_out(migrator.heads(), exc.heads))
         raise UsageError(str(exc)) from None
     except MigrationError as exc:
-        _show_log(magics, exc.result)
+        _show_log(magics, exc.result, bool(getattr(args, "show_sql", False)))
         raise UsageError(str(exc)) from None
     except SakyumError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _show_log(magics: Magics, result: Any) -> None:
-    """After a failed run: what was applied before the failure, with Alembic's log of the run."""
+def _show_log(magics: Magics, result: Any, show_sql: bool) -> None:
+    """After a failed run: what was applied before the failure, with Alembic's log of the run (and
+    each applied step's SQL, with ``--show-sql``)."""
     if getattr(result, "log", ()):
-        session.show(magics, render.migration(result, verbose=True))
+        session.show(magics, render.migration(result, verbose=True, show_sql=show_sql))
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import pytest
 from sakyum_magic import ResultFrame, ResultText
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
-from tests.shells import migrate
+from tests.shells import migrate, one_line_error
 
 
 def displayed(shell: Any, value: Any) -> tuple[str, str]:
@@ -178,3 +178,19 @@ def test_show_sql_puts_each_steps_statements_under_it(
     moved = shown_steps(shell, "stamp r1")  # a step down is labelled with the revision it leaves
     assert [h.split(":")[0] for h, _ in moved] == ["stamp r2"]
     assert re.search(r"UPDATE alembic_version SET version_num='r1'", moved[0][1])
+
+
+def test_a_failed_run_shows_the_sql_of_the_steps_applied_before_it(shell: Any, workdir: Path) -> None:
+    migrate(shell, "init")
+    write(workdir / "alembic", "r1", None, "op.create_table('t1', sa.Column('id', sa.Integer))")
+    write(workdir / "alembic", "r2", "r1", "op.execute('CREATE TABLE t1 (id INTEGER)')")
+    shown: list[dict[str, Any]] = []
+    original = shell.display_pub.publish
+    shell.display_pub.publish = lambda data, **_: shown.append(data)
+    try:
+        assert "r2" in one_line_error(shell, "upgrade --show-sql")
+    finally:
+        shell.display_pub.publish = original
+    (before,) = [data for data in shown if "SQL of each step" in data["text/plain"]]
+    assert step_sections(before["text/plain"])[0][0] == "up r1: step r1 (3 statements)"
+    assert "CREATE TABLE t1" in before["text/plain"] and "<details>" in before["text/html"]
