@@ -3,8 +3,9 @@
 A :class:`Command` names the function it calls (a :class:`~.commands.Migrator` method, or for
 ``config`` a function of the session), which of that function's parameters are given by position,
 what must be ready first, how its result is shown, and the ``alembic`` command line it corresponds
-to. Its options are the function's other parameters that have an entry in :data:`OPTIONS`, where
-each option is declared once with Alembic's flag names, plus the magic's own (``-v``; ``-x`` for
+to, or the nearest one (the lines themselves are built by :mod:`.command_lines`). Its options are
+the function's other parameters that have an entry in :data:`OPTIONS`, where each option is
+declared once with Alembic's flag names, plus the magic's own (``-v``, ``--show-sql``; ``-x`` for
 every command that runs env.py). Help is the function's docstring: the first line sums the command
 up, and each ``:param name:`` line is that argument's help (as Alembic's
 ``CommandLine._generate_args`` derives its command line from ``alembic.command``).
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import render, session
-from .binding import mask_text, mask_url
 from .checks import render_checks
 from .commands import Migrator
 from .errors import ConfigurationError
@@ -169,95 +168,26 @@ class Command:
         return self.function(magics if self.on_session else magics.migrator, **values)
 
     def migrate_line(self, args: argparse.Namespace) -> str:
-        """The parsed line as ``%migrate`` takes it, options at their defaults left out; the
-        password of a URL masked."""
-        return shlex.join(
-            ["%migrate", self.name, *self._words([*self.positionals(), *self.option_names()], args)]
-        )
+        """The parsed line as ``%migrate`` takes it (see :mod:`.command_lines`)."""
+        from .command_lines import migrate_line
+
+        return migrate_line(self, args)
 
     def alembic_line(
         self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
     ) -> str:
-        """The equivalent ``alembic`` command line ("" when there is none); never holds a password.
+        """The equivalent ``alembic`` command line, "" when there is none (see :mod:`.command_lines`)."""
+        from .command_lines import alembic_line
 
-        ``bound`` gives the session's values of the positionals the line leaves out (``init``'s
-        directory), which the ``alembic`` command needs spelled out. Options that take a value use
-        their short flag (``-m``, ``-r``), as the ``alembic`` command is usually typed.
-        """
-        return self._alembic_words(self.alembic, args, ini, bound or {})
+        return alembic_line(self, args, ini, bound)
 
     def equivalent(
         self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
     ) -> str:
-        """The line shown under a result: the ``alembic`` command that does the same, the nearest
-        one, or that there is none; the command itself between backquotes."""
-        exact = self.alembic_line(args, ini, bound)
-        if exact:
-            return f"alembic equivalent: `{exact}`"
-        unlike = f" ({self.unlike})" if self.unlike else ""
-        nearest = self._alembic_words(self.nearest, args, ini, bound or {})
-        if nearest:
-            return f"nearest alembic command: `{nearest}`{unlike}"
-        return f"no alembic equivalent{unlike}"
+        """The line shown under a result that names its ``alembic`` twin, the nearest, or none."""
+        from .command_lines import equivalent
 
-    def _alembic_words(
-        self,
-        shape: tuple[str, ...] | None,
-        args: argparse.Namespace,
-        ini: str | None,
-        bound: Mapping[str, Any],
-    ) -> str:
-        if shape is None:
-            return ""
-        words = ["alembic"]
-        if ini and ini != "alembic.ini":
-            words += ["-c", ini]
-        words += _option_words("x", getattr(args, "x", None) or [])
-        subcommand, *names = shape
-        return shlex.join([*words, subcommand, *self._words(names, args, bound, short=True)])
-
-    def _words(
-        self,
-        names: list[str],
-        args: argparse.Namespace,
-        bound: Mapping[str, Any] | None = None,
-        short: bool = False,
-    ) -> list[str]:
-        positionals = self.positionals()
-        defaults = {p.name: p.default for p in self.parameters()}
-        words: list[str] = []
-        for name in names:
-            if name.startswith("-"):  # a flag of the nearest alembic command, written as it is
-                words.append(name)
-                continue
-            value = getattr(args, name, None)
-            if name in positionals:
-                value = (bound or {}).get(name) if value is None else value
-                words += [
-                    str(v) for v in (value if isinstance(value, list | tuple) else [value]) if v is not None
-                ]
-            elif value != defaults.get(name):
-                words += _option_words(name, value, short)
-        return words
-
-
-def _option_words(name: str, value: Any, short: bool = False) -> list[str]:
-    """The words of one option; ``short``: its first flag when it takes a value (``-m MESSAGE``)."""
-    flags = OPTIONS[name].flags
-    if value is True:
-        return [flags[-1]]
-    if value is None or value is False or value == []:
-        return []
-    flag = flags[0] if short else flags[-1]
-    if name == "url":
-        return [flag, mask_url(value) if value else value]
-    if not isinstance(value, list):
-        return [flag, str(value)]
-    if name == "x":  # an env.py argument may carry a URL or a password
-        return [word for v in value for word in (flag, mask_text(str(v)))]
-    if OPTIONS[name].settings.get("action") == "append":
-        return [word for v in value for word in (flag, str(v))]
-    return [flag, *map(str, value)]
+        return equivalent(self, args, ini, bound)
 
 
 def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
