@@ -3,8 +3,9 @@
 A :class:`Command` names the function it calls (a :class:`~.commands.Migrator` method, or for
 ``config`` a function of the session), which of that function's parameters are given by position,
 what must be ready first, how its result is shown, and the ``alembic`` command line it corresponds
-to. Its options are the function's other parameters that have an entry in :data:`OPTIONS`, where
-each option is declared once with Alembic's flag names, plus the magic's own (``-v``; ``-x`` for
+to, or the nearest one (the lines themselves are built by :mod:`.command_lines`). Its options are
+the function's other parameters that have an entry in :data:`OPTIONS`, where each option is
+declared once with Alembic's flag names, plus the magic's own (``-v``, ``--show-sql``; ``-x`` for
 every command that runs env.py). Help is the function's docstring: the first line sums the command
 up, and each ``:param name:`` line is that argument's help (as Alembic's
 ``CommandLine._generate_args`` derives its command line from ``alembic.command``).
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import render, session
-from .binding import mask_url
 from .checks import render_checks
 from .commands import Migrator
 from .errors import ConfigurationError
@@ -94,6 +93,11 @@ OPTIONS: dict[str, Option] = {
         action="store_true",
         help="more detail: the revisions' depends_on and doc columns; Alembic's log lines of a run",
     ),
+    "show_sql": option(
+        "--show-sql",
+        action="store_true",
+        help="show the SQL each step ran, under that step (the result's .sql holds it in any case)",
+    ),
     "x": option(
         "-x",
         action="append",
@@ -120,8 +124,12 @@ class Command:
     it is not exactly one (``"revision?"``, ``"revisions+"``, ``"tables*"``). ``own_options`` are
     options of the magic that the function does not take (``verbose`` changes what is shown).
     ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
-    too, in its order; None when Alembic has no such command. ``cell`` names the parameter that the
-    text of a ``%%migrate`` cell fills (None: the command is a line only).
+    too, in the order the line shows them; None when Alembic has no such command. ``nearest``, for
+    a command Alembic lacks, is the ``alembic`` command that comes closest, in the same form (a
+    word starting with ``-`` is a flag written as it is). ``unlike`` says in a few words how the
+    nearest command differs, or what there is instead when there is none; both are shown under
+    the result (:meth:`equivalent`). ``cell`` names the parameter that the text of a ``%%migrate``
+    cell fills (None: the command is a line only).
     """
 
     name: str
@@ -130,6 +138,8 @@ class Command:
     positional: tuple[str, ...] = ()
     own_options: tuple[str, ...] = ()
     alembic: tuple[str, ...] | None = None
+    nearest: tuple[str, ...] | None = None
+    unlike: str = ""
     needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
     runs_env_py: bool = True
     on_session: bool = False
@@ -158,52 +168,26 @@ class Command:
         return self.function(magics if self.on_session else magics.migrator, **values)
 
     def migrate_line(self, args: argparse.Namespace) -> str:
-        """The parsed line as ``%migrate`` takes it, options at their defaults left out; the
-        password of a URL masked."""
-        return shlex.join(
-            ["%migrate", self.name, *self._words([*self.positionals(), *self.option_names()], args)]
-        )
+        """The parsed line as ``%migrate`` takes it (see :mod:`.command_lines`)."""
+        from .command_lines import migrate_line
 
-    def alembic_line(self, args: argparse.Namespace, ini: str | None = None) -> str:
-        """The equivalent ``alembic`` command line ("" when there is none); never holds a URL."""
-        if self.alembic is None:
-            return ""
-        words = ["alembic"]
-        if ini and ini != "alembic.ini":
-            words += ["-c", ini]
-        for value in getattr(args, "x", None) or ():
-            words += ["-x", value]
-        subcommand, *names = self.alembic
-        return shlex.join([*words, subcommand, *self._words(names, args)])
+        return migrate_line(self, args)
 
-    def _words(self, names: list[str], args: argparse.Namespace) -> list[str]:
-        positionals = self.positionals()
-        defaults = {p.name: p.default for p in self.parameters()}
-        words: list[str] = []
-        for name in names:
-            value = getattr(args, name, None)
-            if name in positionals:
-                words += [
-                    str(v) for v in (value if isinstance(value, list | tuple) else [value]) if v is not None
-                ]
-            elif value != defaults.get(name):
-                words += _option_words(name, value)
-        return words
+    def alembic_line(
+        self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
+    ) -> str:
+        """The equivalent ``alembic`` command line, "" when there is none (see :mod:`.command_lines`)."""
+        from .command_lines import alembic_line
 
+        return alembic_line(self, args, ini, bound)
 
-def _option_words(name: str, value: Any) -> list[str]:
-    flag = OPTIONS[name].flags[-1]
-    if value is True:
-        return [flag]
-    if value is None or value is False or value == []:
-        return []
-    if name == "url":
-        return [flag, mask_url(value) if value else value]
-    if not isinstance(value, list):
-        return [flag, str(value)]
-    if OPTIONS[name].settings.get("action") == "append":
-        return [word for v in value for word in (flag, str(v))]
-    return [flag, *map(str, value)]
+    def equivalent(
+        self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
+    ) -> str:
+        """The line shown under a result that names its ``alembic`` twin, the nearest, or none."""
+        from .command_lines import equivalent
+
+        return equivalent(self, args, ini, bound)
 
 
 def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
@@ -220,6 +204,11 @@ def _shown_with(function: Callable[..., Any]) -> Show:
     return lambda result, args: function(result, verbose=bool(getattr(args, "verbose", False)))
 
 
+def _show_migration(result: Any, args: argparse.Namespace) -> Any:
+    """upgrade, downgrade and stamp: the steps, with each one's SQL under it when ``--show-sql`` asks."""
+    return render.migration(result, verbose=bool(args.verbose), show_sql=bool(args.show_sql))
+
+
 def _show_revisions(empty_note: str) -> Show:
     return lambda infos, args: render.revisions(infos, bool(args.verbose), empty_note)
 
@@ -231,6 +220,7 @@ COMMANDS: dict[str, Command] = {
             "config",
             session.config,
             lambda record, args: render.binding(record),
+            unlike="alembic reads these settings from alembic.ini and env.py",
             runs_env_py=False,
             on_session=True,
         ),
@@ -249,8 +239,8 @@ COMMANDS: dict[str, Command] = {
             lambda result, args: render.new_revisions(result),
             alembic=(
                 "revision",
-                "message",
                 "autogenerate",
+                "message",
                 "sql",
                 "head",
                 "splice",
@@ -265,17 +255,17 @@ COMMANDS: dict[str, Command] = {
         Command(
             "upgrade",
             Migrator.upgrade,
-            _shown_with(render.migration),
+            _show_migration,
             positional=("revision?",),
-            own_options=("verbose",),
+            own_options=("verbose", "show_sql"),
             alembic=("upgrade", "sql", "tag", "revision"),
         ),
         Command(
             "downgrade",
             Migrator.downgrade,
-            _shown_with(render.migration),
+            _show_migration,
             positional=("revision",),
-            own_options=("verbose",),
+            own_options=("verbose", "show_sql"),
             alembic=("downgrade", "sql", "tag", "revision"),
         ),
         Command(
@@ -316,9 +306,9 @@ COMMANDS: dict[str, Command] = {
         Command(
             "stamp",
             Migrator.stamp,
-            _shown_with(render.migration),
+            _show_migration,
             positional=("revision+",),
-            own_options=("verbose",),
+            own_options=("verbose", "show_sql"),
             alembic=("stamp", "sql", "tag", "purge", "revision"),
         ),
         Command(
@@ -340,12 +330,38 @@ COMMANDS: dict[str, Command] = {
             Migrator.diff,
             lambda ops, args: render.diff(ops),
             positional=("tables*",),
+            nearest=("check",),
+            unlike="which fails when there are differences instead of listing them",
             needs_metadata=_always,
         ),
-        Command("plan", Migrator.plan, lambda result, args: render.plan(result), positional=("revision?",)),
-        Command("graph", Migrator.graph, lambda graph, args: graph, runs_env_py=False),
-        Command("log", Migrator.log, lambda entries, args: render.log(entries), runs_env_py=False),
-        # No alembic command does this: the equivalent is pytest-alembic's checks.
-        Command("test", Migrator.test, lambda results, args: render_checks(results), positional=("checks*",)),
+        Command(
+            "plan",
+            Migrator.plan,
+            lambda result, args: render.plan(result),
+            positional=("revision?",),
+            nearest=("upgrade", "revision", "--sql"),
+            unlike="offline SQL, where plan runs the steps in a transaction and rolls it back",
+        ),
+        Command(
+            "graph",
+            Migrator.graph,
+            lambda graph, args: graph,
+            unlike="alembic history lists the revisions as text",
+            runs_env_py=False,
+        ),
+        Command(
+            "log",
+            Migrator.log,
+            lambda entries, args: render.log(entries),
+            unlike="Alembic keeps no record of when a revision was applied",
+            runs_env_py=False,
+        ),
+        Command(
+            "test",
+            Migrator.test,
+            lambda results, args: render_checks(results),
+            positional=("checks*",),
+            unlike="pytest-alembic runs these checks under pytest",
+        ),
     ]
 }

@@ -26,7 +26,7 @@ from .errors import (
     SakyumError,
 )
 from .parser import HelpRequested, build_parser, parse_line
-from .results import ResultFrame
+from .results import ResultFrame, ResultText
 
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
@@ -53,10 +53,13 @@ def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
     with session.one_evaluation(magics):
         result = _run(magics, command, args)
     shown = command.show(result, args)
-    if isinstance(shown, ResultFrame):
+    if isinstance(shown, ResultFrame | ResultText):
+        bound = {"directory": magics.directory}  # what init without DIR made, for `alembic init DIR`
         shown.describe_with(
             command=("%" if cell is not None else "") + command.migrate_line(args),
-            alembic=command.alembic_line(args, magics.ini),
+            alembic=command.alembic_line(args, magics.ini, bound),
+            equivalent=command.equivalent(args, magics.ini, bound),
+            show_cli=magics.show_cli,
         )
     return shown
 
@@ -95,16 +98,17 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
         session.show(magics, render.heads_way_out(migrator.heads(), exc.heads))
         raise UsageError(str(exc)) from None
     except MigrationError as exc:
-        _show_log(magics, exc.result)
+        _show_log(magics, exc.result, bool(getattr(args, "show_sql", False)))
         raise UsageError(str(exc)) from None
     except SakyumError as exc:
         raise UsageError(str(exc)) from None
 
 
-def _show_log(magics: Magics, result: Any) -> None:
-    """After a failed run: what was applied before the failure, with Alembic's log of the run."""
+def _show_log(magics: Magics, result: Any, show_sql: bool) -> None:
+    """After a failed run: what was applied before the failure, with Alembic's log of the run (and
+    each applied step's SQL, with ``--show-sql``)."""
     if getattr(result, "log", ()):
-        session.show(magics, render.migration(result, verbose=True))
+        session.show(magics, render.migration(result, verbose=True, show_sql=show_sql))
 
 
 @contextmanager

@@ -45,6 +45,11 @@ class MigrateMagics(Magics):
     audit = Bool(True, help="Log each applied step in the database's sakyum_migration_log table").tag(
         config=True
     )
+    show_cli = Bool(
+        True,
+        help="Show under each result the alembic command that does the same (or the nearest one); "
+        "the result keeps it as .equivalent either way",
+    ).tag(config=True)
     rerun_models = Bool(
         True,
         help="A re-run cell that declares ORM classes on a Base from an earlier cell replaces its "

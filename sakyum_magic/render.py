@@ -194,10 +194,13 @@ def _with_databases(table: ResultFrame, labels: Sequence[str]) -> ResultFrame:
     return table
 
 
-def migration(result: MigrationResult, verbose: bool = False) -> ResultFrame | ResultText:
+def migration(
+    result: MigrationResult, verbose: bool = False, show_sql: bool = False
+) -> ResultFrame | ResultText:
     """upgrade, downgrade and stamp: the steps applied, the SQL written (``--sql``), or why nothing ran.
 
-    With ``verbose``, Alembic's log lines of the run come along.
+    The frame's ``sql`` holds every step's SQL; with ``show_sql`` each step's is shown under the
+    table. With ``verbose``, Alembic's log lines of the run come along.
     """
     if result.sql is not None:
         return ResultText(result.sql, code=True)
@@ -215,6 +218,7 @@ def migration(result: MigrationResult, verbose: bool = False) -> ResultFrame | R
         notes=getattr(result, "notes", ()),
         empty_note=empty,
         sql=steps_sql(steps),
+        step_sql=[(_step_label(s), _statements(s)) for s in steps] if show_sql else (),
         log_lines=getattr(result, "log", ()) if verbose else (),
     )
     return _with_databases(table, [getattr(s, "database", "") for s in steps])
@@ -225,9 +229,19 @@ def steps_sql(steps: Iterable[Step]) -> str:
     parts = []
     for step in steps:
         if step.sql:
-            statements = "\n".join(f"{s.rstrip().rstrip(';')};" for s in step.sql)
-            parts.append(f"-- {step.direction} {step.revision}: {step.message}\n{statements}")
+            parts.append(f"-- {step.direction} {step.revision}: {step.message}\n{_statements(step)}")
     return "\n\n".join(parts)
+
+
+def _statements(step: Step) -> str:
+    """A step's statements, each ended by ``;`` (a step that wrote nothing says so)."""
+    return "\n".join(f"{s.rstrip().rstrip(';')};" for s in step.sql) or "-- no statements"
+
+
+def _step_label(step: Step) -> str:
+    """``up 1f2e3d4c5b6a: Added tables (3 statements)``, with the database of a multidb step."""
+    where = f" on {step.database}" if getattr(step, "database", "") else ""
+    return f"{step.direction} {step.revision}{where}: {step.message} ({plural(len(step.sql), 'statement')})"
 
 
 def operations(ops: Iterable[Operation], **described: Any) -> ResultFrame:

@@ -88,21 +88,56 @@ def test_the_equivalent_alembic_command_line(parser: argparse.ArgumentParser) ->
         return command.migrate_line(args), command.alembic_line(args, ini)
 
     assert lines("upgrade") == ("%migrate upgrade head", "alembic upgrade head")
-    assert lines("upgrade +1 --sql --tag t -x a=1 -v") == (
-        "%migrate upgrade +1 --sql --tag t --verbose -x a=1",
+    assert lines("upgrade +1 --sql --tag t -x a=1 -v --show-sql") == (
+        "%migrate upgrade +1 --sql --tag t --verbose --show-sql -x a=1",
         "alembic -x a=1 upgrade --sql --tag t +1",
     )
     assert lines("revision -m 'two words' --autogenerate --allow-drop", ini="pyproject.toml") == (
         "%migrate revision --message 'two words' --autogenerate --allow-drop",
-        "alembic -c pyproject.toml revision --message 'two words' --autogenerate",
+        "alembic -c pyproject.toml revision --autogenerate -m 'two words'",
     )
-    assert lines("history -r base:head -v -i")[1] == (
-        "alembic history --rev-range base:head --verbose --indicate-current"
+    assert (
+        lines("history -r base:head -v -i")[1] == "alembic history -r base:head --verbose --indicate-current"
     )
     assert lines("stamp a b --purge")[1] == "alembic stamp --purge a b"
     assert lines("diff users")[1] == "" and lines("plan")[1] == ""
     secret, alembic = lines("config --url postgresql+psycopg://app:hunter2@db/app")
     assert "hunter2" not in secret and "app:***@db/app" in secret and alembic == ""
+
+
+def test_init_without_a_directory_names_the_bound_one(parser: argparse.ArgumentParser) -> None:
+    init = COMMANDS["init"]
+    assert (
+        init.alembic_line(parse_line(parser, "init"), bound={"directory": "alembic"})
+        == "alembic init alembic"
+    )
+    given = parse_line(parser, "init migrations")
+    assert init.alembic_line(given, bound={"directory": "alembic"}) == "alembic init migrations"
+    assert init.migrate_line(parse_line(parser, "init")) == "%migrate init"
+
+
+def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argparse.ArgumentParser) -> None:
+    def equivalent(text: str) -> str:
+        args = parse_line(parser, text)
+        return COMMANDS[args.command].equivalent(args)
+
+    assert equivalent("current -v") == "alembic equivalent: `alembic current --verbose`"
+    assert equivalent("diff users").startswith("nearest alembic command: `alembic check` (")
+    assert equivalent("plan").startswith("nearest alembic command: `alembic upgrade head --sql` (")
+    assert equivalent("plan abc1").startswith("nearest alembic command: `alembic upgrade abc1 --sql` (")
+    assert equivalent("test") == "no alembic equivalent (pytest-alembic runs these checks under pytest)"
+    for name in ("graph", "log", "config"):
+        assert equivalent(name).startswith("no alembic equivalent (")
+    for name, command in COMMANDS.items():  # every command says something, from the table alone
+        assert command.alembic is not None or command.nearest is not None or command.unlike, name
+
+
+def test_env_py_arguments_are_masked_in_both_lines(parser: argparse.ArgumentParser) -> None:
+    args = parse_line(parser, "diff -x url=postgresql+psycopg://app:hunter2@db/app -x password=hunter2")
+    command = COMMANDS["diff"]
+    shown = [command.migrate_line(args), command.equivalent(args)]
+    assert all("hunter2" not in line and "app:***@db/app" in line for line in shown), shown
+    assert "`alembic -x 'url=postgresql+psycopg://app:***@db/app' -x 'password=***' check`" in shown[1]
 
 
 # -- every result of every command is a DataFrame, with and without data -------------------------
@@ -201,7 +236,9 @@ def test_results_describe_themselves(shell: Any, workdir: Path) -> None:
     steps = migrate(shell, "upgrade")
     assert steps.title.startswith("upgrade head: 1 step") and "CREATE TABLE t" in steps.sql
     assert steps.alembic == "alembic upgrade head" and "%migrate upgrade head" in repr(steps)
-    assert "CREATE TABLE t" in repr(steps) and "<details>" in steps._repr_html_()
+    assert (
+        "CREATE TABLE t" not in repr(steps) and "<details>" not in steps._repr_html_()
+    )  # --show-sql shows it
     assert steps.log_lines == ()  # Alembic's log comes with -v
     down = migrate(shell, "downgrade base -v")
     assert down.log_lines and all(line in repr(down) for line in down.log_lines)

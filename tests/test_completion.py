@@ -147,7 +147,7 @@ def test_errors_give_no_completions_and_no_traceback(
         (workdir / "alembic" / "versions" / "broken.py").write_text(broken)
     capsys.readouterr()
     assert ours(shell, "%migrate upgrade ") == []
-    assert ours(shell, "%migrate upgrade --s") == ["--sql"]  # what needs no revision map still works
+    assert ours(shell, "%migrate upgrade --s") == ["--sql", "--show-sql"]  # needs no revision map
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 

@@ -86,3 +86,37 @@ def test_report_marks_operations_that_lose_data() -> None:
     assert any(line.lstrip().startswith("! remove_column") for line in text)
     assert not any(line.lstrip().startswith("! add_column") for line in text)
     assert render.DESTRUCTIVE_STYLE.split(";")[0].split(":")[1].strip() in report._repr_html_()
+
+
+def test_each_steps_sql_is_shown_under_the_table_only_when_asked() -> None:
+    steps = [
+        Step(
+            "a", "first", "up", 0.1, sql=("CREATE TABLE t (\n\tid INTEGER\n)", "INSERT INTO v VALUES ('a')")
+        ),
+        Step("b", "second", "up", 0.1, sql=(), database="engine2"),
+    ]
+    result = MigrationResult("upgrade", "head", (), ("b",), steps)
+    quiet = render.migration(result)
+    assert isinstance(quiet, pd.DataFrame) and quiet.step_sql == ()
+    assert "CREATE TABLE t" in quiet.sql and "CREATE TABLE t" not in pretty(quiet)
+    shown = render.migration(result, show_sql=True)
+    assert isinstance(shown, pd.DataFrame)
+    assert shown.step_sql == (
+        ("up a: first (2 statements)", "CREATE TABLE t (\n\tid INTEGER\n);\nINSERT INTO v VALUES ('a');"),
+        ("up b on engine2: second (0 statements)", "-- no statements"),
+    )
+    text = pretty(shown)
+    under = text[text.index("SQL of each step:") :].splitlines()
+    assert under[1:5] == [
+        "  up a: first (2 statements)",
+        "    CREATE TABLE t (",
+        "        id INTEGER",
+        "    );",
+    ]
+    assert under[6:8] == ["  up b on engine2: second (0 statements)", "    -- no statements"]
+    page = shown._repr_html_()
+    assert page.count("<details>") == 2 and page.index("</table>") < page.index("<details>")
+    assert (
+        "<summary>up a: first (2 statements)</summary>" in page
+        and "INSERT INTO v VALUES (&#x27;a&#x27;);" in page
+    )

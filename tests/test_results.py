@@ -68,16 +68,54 @@ def test_counts_are_counted() -> None:
     assert drops.notes == ("2 of them drop tables or columns, so no file was written.",)
 
 
+NEAREST = "nearest alembic command: `alembic check` (which fails <instead>)"
+
+
 def test_html_and_text_show_everything_that_travels() -> None:
-    d = diff().describe_with(log_lines=["INFO  [alembic] Running <x>"])
+    d = diff().describe_with(
+        log_lines=["INFO  [alembic] Running <x>"],
+        step_sql=[("up a1: first (1 statement)", "CREATE TABLE a (\n\tid INTEGER\n);")],
+        equivalent=NEAREST,
+    )
     page = d._repr_html_()
     assert "4 differences" in page and "3 of them lose data" in page
     assert render.DESTRUCTIVE_STYLE in page and page.count(render.DESTRUCTIVE_STYLE) == 3
-    assert "DROP TABLE notes;" in page and "Running &lt;x&gt;" in page and "%migrate diff" in page
+    assert "Running &lt;x&gt;" in page and "%migrate diff" in page
+    assert "<details><summary>up a1: first (1 statement)</summary><pre>CREATE TABLE a (" in page
+    assert "nearest alembic command: <code>alembic check</code> (which fails &lt;instead&gt;)" in page
     text = pretty(d)
     assert text == repr(d) == d.to_text()
-    assert "4 differences" in text and "DROP TABLE notes;" in text and "Running <x>" in text
+    assert "4 differences" in text and "Running <x>" in text
+    assert (
+        "SQL of each step:\n  up a1: first (1 statement)\n    CREATE TABLE a (\n        id INTEGER\n    );"
+        in text
+    )
+    assert text.endswith(f"(%migrate diff)\n{NEAREST}")
     assert sum(line.startswith("! ") for line in text.splitlines()) == 3
+
+
+def test_the_sql_is_data_unless_shown_step_by_step() -> None:
+    d = diff()
+    assert d.sql == "DROP TABLE notes;" and d.step_sql == ()
+    assert "DROP TABLE" not in repr(d) and "DROP TABLE" not in d._repr_html_()
+
+
+def test_the_alembic_line_is_data_when_it_is_not_shown() -> None:
+    d = diff().describe_with(equivalent=NEAREST, alembic="", show_cli=False)
+    assert "alembic check" not in repr(d) and "alembic check" not in d._repr_html_()
+    assert d.equivalent == NEAREST and "%migrate diff" in repr(d)
+    kept = d[d.destructive]
+    assert (kept.equivalent, kept.show_cli) == (NEAREST, False)
+    shown = diff().describe_with(equivalent=NEAREST)
+    assert shown[shown.destructive].equivalent == NEAREST and "alembic check" in repr(
+        shown[shown.destructive]
+    )
+
+
+def test_step_sql_describes_the_rows() -> None:
+    d = diff().describe_with(step_sql=[("up a1: first (1 statement)", "CREATE TABLE a;")])
+    assert d.copy().step_sql == d.step_sql
+    assert d[d.destructive].step_sql == () and d[d.destructive].sql == "DROP TABLE notes;"
 
 
 def test_a_result_survives_pickling() -> None:
@@ -103,3 +141,32 @@ def test_text_results() -> None:
     assert repr(note) == "a < b" and "a &lt; b" in note._repr_html_() and "<pre>" not in note._repr_html_()
     back = pickle.loads(pickle.dumps(sql))
     assert back == sql and back.code
+
+
+def test_a_text_a_command_made_shows_its_alembic_line() -> None:
+    line = "alembic equivalent: `alembic upgrade --sql head`"
+    sql = ResultText("CREATE TABLE t (x int);\n", code=True).describe_with(
+        command="%migrate upgrade head --sql", alembic="alembic upgrade --sql head", equivalent=line
+    )
+    assert str(sql) == "CREATE TABLE t (x int);\n" and sql == "CREATE TABLE t (x int);\n"
+    assert pretty(sql) == repr(sql) == f"CREATE TABLE t (x int);\n{line}"
+    assert sql._repr_html_() == (
+        "<pre>CREATE TABLE t (x int);\n</pre>\n"
+        '<p style="color: #777; font-size: smaller">'
+        "alembic equivalent: <code>alembic upgrade --sql head</code></p>"
+    )
+    back = pickle.loads(pickle.dumps(sql))
+    assert (back.command, back.alembic, back.equivalent, back.show_cli) == (
+        sql.command,
+        sql.alembic,
+        line,
+        True,
+    )
+    quiet = back.describe_with(show_cli=False)
+    assert repr(quiet) == str(quiet) and "alembic" not in quiet._repr_html_() and quiet.equivalent == line
+    try:
+        sql.describe_with(title="x")
+    except TypeError as exc:
+        assert "title" in str(exc)
+    else:
+        raise AssertionError("an unknown attribute was accepted")

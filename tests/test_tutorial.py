@@ -50,12 +50,20 @@ def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
     created = {t for line in text(added).splitlines() if "add_table" in line for t in line.split()}
     assert "<table" in html(added) and set(TABLES) <= created
     assert first in text(added)
+    teaches = "alembic equivalent: `alembic revision --autogenerate -m 'Added tables'`"
+    assert text(added).endswith(teaches) and "<code>alembic revision --autogenerate -m" in html(added)
     upgraded = shown("%migrate upgrade head")
     assert "<table" in html(upgraded) and "Added tables" in text(upgraded)
+    assert "SQL of each step" not in text(upgraded) and "<details>" not in html(upgraded)
     changed = text(shown('%migrate revision --autogenerate -m "Add explanation to choices"'))
     assert "add_column" in changed and "explanation" in changed and head in changed
+    with_sql = shown("%migrate upgrade head --show-sql")
+    assert f"SQL of each step:\n  up {head}: Add explanation to choices (2 statements)" in text(with_sql)
+    assert "ALTER TABLE exam_choice ADD COLUMN explanation TEXT" in text(with_sql)
+    assert html(with_sql).count("<details>") == 1 and "ADD COLUMN explanation" in html(with_sql)
     history = shown("%migrate history --verbose")
     assert "<table" in html(history) and head in text(history) and first in text(history)
+    assert text(history).endswith("alembic equivalent: `alembic history --verbose`")
     assert "Add explanation to choices" in text(shown("%migrate downgrade base"))
     assert "has no revision applied" in text(shown("%migrate current", 1))
 
