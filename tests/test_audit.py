@@ -6,13 +6,14 @@ from __future__ import annotations
 import getpass
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, Migrator
 from tests.revisions import write
-from tests.shells import alembic
+from tests.shells import alembic, migrate
 
 CREATE = "op.create_table('{0}', sa.Column('id', sa.Integer))"
 
@@ -180,3 +181,17 @@ def test_cli_autogenerate_leaves_the_log_alone(workdir: Path, sqlite_url: str) -
     alembic(workdir, "upgrade", "head")
     assert len(migrator.log()) == 1
     alembic(workdir, "check")  # the log table is no model's, and no change either
+
+
+def test_the_magic_shows_the_cli_rows(shell: Any, workdir: Path, sqlite_url: str) -> None:
+    migrate(shell, f"config --url {sqlite_url}")
+    migrate(shell, "init")
+    migrator = Migrator(url=sqlite_url)
+    chain(migrator)
+    alembic(workdir, "upgrade", "r1")
+    migrate(shell, "upgrade")
+    log = migrate(shell, "log")
+    assert list(log["revision"]) == ["r2", "r1"]
+    assert list(log["tool"].str.split().str[0]) == ["sakyum-magic", "alembic"]
+    history = migrate(shell, "history -i").set_index("revision")
+    assert history.loc["r1", "applied_at"] == log["applied_at"].iloc[1]
