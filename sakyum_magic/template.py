@@ -38,6 +38,10 @@ sqlalchemy.url = {url}
 # Optional, for autogenerate from the CLI: where the models' metadata lives (package.module:attribute).
 # sakyum_metadata = myapp.models:db
 
+# The CLI adds a row per upgrade, downgrade and stamp step to the sakyum_migration_log table, as
+# %migrate does. Uncomment to turn that off (or run alembic -x audit=false ...).
+# sakyum_audit = false
+
 [loggers]
 keys = root,sqlalchemy,alembic
 

@@ -1,10 +1,13 @@
 """The env.py text ``%migrate init`` writes (kept apart from the rest of :mod:`sakyum_magic.template`).
 
 Run from the magic, it takes the connection and the models from ``Config.attributes``; run from the
-plain ``alembic`` CLI, it reads the URL and takes the same migration lock as the magic.
+plain ``alembic`` CLI, it reads the URL, takes the same migration lock as the magic and keeps the same
+applied-at log (that part in :mod:`sakyum_magic.template_audit`).
 """
 
-ENV_PY = '''\
+from .template_audit import STEP_LOG
+
+_SETUP = '''\
 """Alembic environment written by sakyum-magic; it needs no editing.
 
 Run from the %migrate magic, the connection and models come through Config.attributes.
@@ -13,9 +16,13 @@ and the models from "sakyum_metadata = package.module:attribute" in alembic.ini 
 upgrade, downgrade, current and history work without it; autogenerate needs it). The CLI takes
 the same lock as %migrate, so the two never migrate one database at once; a CLI run waits up to
 600 s for another migration to finish (alembic -x lock_timeout=SECONDS ... changes that).
+Each upgrade, downgrade and stamp step the CLI runs adds a row to the sakyum_migration_log table, as
+%migrate does (alembic -x audit=false ..., or "sakyum_audit = false" in alembic.ini, turns it off).
 """
 
 import contextlib
+import functools
+import getpass
 import hashlib
 import importlib
 import json
@@ -25,14 +32,17 @@ import socket
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from logging.config import fileConfig
 
-from sqlalchemy import MetaData, engine_from_config, pool
+from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, engine_from_config, pool
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
+from alembic import __version__ as alembic_version
 from alembic import context
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
 
 config = context.config
@@ -77,9 +87,18 @@ def configure_options(dialect_name):
         "compare_server_default": True,
         "render_as_batch": dialect_name == "sqlite",
         "transaction_per_migration": True,
+        "include_name": without_own_tables,
     }
     options.update(config.attributes.get("sakyum_options", {}))
     return options
+
+
+OWN_TABLES = ("sakyum_in_progress", "sakyum_migration_log")
+
+
+def without_own_tables(name, type_, parent_names):
+    """Autogenerate leaves alone the tables %migrate keeps (its log, its notes of unfinished revisions)."""
+    return not (type_ == "table" and name in OWN_TABLES)
 
 
 def database_url():
@@ -104,8 +123,12 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-def run_migrations_online(connection):
-    context.configure(connection=connection, **configure_options(connection.dialect.name))
+def run_migrations_online(connection, step_log=None):
+    options = configure_options(connection.dialect.name)
+    if step_log is not None:
+        hooks = options.get("on_version_apply") or []
+        options["on_version_apply"] = [*(hooks if isinstance(hooks, (list, tuple)) else [hooks]), step_log]
+    context.configure(connection=connection, **options)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -337,6 +360,9 @@ def migration_lock(engine):
     return found(engine, what) if found else contextlib.nullcontext()
 
 
+'''
+
+_RUN = """\
 if context.is_offline_mode():
     run_migrations_offline()
 elif isinstance(connection, Engine):  # some tools (pytest-alembic) hand over an engine instead
@@ -354,6 +380,18 @@ else:
     section["sqlalchemy.url"] = url
     # future=True: the 2.0-style connection (commit()) on SQLAlchemy 1.4 too; 2.x accepts it as is.
     engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool, future=True)
-    with migration_lock(engine), engine.connect() as cli_connection:
-        run_migrations_online(cli_connection)
-'''
+    with migration_lock(engine):
+        step_log = None
+        try:
+            with engine.connect() as cli_connection:
+                if audit_wanted():
+                    step_log = StepLog(cli_connection)
+                    step_log.watch(context.script)
+                run_migrations_online(cli_connection, step_log)
+        except DBAPIError:
+            if step_log is not None:
+                step_log.log_failure(engine)
+            raise
+"""
+
+ENV_PY = _SETUP + STEP_LOG + _RUN

@@ -4,6 +4,7 @@ tools that pass a connection or engine through ``Config.attributes``, such as py
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -83,3 +84,60 @@ def test_a_stock_env_py_leaves_the_kernels_logging_alone(workdir: Path, sqlite_u
     assert not mine.disabled
     assert root.handlers == handlers and root.level == level
     assert logging.getLogger("alembic").level == alembic_level
+
+
+def env_py_log_rules() -> dict[str, Any]:
+    """The log table, its rows and the own-tables filter of the generated env.py, run on their own."""
+    import ast
+    import getpass
+    from datetime import datetime, timezone
+
+    from sakyum_magic.template import ENV_PY
+
+    wanted = {"log_table", "log_row", "who", "without_own_tables"}
+    constants = {"LOG_TABLE", "OWN_TABLES"}
+    nodes: list[ast.stmt] = [
+        node
+        for node in ast.parse(ENV_PY).body
+        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
+        or (isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} & constants)
+    ]
+    assert len(nodes) == len(wanted) + len(constants)
+    names = ("Boolean", "Column", "Float", "Integer", "MetaData", "String", "Table")
+    found: dict[str, Any] = {name: getattr(sa, name) for name in names}
+    found |= {"getpass": getpass, "datetime": datetime, "timezone": timezone, "alembic_version": "X"}
+    exec(compile(ast.Module(body=nodes, type_ignores=[]), "env.py", "exec"), found)
+    return found
+
+
+def test_env_py_keeps_the_same_log_as_the_core() -> None:
+    from sakyum_magic import audit
+    from sakyum_magic.database import LOG_TABLE, OWN_TABLES
+
+    env = env_py_log_rules()
+    assert env["LOG_TABLE"] == LOG_TABLE and set(env["OWN_TABLES"]) == OWN_TABLES
+    mine, core = env["log_table"](), audit.table()
+    assert mine.name == core.name
+    assert [describe(column) for column in mine.columns] == [describe(column) for column in core.columns]
+    row = env["log_row"]("r2", "r1", "r2", "up", 0.5, True)
+    expected = audit._row("r2", "r1", "r2", "up", 0.5, True)
+    assert row.keys() == expected.keys()
+    assert {key: row[key] for key in row if key not in {"applied_at", "tool"}} == {
+        key: expected[key] for key in expected if key not in {"applied_at", "tool"}
+    }
+    assert len(row["applied_at"]) == len(expected["applied_at"]) and row["applied_at"].endswith("+00:00")
+    assert row["tool"] == "alembic X via env.py"
+    for name in ("t", *OWN_TABLES):
+        assert env["without_own_tables"](name, "table", {}) == (name not in OWN_TABLES)
+        assert env["without_own_tables"](name, "column", {})
+
+
+def describe(column: sa.Column[Any]) -> tuple[Any, ...]:
+    return (
+        column.name,
+        type(column.type),
+        getattr(column.type, "length", None),
+        column.nullable,
+        column.primary_key,
+        column.autoincrement,
+    )
