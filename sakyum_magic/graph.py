@@ -84,6 +84,26 @@ class RevisionGraph:
     """Every revision id mapped to the ``revision`` of the node that shows it."""
     note: str = ""
     """Shown under the drawing, e.g. why there is no "you are here" (the database could not be read)."""
+    command: str = field(default="", compare=False)
+    """The ``%migrate`` line that drew it (shown under the drawing), as on a ResultFrame."""
+    alembic: str = field(default="", compare=False)
+    """The equivalent ``alembic`` command line: "" (Alembic draws no graph)."""
+    equivalent: str = field(default="", compare=False)
+    """The line shown under the drawing about Alembic's nearest command, while ``show_cli``."""
+    show_cli: bool = field(default=True, compare=False)
+
+    def describe_with(self, **attributes: Any) -> RevisionGraph:
+        """Set ``command=``, ``alembic=``, ``equivalent=`` and ``show_cli=``; return the graph itself."""
+        for name, value in attributes.items():
+            if name not in _DESCRIBED:
+                raise TypeError(f"RevisionGraph has no attribute {name!r} to describe it")
+            object.__setattr__(self, name, value)
+        return self
+
+    def _caption(self) -> list[str]:
+        """The lines under the drawing: the command, then its ``alembic`` line (while ``show_cli``)."""
+        lines = [f"({self.command})"] if self.command else []
+        return lines + ([self.equivalent] if self.show_cli and self.equivalent else [])
 
     @property
     def width(self) -> int:
@@ -126,13 +146,16 @@ class RevisionGraph:
         return self.svg()
 
     def _repr_html_(self) -> str:
-        return f'<div style="overflow-x:auto;max-width:100%">{self.svg()}</div>'
+        from .results import quiet_html
+
+        drawing = f'<div style="overflow-x:auto;max-width:100%">{self.svg()}</div>'
+        return "\n".join([drawing, *map(quiet_html, self._caption())])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(self.text())
+        printer.text(repr(self))
 
     def __repr__(self) -> str:
-        return self.text()
+        return "\n".join([self.text(), *self._caption()])
 
     __str__ = __repr__
 
@@ -142,6 +165,7 @@ NODE_COLUMNS = [
     "is_head", "is_base", "is_branch_point", "is_merge", "is_current", "row", "lane",
 ]  # fmt: skip
 EDGE_COLUMNS = ["child", "parent", "dependency", "lane"]
+_DESCRIBED = frozenset({"command", "alembic", "equivalent", "show_cli"})
 
 
 def _node_row(node: GraphNode) -> tuple[object, ...]:

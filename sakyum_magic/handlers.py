@@ -26,6 +26,7 @@ from .errors import (
     SakyumError,
 )
 from .parser import HelpRequested, build_parser, parse_line
+from .graph import RevisionGraph
 from .results import ResultFrame, ResultText
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
     with session.one_evaluation(magics):
         result = _run(magics, command, args)
     shown = command.show(result, args)
-    if isinstance(shown, ResultFrame | ResultText):
+    if isinstance(shown, ResultFrame | ResultText | RevisionGraph):
         bound = {"directory": magics.directory}  # what init without DIR made, for `alembic init DIR`
         shown.describe_with(
             command=("%" if cell is not None else "") + command.migrate_line(args),

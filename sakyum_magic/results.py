@@ -204,6 +204,13 @@ def equivalent_html(line: str) -> str:
     return f'<p style="{_QUIET}">{html.escape(line[:first])}{command}{html.escape(line[last + 1 :])}</p>'
 
 
+def quiet_html(line: str) -> str:
+    """A line under a result as a quiet paragraph: ``(%migrate ...)`` as code, else its alembic line."""
+    if line.startswith("(") and line.endswith(")"):
+        return f'<p style="{_QUIET}"><code>{html.escape(line[1:-1])}</code></p>'
+    return equivalent_html(line)
+
+
 def html_table(frame: pd.DataFrame) -> str:
     """The frame as an HTML table (no index); rows that lose data highlighted; long text wraps."""
     rows, (skipped, tail) = rows_shown(frame)

@@ -73,6 +73,14 @@ def test_commands_alembic_lacks_name_the_nearest_or_say_there_is_none(shell: Any
         assert result.alembic == "" and "no alembic equivalent" in text.splitlines()[-1], line
         assert "no alembic equivalent" in page, line
     assert "pytest-alembic" in migrate(shell, "test single_head_revision").equivalent
+    graph = migrate(shell, "graph")
+    text, page = displayed(shell, graph)
+    assert graph.alembic == "" and graph.command == "%migrate graph"
+    assert text.splitlines()[-2:] == ["(%migrate graph)", f"{graph.equivalent}"]
+    assert graph.equivalent.startswith("no alembic equivalent (alembic history")
+    assert "<code>%migrate graph</code>" in page and "no alembic equivalent" in page
+    shell.run_line_magic("config", "MigrateMagics.show_cli = False")
+    assert "alembic" not in repr(migrate(shell, "graph")).splitlines()[-1]
 
 
 def test_show_cli_false_hides_the_line_and_keeps_the_data(shell: Any, workdir: Path) -> None:
