@@ -25,8 +25,8 @@ from .errors import (
     PendingChangesError,
     SakyumError,
 )
-from .parser import HelpRequested, build_parser, parse_line
 from .graph import RevisionGraph
+from .parser import HelpRequested, build_parser, parse_line
 from .results import ResultFrame, ResultText
 
 if TYPE_CHECKING:
