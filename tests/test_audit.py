@@ -18,6 +18,19 @@ from tests.shells import alembic, migrate
 CREATE = "op.create_table('{0}', sa.Column('id', sa.Integer))"
 
 
+UP_DOWN_STAMP = [
+    ("r2", "stamp", "r1", "r2"),
+    ("r2", "down", "r2", "r1"),
+    ("r2", "up", "r1", "r2"),
+    ("r1", "up", "base", "r1"),
+]
+"""The log, newest first, of upgrade head, downgrade -1 and stamp head over r1 <- r2."""
+
+
+def logged_steps(log: list[Any]) -> list[tuple[str, str, str, str]]:
+    return [(e.revision, e.direction, e.from_revision, e.to_revision) for e in log]
+
+
 @pytest.fixture(params=["sqlite", "postgres", "mysql"])
 def url(request: pytest.FixtureRequest, workdir: Path) -> str:
     if request.param == "sqlite":
@@ -39,12 +52,7 @@ def test_each_step_is_logged_newest_first(url: str) -> None:
     migrator.downgrade("-1")
     migrator.stamp("head")
     log = migrator.log()
-    assert [(e.revision, e.direction, e.from_revision, e.to_revision) for e in log] == [
-        ("r2", "stamp", "r1", "r2"),
-        ("r2", "down", "r2", "r1"),
-        ("r2", "up", "r1", "r2"),
-        ("r1", "up", "base", "r1"),
-    ]
+    assert logged_steps(log) == UP_DOWN_STAMP
     assert all(e.ok and e.who and e.tool.startswith("sakyum-magic ") for e in log)
     assert [e.revision for e in migrator.log(limit=1)] == ["r2"]
     history = {h.info.revision: h.applied_at for h in migrator.history(indicate_current=True)}
@@ -91,12 +99,7 @@ def test_cli_steps_are_logged_as_the_magic_logs_them(url: str, workdir: Path) ->
     alembic(workdir, "downgrade", "-1", url=url)
     alembic(workdir, "stamp", "head", url=url)
     log = migrator.log()
-    assert [(e.revision, e.direction, e.from_revision, e.to_revision) for e in log] == [
-        ("r2", "stamp", "r1", "r2"),
-        ("r2", "down", "r2", "r1"),
-        ("r2", "up", "r1", "r2"),
-        ("r1", "up", "base", "r1"),
-    ]
+    assert logged_steps(log) == UP_DOWN_STAMP
     assert all(e.ok and e.tool == cli_tool() and e.who == getpass.getuser() for e in log)
     assert all(e.applied_at.endswith("+00:00") and e.seconds is not None and e.seconds >= 0 for e in log)
     assert log[3].seconds > 0  # r1 ran a statement: the time is the revision's own
