@@ -28,7 +28,7 @@ from sakyum_magic.database import LOG_TABLE
 from sakyum_magic.lockfiles import read_holder, sqlite_lock_files
 from sakyum_magic.locking import advisory_key
 from tests.revisions import body, counts, table_with_rows, version, write
-from tests.test_locking import GATE_KEY, pg_waiting, wait_for
+from tests.test_locking import GATE_KEY, wait_for
 
 REVISIONS = 12
 KILLED_IN = 6
@@ -68,13 +68,27 @@ class Gate:
     def reached(self) -> bool:
         """Whether the run is waiting at the gate (a note it leaves in a file; a waiter in pg_locks)."""
         if self.kind == "statement":
-            return pg_waiting(self.url, GATE_KEY)()
+            return gate_waiting(self.url)
         return (self.workdir / "inside").exists()
 
     def open(self) -> None:
         (self.workdir / "gate").touch()
         if self.holder is not None:
             self.holder.close()
+
+
+def gate_waiting(url: str) -> bool:
+    """Whether a session waits for the gate's advisory lock in the test's own database."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    query = sa.text(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :key "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
+    try:
+        with engine.connect() as connection:
+            return bool(connection.execute(query, {"key": GATE_KEY}).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def gated_chain(directory: Path, gate: Gate) -> list[str]:
@@ -192,7 +206,8 @@ def migration_lock_held(url: str) -> bool:
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     query = sa.text(
         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
-        "AND classid::bigint = :high AND objid::bigint = :low"
+        "AND classid::bigint = :high AND objid::bigint = :low "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     try:
         with engine.connect() as connection:
