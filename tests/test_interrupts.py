@@ -19,7 +19,7 @@ from jupyter_client.manager import start_new_kernel
 from sakyum_magic import Migrator
 from sakyum_magic.locking import database_lock
 from tests.revisions import body, counts, sync_url, table_with_rows, version, write
-from tests.test_kills import logged, rows_of
+from tests.test_kills import Gate, gated_chain, logged, rows_of
 from tests.test_locking import wait_for
 
 REVISIONS = 40
@@ -231,5 +231,39 @@ def test_an_interrupt_on_mariadb(workdir: Path, mysql_url: str, landing: str) ->
         assert logged(mysql_url) == {f"r{k}": 1 for k in range(1, CHAIN + 1)}
     finally:
         holder.close()
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_an_interrupt_inside_a_statement_on_postgres(workdir: Path, postgres_url: str) -> None:
+    """psycopg cancels the statement on the server: r6 rolls back whole and nothing waits on."""
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    migrator.dispose()
+    gate = Gate("statement", workdir, postgres_url)
+    gated_chain(migrator.directory, gate)
+    manager, client = start_new_kernel(cwd=str(workdir))
+    try:
+        execute(client, f"%load_ext sakyum_magic\n%migrate config --url {postgres_url}")
+        msg_id = client.execute("%migrate upgrade head")
+        wait_for(gate.reached, "r6 to reach the gate", 60)
+        manager.interrupt_kernel()
+        status, texts = _finish(client, msg_id)
+        error = next(text for text in texts if "UsageError" in text)
+        assert status == "error" and "Traceback" not in "".join(texts)
+        assert "upgrade interrupted: 5 of 12 revision(s) applied, database at r5 (the revision in " in error
+        assert not gate.reached()
+        assert_lock_free(postgres_url)
+        assert version(postgres_url) == ("r5",)
+        assert counts(postgres_url) == rows_of(1, 5)
+        gate.open()
+        status, texts = execute(client, "%migrate upgrade head", timeout=60)
+        assert status == "ok", texts
+        assert counts(postgres_url) == rows_of(1, 12)
+        assert logged(postgres_url) == {f"r{k}": 1 for k in range(1, 13)}
+    finally:
+        gate.open()
         client.stop_channels()
         manager.shutdown_kernel(now=True)
