@@ -122,8 +122,11 @@ def _apply(
                 other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
             raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
+            if run.server_thread is not None:
+                run.server_thread.end_if_orphaned(target.engine)
             run.finish(result, control, stopped=True)
-            raise translation.interrupted(result, total) from exc
+            result.left_behind = run.watch.left_behind(target.engine)
+            raise translation.interrupted(result, total, run.failing()) from exc
     run.finish(result, control)
     if run.watch.active:
         markers.tidy(target.engine, clear=name == "stamp")
@@ -146,6 +149,7 @@ class _Run:
         self.deferred: list[FlushAtTheEnd] = []  # see commits.py
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
+        self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
 
     def planning(self, steps: Steps) -> Steps:
         """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
@@ -217,6 +221,8 @@ class _Run:
         # env.py drives Alembic's module-level context: one thread at a time in this process.
         with locking.alembic_context(), kept_logging(), connect(self.target.engine) as connection:
             attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
+            self.server_thread = interrupts.server_thread(connection)
+            interrupts.check_client(connection)
             yield attributes["connection"]
 
     def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:

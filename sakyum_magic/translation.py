@@ -156,13 +156,20 @@ def failed_step(exc: BaseException, result: MigrationResult, failing: str | None
     )
 
 
-def interrupted(result: MigrationResult, total: int) -> MigrationError:
+def interrupted(result: MigrationResult, total: int, running: str | None = None) -> MigrationError:
     """The error for a run the user stopped: how far it got, and where the database is."""
     of = f" of {total}" if total else ""
+    at = ", ".join(result.after) or "base"
+    todo = f" (the revision in progress was rolled back, or not begun); run %migrate {result.command} "
+    todo += f"{result.target} again to continue"
+    if result.left_behind:
+        todo = (
+            f"; this database commits DDL at once, so revision {running or 'in progress'} is partly "
+            f"applied ({', '.join(result.left_behind)}): undo that by hand and run %migrate stamp {at} "
+            "(until then upgrade refuses), then run the command again"
+        )
     return MigrationError(
-        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at "
-        f"{', '.join(result.after) or 'base'} (the revision in progress was rolled back, or not begun); "
-        f"run %migrate {result.command} {result.target} again to continue",
+        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at {at}{todo}",
         result,
     )
 
