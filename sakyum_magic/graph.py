@@ -84,12 +84,11 @@ class RevisionGraph:
     """Every revision id mapped to the ``revision`` of the node that shows it."""
     note: str = ""
     """Shown under the drawing, e.g. why there is no "you are here" (the database could not be read)."""
+    # As on a ResultFrame: the %migrate line that drew it, the alembic line ("": Alembic draws no
+    # graph), the line about Alembic's nearest command, shown under the drawing while show_cli.
     command: str = field(default="", compare=False)
-    """The ``%migrate`` line that drew it (shown under the drawing), as on a ResultFrame."""
     alembic: str = field(default="", compare=False)
-    """The equivalent ``alembic`` command line: "" (Alembic draws no graph)."""
     equivalent: str = field(default="", compare=False)
-    """The line shown under the drawing about Alembic's nearest command, while ``show_cli``."""
     show_cli: bool = field(default=True, compare=False)
 
     def describe_with(self, **attributes: Any) -> RevisionGraph:
