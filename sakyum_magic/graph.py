@@ -135,7 +135,9 @@ class RevisionGraph:
         """The nodes and the edges as two DataFrames (one row per node / edge)."""
         import pandas as pd
 
-        nodes = pd.DataFrame([_node_row(n) for n in self.nodes], columns=NODE_COLUMNS)
+        nodes = pd.DataFrame(
+            [[getattr(n, c) for c in NODE_COLUMNS] for n in self.nodes], columns=NODE_COLUMNS
+        )
         edges = pd.DataFrame(
             [(e.child, e.parent, e.dependency, e.lane) for e in self.edges], columns=EDGE_COLUMNS
         )
@@ -165,10 +167,6 @@ NODE_COLUMNS = [
 ]  # fmt: skip
 EDGE_COLUMNS = ["child", "parent", "dependency", "lane"]
 _DESCRIBED = frozenset({"command", "alembic", "equivalent", "show_cli"})
-
-
-def _node_row(node: GraphNode) -> tuple[object, ...]:
-    return tuple(getattr(node, column) for column in NODE_COLUMNS)
 
 
 @dataclass(frozen=True)
