@@ -6,6 +6,7 @@ applied-at log (that part in :mod:`sakyum_magic.template_audit`).
 """
 
 from .template_audit import STEP_LOG
+from .template_sqlite import SQLITE_DDL
 
 _SETUP = '''\
 """Alembic environment written by sakyum-magic; it needs no editing.
@@ -36,7 +37,7 @@ from datetime import datetime, timezone
 from logging.config import fileConfig
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, engine_from_config, pool
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -123,8 +124,10 @@ def run_migrations_offline():
         context.run_migrations()
 
 
-def run_migrations_online(connection, step_log=None):
+def run_migrations_online(connection, step_log=None, transactional_ddl=False):
     options = configure_options(connection.dialect.name)
+    if transactional_ddl:
+        options["transactional_ddl"] = True
     if step_log is not None:
         hooks = options.get("on_version_apply") or []
         options["on_version_apply"] = [*(hooks if isinstance(hooks, (list, tuple)) else [hooks]), step_log]
@@ -380,6 +383,7 @@ else:
     section["sqlalchemy.url"] = url
     # future=True: the 2.0-style connection (commit()) on SQLAlchemy 1.4 too; 2.x accepts it as is.
     engine = engine_from_config(section, prefix="sqlalchemy.", poolclass=pool.NullPool, future=True)
+    transactional_ddl = transactional_sqlite(engine)
     with migration_lock(engine):
         step_log = None
         try:
@@ -387,11 +391,11 @@ else:
                 if audit_wanted():
                     step_log = StepLog(cli_connection)
                     step_log.watch(context.script)
-                run_migrations_online(cli_connection, step_log)
+                run_migrations_online(cli_connection, step_log, transactional_ddl)
         except DBAPIError:
             if step_log is not None:
                 step_log.log_failure(engine)
             raise
 """
 
-ENV_PY = _SETUP + STEP_LOG + _RUN
+ENV_PY = _SETUP + STEP_LOG + SQLITE_DDL + _RUN

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 
 from sakyum_magic import Migrator
 from tests.models import USERS, USERS_AND_POSTS, namespace
+from tests.revisions import version, write
 from tests.shells import alembic
 
 
@@ -59,3 +64,24 @@ def test_alembic_init_directory_driven_by_the_magic(workdir: Path, sqlite_url: s
     assert [r.revision for r in m.current().revisions] == cli_current
     assert up.after == tuple(cli_current)
     assert [e.info.revision for e in m.history()] == revision_ids(alembic(workdir, "history"))
+
+
+def test_a_failing_revision_run_by_the_cli_takes_back_its_ddl_on_sqlite(
+    workdir: Path, sqlite_url: str
+) -> None:
+    """The env.py init writes gives the CLI the magic's SQLite recipe: DDL inside the revision's
+    transaction, so a revision that fails halfway leaves neither its table nor its version row."""
+    m = Migrator(url=sqlite_url)
+    m.init()
+    write(m.directory, "r1", None, 'op.create_table("t1", sa.Column("id", sa.Integer))')
+    write(
+        m.directory,
+        "r2",
+        "r1",
+        'op.create_table("t2", sa.Column("id", sa.Integer))\nop.execute("INSERT INTO no_such_table VALUES (1)")',
+    )
+    with pytest.raises(subprocess.CalledProcessError):
+        alembic(workdir, "upgrade", "head", url=sqlite_url)
+    assert version(sqlite_url) == ("r1",)
+    tables = set(sa.inspect(sa.create_engine(sqlite_url)).get_table_names())
+    assert "t1" in tables and "t2" not in tables
