@@ -73,6 +73,7 @@ def ensure_table(engine: Engine) -> None:
         connection.commit()
 
 
+@cache
 def _who() -> str:
     try:
         return getpass.getuser()
@@ -118,9 +119,8 @@ class Logger:
         after = ", ".join(step.destination_revision_ids) or "base"
         revision = getattr(step, "up_revision_id", None) or ", ".join(step.up_revision_ids) or "base"
         seconds = round(time.perf_counter() - self._started, 4)
-        ctx.connection.execute(
-            table().insert().values(_row(revision, before, after, direction, seconds, True))
-        )
+        # The row as parameters of one cached statement (compiled once per run, not once per row).
+        ctx.connection.execute(table().insert(), _row(revision, before, after, direction, seconds, True))
 
 
 def log_failure(engine: Engine, revision: str, before: str, direction: str) -> None:
@@ -129,7 +129,7 @@ def log_failure(engine: Engine, revision: str, before: str, direction: str) -> N
 
     with connect(engine) as connection:
         row = _row(revision, before, before, direction, None, False)
-        connection.execute(table().insert().values(row))
+        connection.execute(table().insert(), row)
         connection.commit()
 
 
