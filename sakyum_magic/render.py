@@ -9,7 +9,7 @@ frame has the columns and dtypes of a full one and ``d[d.destructive]`` works on
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .records import (
     Binding,
@@ -89,7 +89,7 @@ def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -
 
     rows = list(rows)
     data = {
-        name: pd.Series([row[k] for row in rows], dtype=DTYPES.get(name, TEXT_DTYPE))
+        name: pd.array([row[k] for row in rows], dtype=cast(Any, DTYPES.get(name, TEXT_DTYPE)))
         for k, name in enumerate(columns)
     }
     return ResultFrame(data, columns=columns).describe_with(**described)
