@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 TOOL = "sakyum-magic"
+MAX_LIMIT = 2**31 - 1
+"""More rows than any log holds, and a LIMIT every database takes (SQLite's integers stop at 2**63)."""
 
 
 @dataclass(frozen=True)
@@ -142,7 +144,7 @@ def entries(connection: Connection, limit: int | None = None) -> list[LogEntry]:
     found = table()
     query = found.select().order_by(found.c.id.desc())
     if limit is not None:
-        query = query.limit(limit)
+        query = query.limit(min(limit, MAX_LIMIT))
     return [
         LogEntry(
             row.applied_at,

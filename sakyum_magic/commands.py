@@ -335,6 +335,8 @@ class Migrator(Bound):
         """
         from . import audit
 
+        if limit is not None and limit < 0:
+            raise ConfigurationError(f"limit (-n) {limit}: give how many entries to list, 0 or more")
         if self._missing_file():
             return []
         with connect(self.engine()) as connection:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sakyum_magic import MigrationError, Migrator
+from sakyum_magic import ConfigurationError, MigrationError, Migrator
 from tests.revisions import write
 from tests.shells import alembic, migrate
 
@@ -55,6 +55,9 @@ def test_each_step_is_logged_newest_first(url: str) -> None:
     assert logged_steps(log) == UP_DOWN_STAMP
     assert all(e.ok and e.who and e.tool.startswith("sakyum-magic ") for e in log)
     assert [e.revision for e in migrator.log(limit=1)] == ["r2"]
+    assert len(migrator.log(limit=2**63)) == 4 and migrator.log(limit=0) == []  # past SQLite's integers
+    with pytest.raises(ConfigurationError, match="0 or more"):
+        migrator.log(limit=-1)
     history = {h.info.revision: h.applied_at for h in migrator.history(indicate_current=True)}
     assert history["r1"] == log[3].applied_at and history["r2"] == log[2].applied_at
     assert not [op for op in migrator.diff() if op.table == "sakyum_migration_log"]

@@ -78,7 +78,8 @@ def test_a_failing_revision_run_by_the_cli_takes_back_its_ddl_on_sqlite(
         m.directory,
         "r2",
         "r1",
-        'op.create_table("t2", sa.Column("id", sa.Integer))\nop.execute("INSERT INTO no_such_table VALUES (1)")',
+        'op.create_table("t2", sa.Column("id", sa.Integer))\n'
+        'op.execute("INSERT INTO no_such_table VALUES (1)")',
     )
     with pytest.raises(subprocess.CalledProcessError):
         alembic(workdir, "upgrade", "head", url=sqlite_url)

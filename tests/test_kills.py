@@ -25,6 +25,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import Migrator
+from sakyum_magic.compat import engine_options
 from sakyum_magic.database import LOG_TABLE
 from sakyum_magic.lockfiles import read_holder, sqlite_lock_files
 from sakyum_magic.locking import advisory_key
@@ -50,7 +51,7 @@ class Gate:
         self.kind, self.workdir, self.url = kind, workdir, url
         self.holder: sa.Connection | None = None
         if kind == "statement":
-            self.holder = sa.create_engine(url, poolclass=sa.pool.NullPool).connect()
+            self.holder = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options()).connect()
             self.holder.execute(sa.text(f"SELECT pg_advisory_lock({GATE_KEY})"))
             self.holder.commit()
 
@@ -80,7 +81,7 @@ class Gate:
 
 def gate_waiting(url: str) -> bool:
     """Whether a session waits for the gate's advisory lock in the test's own database."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     query = sa.text(
         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :key "
         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
@@ -129,7 +130,7 @@ def rows_of(first: int, last: int) -> dict[str, int]:
 
 def logged(url: str) -> dict[str, int]:
     """How many times each revision was logged as applied (upgrade, ok)."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     try:
         with engine.connect() as connection:
             query = sa.text(
@@ -175,7 +176,7 @@ def assert_continued_to_head(workdir: Path, url: str, gate: Gate) -> None:
 
 
 def test_sqlite_killed_mid_revision(workdir: Path, sqlite_url: str) -> None:
-    engine = sa.create_engine(sqlite_url)
+    engine = sa.create_engine(sqlite_url, **engine_options())
     with engine.connect():
         pass  # the file exists, so the run locks it by path and by device and inode
     engine.dispose()
@@ -196,7 +197,7 @@ def test_sqlite_killed_mid_revision(workdir: Path, sqlite_url: str) -> None:
 
 def sessions(url: str, gate: Gate) -> int:
     """Sessions on the test's own database other than the one asking and the gate's."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     query = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
     keep = {gate.holder.connection.dbapi_connection.info.backend_pid} if gate.holder is not None else set()
     try:
@@ -208,7 +209,7 @@ def sessions(url: str, gate: Gate) -> int:
 
 def migration_lock_held(url: str) -> bool:
     unsigned = advisory_key() & 0xFFFFFFFFFFFFFFFF
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     query = sa.text(
         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' "
         "AND classid::bigint = :high AND objid::bigint = :low "
@@ -238,7 +239,7 @@ def test_postgres_killed_mid_revision(workdir: Path, postgres_url: str, where: s
 
 def mysql_sessions(url: str) -> int:
     """Connections to the test's own database other than the one asking."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     query = (
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
     )
@@ -263,7 +264,7 @@ def test_mariadb_killed_mid_revision(workdir: Path, mysql_url: str) -> None:
     assert refused.returncode == 1
     assert "revision r6 did not finish (upgrade begun" in err and f"by process {dead} " in err
     assert "left: created table t6" in err
-    engine = sa.create_engine(mysql_url)
+    engine = sa.create_engine(mysql_url, **engine_options())
     with engine.begin() as connection:
         connection.execute(sa.text("DROP TABLE t6"))  # the way out: undo by hand, stamp, go on
     engine.dispose()
