@@ -218,7 +218,10 @@ def collector_paused() -> Iterator[None]:
 
     Importing a thousand revision files makes some hundreds of thousands of objects, all of which
     stay alive in the revision map; every automatic collection in between would walk them again
-    and free nothing (about a tenth of the load's time). They are collected as usual afterwards.
+    and free nothing (about a tenth of the load's time). Afterwards they all sit in the youngest
+    generation, whose next collection would walk every one of them once more (about 4 % of a
+    first ``history`` at 1,000 revisions): ``freeze`` then ``unfreeze`` moves every tracked object
+    to the oldest generation without walking it, where full collections see them as usual.
     """
     import gc
 
@@ -229,6 +232,8 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         gc.enable()
 
 
