@@ -58,7 +58,7 @@ def graph(bench: Bench, project: Project) -> None:
         bench.record(not_available(group, case, below(1000), "no sakyum_magic.graph.revision_graph"))
         return
     migrator = bench.magics.migrator
-    formatter = bench.shell.display_formatter
+    formatter: Any = bench.shell.display_formatter  # IPython's formatter is untyped
     draw = _graph_command(bench) if _subcommand(bench, "graph") else _graph_core(bench)
     if not _subcommand(bench, "graph"):
         case = "graph (core + drawing), first call (peer: history)"
