@@ -101,6 +101,18 @@ def version(url: str) -> tuple[str, ...]:
         engine.dispose()
 
 
+def one_value(url: str, query: str, **parameters: object) -> object:
+    """The single value ``query`` gives, read on a throwaway connection to ``url``."""
+    from sakyum_magic.compat import engine_options
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
+    try:
+        with engine.connect() as connection:
+            return connection.execute(sa.text(query), parameters).scalar_one()
+    finally:
+        engine.dispose()
+
+
 def sync_url(url: str) -> str:
     """The same database through a synchronous driver, for checking results from the test."""
     return url.replace("sqlite+aiosqlite:", "sqlite:").replace("postgresql+asyncpg:", f"{POSTGRES_DRIVER}:")

@@ -20,7 +20,7 @@ from sakyum_magic import Migrator
 from sakyum_magic.compat import engine_options
 from sakyum_magic.locking import database_lock
 from tests.conftest import with_driver
-from tests.revisions import body, counts, sync_url, table_with_rows, version, write
+from tests.revisions import body, counts, one_value, sync_url, table_with_rows, version, write
 from tests.test_kills import Gate, gated_chain, logged, rows_of
 from tests.test_locking import wait_for
 
@@ -153,16 +153,11 @@ def gate_name(url: str) -> str:
 
 def at_gate(url: str) -> bool:
     """Whether a session of the test's database waits in GET_LOCK for the test's gate."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
-    query = sa.text(
+    query = (
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() "
         "AND STATE = 'User lock' AND INFO LIKE :fragment"
     )
-    try:
-        with engine.connect() as connection:
-            return bool(connection.execute(query, {"fragment": f"%{gate_name(url)}%"}).scalar_one())
-    finally:
-        engine.dispose()
+    return bool(one_value(url, query, fragment=f"%{gate_name(url)}%"))
 
 
 def mariadb_chain(directory: Path, workdir: Path, gate: str, after_ddl: bool, url: str) -> None:

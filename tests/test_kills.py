@@ -29,7 +29,7 @@ from sakyum_magic.compat import engine_options
 from sakyum_magic.database import LOG_TABLE
 from sakyum_magic.lockfiles import read_holder, sqlite_lock_files
 from sakyum_magic.locking import advisory_key
-from tests.revisions import body, counts, table_with_rows, version, write
+from tests.revisions import body, counts, one_value, table_with_rows, version, write
 from tests.test_locking import GATE_KEY, wait_for
 
 REVISIONS = 12
@@ -81,16 +81,11 @@ class Gate:
 
 def gate_waiting(url: str) -> bool:
     """Whether a session waits for the gate's advisory lock in the test's own database."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
-    query = sa.text(
+    query = (
         "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = :key "
         "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
-    try:
-        with engine.connect() as connection:
-            return bool(connection.execute(query, {"key": GATE_KEY}).scalar_one())
-    finally:
-        engine.dispose()
+    return bool(one_value(url, query, key=GATE_KEY))
 
 
 def gated_chain(directory: Path, gate: Gate) -> list[str]:
@@ -239,15 +234,10 @@ def test_postgres_killed_mid_revision(workdir: Path, postgres_url: str, where: s
 
 def mysql_sessions(url: str) -> int:
     """Connections to the test's own database other than the one asking."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     query = (
         "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
     )
-    try:
-        with engine.connect() as connection:
-            return int(connection.execute(sa.text(query)).scalar_one())
-    finally:
-        engine.dispose()
+    return int(str(one_value(url, query)))
 
 
 @pytest.mark.mysql
