@@ -59,7 +59,7 @@ test-pins: $(PINS)/.installed
 
 lint: $(STAMP)
 	$(BIN)/ruff check sakyum_magic tests benchmarks
-	$(BIN)/mypy sakyum_magic
+	$(BIN)/mypy sakyum_magic benchmarks
 
 # make bench: every case with its target (about ten minutes); make bench BENCH_ARGS=--quick: a minute or two.
 BENCH_ARGS ?=
