@@ -126,10 +126,11 @@ class Command:
     ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
     too, in the order the line shows them; None when Alembic has no such command. ``nearest``, for
     a command Alembic lacks, is the ``alembic`` command that comes closest, in the same form (a
-    word starting with ``-`` is a flag written as it is). ``unlike`` says in a few words how the
-    nearest command differs, or what there is instead when there is none; both are shown under
-    the result (:meth:`equivalent`). ``cell`` names the parameter that the text of a ``%%migrate``
-    cell fills (None: the command is a line only).
+    word starting with ``-`` is a flag written as it is, one starting with ``=`` a value), or a
+    function of the result giving that form (plan's depends on its direction). ``unlike`` says in
+    a few words how the nearest command differs, or what there is instead when there is none; both
+    are shown under the result (:meth:`equivalent`). ``cell`` names the parameter that the text of
+    a ``%%migrate`` cell fills (None: the command is a line only).
     """
 
     name: str
@@ -138,7 +139,7 @@ class Command:
     positional: tuple[str, ...] = ()
     own_options: tuple[str, ...] = ()
     alembic: tuple[str, ...] | None = None
-    nearest: tuple[str, ...] | None = None
+    nearest: tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None = None
     unlike: str = ""
     needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
     runs_env_py: bool = True
@@ -182,12 +183,16 @@ class Command:
         return alembic_line(self, args, ini, bound)
 
     def equivalent(
-        self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
+        self,
+        args: argparse.Namespace,
+        ini: str | None = None,
+        bound: Mapping[str, Any] | None = None,
+        result: Any = None,
     ) -> str:
         """The line shown under a result that names its ``alembic`` twin, the nearest, or none."""
         from .command_lines import equivalent
 
-        return equivalent(self, args, ini, bound)
+        return equivalent(self, args, ini, bound, result)
 
 
 def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
@@ -207,6 +212,15 @@ def _shown_with(function: Callable[..., Any]) -> Show:
 def _show_migration(result: Any, args: argparse.Namespace) -> Any:
     """upgrade, downgrade and stamp: the steps, with each one's SQL under it when ``--show-sql`` asks."""
     return render.migration(result, verbose=bool(args.verbose), show_sql=bool(args.show_sql))
+
+
+def _plan_nearest(plan: Any) -> tuple[str, ...]:
+    """``alembic upgrade REV --sql``; for a downgrade, Alembic's offline form needs where it starts:
+    ``alembic downgrade FROM:REV --sql``."""
+    current: tuple[str, ...] = getattr(plan, "current", ())
+    if getattr(plan, "command", "upgrade") == "downgrade" and len(current) == 1:
+        return ("downgrade", f"={current[0]}:{plan.target}", "--sql")
+    return ("upgrade", "revision", "--sql")
 
 
 def _show_revisions(empty_note: str) -> Show:
@@ -339,7 +353,7 @@ COMMANDS: dict[str, Command] = {
             Migrator.plan,
             lambda result, args: render.plan(result),
             positional=("revision?",),
-            nearest=("upgrade", "revision", "--sql"),
+            nearest=_plan_nearest,
             unlike="offline SQL, where plan runs the steps in a transaction and rolls it back",
         ),
         Command(

@@ -43,15 +43,21 @@ def alembic_line(
 
 
 def equivalent(
-    command: Command, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
+    command: Command,
+    args: argparse.Namespace,
+    ini: str | None = None,
+    bound: Mapping[str, Any] | None = None,
+    result: Any = None,
 ) -> str:
     """The line shown under a result: the ``alembic`` command that does the same, the nearest one,
-    or that there is none; the command itself between backquotes."""
+    or that there is none; the command itself between backquotes. A ``nearest`` that depends on
+    the result (plan's, by direction) is given ``result``."""
     exact = alembic_line(command, args, ini, bound)
     if exact:
         return f"alembic equivalent: `{exact}`"
     unlike = f" ({command.unlike})" if command.unlike else ""
-    nearest = _alembic_words(command, command.nearest, args, ini, bound or {})
+    shape = command.nearest(result) if callable(command.nearest) else command.nearest
+    nearest = _alembic_words(command, shape, args, ini, bound or {})
     if nearest:
         return f"nearest alembic command: `{nearest}`{unlike}"
     return f"no alembic equivalent{unlike}"
@@ -87,6 +93,9 @@ def _words(
     for name in names:
         if name.startswith("-"):  # a flag of the nearest alembic command, written as it is
             words.append(name)
+            continue
+        if name.startswith("="):  # a value the result gave, written as it is
+            words.append(name[1:])
             continue
         value = getattr(args, name, None)
         if name in positionals:

@@ -59,7 +59,7 @@ def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
         shown.describe_with(
             command=("%" if cell is not None else "") + command.migrate_line(args),
             alembic=command.alembic_line(args, magics.ini, bound),
-            equivalent=command.equivalent(args, magics.ini, bound),
+            equivalent=command.equivalent(args, magics.ini, bound, result),
             show_cli=magics.show_cli,
         )
     return shown

@@ -67,6 +67,9 @@ def test_commands_alembic_lacks_name_the_nearest_or_say_there_is_none(shell: Any
     assert plan.equivalent.startswith("nearest alembic command: `alembic upgrade r1 --sql`")
     assert shows(shell, plan, "alembic upgrade r1 --sql")
     migrate(shell, "upgrade")
+    # A downgrade in Alembic's offline form needs where it starts: the database's revision.
+    assert shows(shell, migrate(shell, "plan -1"), "alembic downgrade r1:-1 --sql")
+    assert shows(shell, migrate(shell, "plan base"), "alembic downgrade r1:base --sql")
     for line in ("log", "config", "test single_head_revision"):
         result = migrate(shell, line)
         text, page = displayed(shell, result)
