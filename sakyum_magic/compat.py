@@ -119,19 +119,20 @@ def alembic_flag(config: Config, name: str) -> bool:
 
 def version_locations(config: Config) -> tuple[str, ...]:
     """The configured ``version_locations`` (as listed where Alembic can split them, else the raw text)."""
-    getter = getattr(config, "get_version_locations_list", None)
-    if getter is not None:
-        return tuple(getter() or ())
-    raw = config.get_main_option("version_locations")
-    return (raw,) if raw else ()
+    return _listed(config, "get_version_locations_list", "version_locations")
 
 
 def prepend_sys_paths(config: Config) -> tuple[str, ...]:
     """The configured ``prepend_sys_path`` entries (the raw text where Alembic cannot split them)."""
-    getter = getattr(config, "get_prepend_sys_paths_list", None)
+    return _listed(config, "get_prepend_sys_paths_list", "prepend_sys_path")
+
+
+def _listed(config: Config, getter_name: str, option: str) -> tuple[str, ...]:
+    """A list setting through Alembic's own splitter (1.16+), else the raw text as one entry."""
+    getter = getattr(config, getter_name, None)
     if getter is not None:
         return tuple(getter() or ())
-    raw = config.get_main_option("prepend_sys_path")
+    raw = config.get_main_option(option)
     return (raw,) if raw else ()
 
 

@@ -177,17 +177,22 @@ def secret_postgres_url(postgres_url: str) -> Iterator[str]:
             base.drivername, role, PASSWORD, base.host, base.port, base.database
         ).render_as_string(hide_password=False)
     finally:
-        owner = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with owner.connect() as connection:
-            connection.exec_driver_sql(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
-            )
-            connection.exec_driver_sql(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
-            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-        owner.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
-        admin.dispose()
+        drop_role(admin, base, role)
+
+
+def drop_role(admin: Any, base: Any, role: str) -> None:
+    """Give the test database back to its owner and drop ``role`` (``admin`` is then disposed)."""
+    owner = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with owner.connect() as connection:
+        connection.exec_driver_sql(
+            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+        )
+        connection.exec_driver_sql(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+        connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+    owner.dispose()
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+    admin.dispose()
 
 
 def bad_url_lines(port: int) -> list[str]:
@@ -379,17 +384,7 @@ def postgres_role(postgres_url: str) -> Iterator[tuple[str, str]]:
     try:
         yield role, f"{base.host}:{base.port}/{base.database}"
     finally:
-        owner = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-        with owner.connect() as connection:
-            connection.exec_driver_sql(
-                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
-            )
-            connection.exec_driver_sql(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
-            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
-        owner.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
-        admin.dispose()
+        drop_role(admin, base, role)
 
 
 def mysql_user(mysql_url: str, password: str) -> tuple[str, Any]:
