@@ -99,11 +99,6 @@ class RevisionGraph:
             object.__setattr__(self, name, value)
         return self
 
-    def _caption(self) -> list[str]:
-        """The lines under the drawing: the command, then its ``alembic`` line (while ``show_cli``)."""
-        lines = [f"({self.command})"] if self.command else []
-        return lines + ([self.equivalent] if self.show_cli and self.equivalent else [])
-
     @property
     def width(self) -> int:
         """How many lanes the drawing needs."""
@@ -147,16 +142,18 @@ class RevisionGraph:
         return self.svg()
 
     def _repr_html_(self) -> str:
-        from .results import quiet_html
+        from .footer import footer_html
 
         drawing = f'<div style="overflow-x:auto;max-width:100%">{self.svg()}</div>'
-        return "\n".join([drawing, *map(quiet_html, self._caption())])
+        return "\n".join([drawing, *footer_html(self.command, self.equivalent, self.show_cli)])
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
 
     def __repr__(self) -> str:
-        return "\n".join([self.text(), *self._caption()])
+        from .footer import footer_lines
+
+        return "\n".join([self.text(), *footer_lines(self.command, self.equivalent, self.show_cli)])
 
     __str__ = __repr__
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
+from .footer import equivalent_html, footer_html, footer_lines
 from .terminal import cell_text, frame_text, rows_shown, terminal_width
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 
 DESTRUCTIVE_STYLE = "background-color: #f8d7da; color: #721c24"
 TEXT_DTYPE = pd.Series(["text"]).dtype  # object before pandas 3, str from pandas 3 on
-_QUIET = "color: #777; font-size: smaller"
 
 
 class ResultFrame(pd.DataFrame):
@@ -108,10 +108,7 @@ class ResultFrame(pd.DataFrame):
             parts += [_indented(step_sql, "    ", heading=f"  {step}") for step, step_sql in self.step_sql]
         if self.log_lines:
             parts += ["Alembic's log:", *(f"  {line}" for line in self.log_lines)]
-        if self.command:
-            parts.append(f"({self.command})")
-        if self.show_cli and self.equivalent:
-            parts.append(self.equivalent)
+        parts += footer_lines(self.command, self.equivalent, self.show_cli)
         return "\n".join(parts)
 
     def __repr__(self) -> str:
@@ -130,10 +127,7 @@ class ResultFrame(pd.DataFrame):
         parts += [_details(step, step_sql) for step, step_sql in self.step_sql]
         if self.log_lines:
             parts.append(_details(f"Alembic's log ({len(self.log_lines)} lines)", "\n".join(self.log_lines)))
-        if self.command:
-            parts.append(f'<p style="{_QUIET}"><code>{html.escape(self.command)}</code></p>')
-        if self.show_cli and self.equivalent:
-            parts.append(equivalent_html(self.equivalent))
+        parts += footer_html(self.command, self.equivalent, self.show_cli)
         return "<div>\n" + "\n".join(parts) + "\n</div>"
 
 
@@ -193,22 +187,6 @@ class ResultText(str):
 
     def _shown_equivalent(self) -> str:
         return self.equivalent if self.show_cli else ""
-
-
-def equivalent_html(line: str) -> str:
-    """The ``alembic`` line as a quiet paragraph, the command (between backquotes) as code."""
-    first, last = line.find("`"), line.rfind("`")
-    if first == -1 or last == first:
-        return f'<p style="{_QUIET}">{html.escape(line)}</p>'
-    command = f"<code>{html.escape(line[first + 1 : last])}</code>"
-    return f'<p style="{_QUIET}">{html.escape(line[:first])}{command}{html.escape(line[last + 1 :])}</p>'
-
-
-def quiet_html(line: str) -> str:
-    """A line under a result as a quiet paragraph: ``(%migrate ...)`` as code, else its alembic line."""
-    if line.startswith("(") and line.endswith(")"):
-        return f'<p style="{_QUIET}"><code>{html.escape(line[1:-1])}</code></p>'
-    return equivalent_html(line)
 
 
 def html_table(frame: pd.DataFrame) -> str:
