@@ -30,6 +30,7 @@ from .errors import ConfigurationError
 from .safety import Rename, parse_rename
 
 if TYPE_CHECKING:
+    from ._schema.renames import TableRename
     from .magic import MigrateMagics
 
 Show = Callable[[Any, argparse.Namespace], Any]
@@ -60,6 +61,15 @@ def _rename(value: str) -> Rename:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _table_rename(value: str) -> TableRename:
+    from ._schema.renames import parse_table_rename
+
+    try:
+        return parse_table_rename(value)
+    except ConfigurationError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 # Keyed by the name of the parameter each fills (also the parsed argument's name).
 OPTIONS: dict[str, Option] = {
     "message": option("-m", "--message"),
@@ -74,6 +84,9 @@ OPTIONS: dict[str, Option] = {
     "depends_on": option("--depends-on"),
     "allow_drop": option("--allow-drop", action="store_true"),
     "renames": option("--rename", action="append", type=_rename, metavar="TABLE.OLD:NEW", default=[]),
+    "table_renames": option(
+        "--rename-table", action="append", type=_table_rename, metavar="OLD:NEW", default=[]
+    ),
     "purge": option("--purge", action="store_true"),
     "rev_range": option("-r", "--rev-range"),
     "indicate_current": option("-i", "--indicate-current", action="store_true"),
@@ -86,6 +99,7 @@ OPTIONS: dict[str, Option] = {
     "ini": option("--ini", metavar="PATH"),
     "show_all": option("--all", action="store_true"),
     "limit": option("-n", "--limit", type=int, metavar="N"),
+    "single_head": option("--single-head", action="store_true"),
     # The magic's own options: they fill no parameter of the function.
     "verbose": option(
         "-v",

@@ -28,15 +28,20 @@ def operation_rows(operations: Iterable[MigrateOperation]) -> list[Operation]:
     """Flatten Alembic operations (and containers of them) into one row per difference."""
     diffs = list(_diff_tuples(operations))
     rows = [_row(diff) for diff in diffs]
-    return _mark_renames(rows, diffs)
+    from ._schema.renames import mark_table_renames
+
+    return mark_table_renames(_mark_renames(rows, diffs), diffs)
 
 
 def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, ...]]:
-    from alembic.operations.ops import AlterColumnOp, DropTableCommentOp, OpContainer
+    from alembic.operations.ops import AlterColumnOp, DropTableCommentOp, OpContainer, RenameTableOp
 
     for operation in operations:
         if isinstance(operation, OpContainer):
             yield from _diff_tuples(operation.ops)
+            continue
+        if isinstance(operation, RenameTableOp):  # written by --rename-table (autogenerate has none)
+            yield ("rename_table", operation.schema, operation.table_name, operation.new_table_name)
             continue
         if isinstance(operation, AlterColumnOp) and operation.modify_name:
             yield ("rename_column", operation.schema, operation.table_name, operation.column_name, operation)
@@ -58,6 +63,9 @@ def _row(diff: tuple[Any, ...]) -> Operation:
     if kind == "rename_column":
         _, schema, table, column, alter = diff
         return _make(kind, schema, table, column, f"{column} → {alter.modify_name}")
+    if kind == "rename_table":
+        _, schema, table, new = diff
+        return _make(kind, schema, table, None, f"{table} → {new}")
     if kind in {"add_column", "remove_column"}:
         _, schema, table, column = diff
         return _make(kind, schema, table, column.name, _column_detail(column))

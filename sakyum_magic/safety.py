@@ -169,7 +169,7 @@ def guard_drops(rows: Sequence[Operation], allow_drop: bool) -> None:
     raise DropRefusedError(
         f"autogenerate would drop {names}, so no file was written.{hint} "
         "To drop on purpose, run revision --autogenerate again with --allow-drop "
-        "(or --rename TABLE.OLD:NEW to keep a renamed column's data)",
+        "(or --rename TABLE.OLD:NEW, --rename-table OLD:NEW to keep a renamed column's or table's data)",
         list(rows),  # every difference, the drops among them (the table shows them all)
     )
 
