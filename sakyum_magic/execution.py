@@ -128,7 +128,9 @@ def _apply(
             result.left_behind = run.watch.left_behind(target.engine)
             raise translation.interrupted(result, total, run.failing()) from exc
     run.finish(result, control)
-    if run.watch.active:
+    if run.watch.created:
+        markers.drop(target.engine)
+    elif run.watch.table_ready:
         markers.tidy(target.engine, clear=name == "stamp")
     return result
 
@@ -175,17 +177,16 @@ class _Run:
             if self.log is not None:
                 self.log.step_started()
             if self.watch.active and not self.recorder.database():
-                from alembic import op
-
-                direction = "up" if step.is_upgrade else "down"
-                markers.begin(op.get_bind(), _revision_of(step), direction, self.watch.last)
+                self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
             return migration_fn(**kw)
 
         return guarded
 
     def check_unfinished(self) -> None:
         """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
-        marker = markers.pending(self.target.engine) if self.watch.active else None
+        if not self.watch.active:
+            return
+        self.watch.table_ready, marker = markers.read(self.target.engine)
         if marker is None:
             return
         if self.name == "stamp":
@@ -223,7 +224,11 @@ class _Run:
             attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
             self.server_thread = interrupts.server_thread(connection)
             interrupts.check_client(connection)
-            yield attributes["connection"]
+            self.watch.attach(attributes["connection"])
+            try:
+                yield attributes["connection"]
+            finally:
+                self.watch.detach()
 
     def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:
         return rolled_back(connection) if self.strategy.dry_run else nullcontext()
@@ -235,8 +240,8 @@ class _Run:
         options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
         if is_transactional_sqlite(self.target.engine):
             options["transactional_ddl"] = True
-        hooks: list[Callable[..., None]] = [self.recorder, self.watch]
-        hooks += [markers.finished] if self.watch.active else []
+        hooks: list[Callable[..., None]] = [self.recorder]
+        hooks += [self.watch] if self.watch.active else []
         hooks += [self.log] if self.log is not None else []
         self.deferred = deferred_flush(connection, self.name, self.recorder.total or 0, self.strategy.dry_run)
         hooks += self.deferred
