@@ -13,6 +13,7 @@ leaves ``delay`` seconds after it arrived, after every chunk that arrived before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import selectors
 import threading
 from types import TracebackType
@@ -97,8 +98,6 @@ class DelayProxy:
         except OSError:
             pass
         await queue.put((0.0, b""))
-        try:
+        with contextlib.suppress(OSError):
             await delivering
-        except OSError:
-            pass
         writer.close()
