@@ -6,6 +6,7 @@ Without a reachable server they skip with the reason; under CI (CI=true) that is
 
 from __future__ import annotations
 
+import atexit
 import os
 import uuid
 from collections.abc import Iterator
@@ -125,6 +126,10 @@ def shell(workdir: Path) -> Iterator[object]:
     yield ip
     ip.run_line_magic("unload_ext", "sakyum_magic")
     ip.cleanup()
+    # Each InteractiveShell registers atexit_operations, which resets the shell (a full gc.collect()
+    # each): hundreds of shells kept alive to the end made pytest run for minutes after its summary,
+    # and their heap slowed every collection in between. The history is in memory: nothing to save.
+    atexit.unregister(ip.atexit_operations)
 
 
 @pytest.fixture(autouse=True)
