@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import aio, envrun, execution
+from . import aio, envrun
 from .binding import parse_url
 from .errors import ConfigurationError, MigrationError, SakyumError
 from .scratch import scratch_migrator
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import URL
 
     from .commands import Migrator
+    from .progress import Bar
     from .records import Operation
     from .results import ResultFrame
 
@@ -83,18 +84,32 @@ def run_checks(migrator: Migrator, scratch: Scratch, names: Sequence[str] = ()) 
         revisions = upgrade_order(script)
     if not revisions:
         return [CheckResult(name, None, "no revisions yet: nothing to check", 0.0) for name in wanted]
+    from .progress import progress
+
+    # One bar for the command: the upgrade check's steps, then the up/down walk's revisions (the
+    # scratch runs inside it draw none of their own).
+    total = len(revisions) * ((UPGRADE in wanted or MODELS_MATCH in wanted) + (UP_DOWN in wanted))
+    with progress(total, "test", migrator.progress) as bar:
+        return _run_checks(migrator, scratch, wanted, revisions, bar)
+
+
+def _run_checks(
+    migrator: Migrator, scratch: Scratch, wanted: list[str], revisions: list[Script], bar: Bar
+) -> list[CheckResult]:
+    script = migrator.script_directory()
     results = []
     if SINGLE_HEAD in wanted:
         results.append(_timed(SINGLE_HEAD, lambda: single_head(script)))
     if UPGRADE in wanted or MODELS_MATCH in wanted:
         with scratch_migrator(migrator, scratch) as target:
             upgraded = _timed(UPGRADE, lambda: upgrade(target, script))
+            bar.update(len(revisions))
             results += [upgraded] if UPGRADE in wanted else []
             if MODELS_MATCH in wanted:
                 results.append(_after_upgrade(upgraded, lambda: models_match(target, script)))
     if UP_DOWN in wanted:
         with scratch_migrator(migrator, scratch) as target:
-            results.append(_timed(UP_DOWN, lambda: up_down(target, revisions, migrator.progress)))
+            results.append(_timed(UP_DOWN, lambda: up_down(target, revisions, bar)))
     return results
 
 
@@ -170,21 +185,16 @@ def models_match(target: Migrator, script: ScriptDirectory) -> tuple[bool | None
     )
 
 
-def up_down(target: Migrator, revisions: list[Script], progress: bool) -> tuple[bool, str]:
+def up_down(target: Migrator, revisions: list[Script], bar: Bar | None = None) -> tuple[bool, str]:
     """Each revision, base first: upgrade to it, downgrade one step below it, upgrade to it again."""
     walk = _UpDown(target, _revision_files(revisions))
-    bar = _bar(len(revisions)) if progress and len(revisions) >= execution.PROGRESS_THRESHOLD else None
-    try:
-        for script in revisions:
-            failure = walk.visit(script)
-            if failure:
-                return False, failure
-            if bar is not None:
-                bar.update(1)
-        failure = walk.finish()
-    finally:
+    for script in revisions:
+        failure = walk.visit(script)
+        if failure:
+            return False, failure
         if bar is not None:
-            bar.close()
+            bar.update(1)
+    failure = walk.finish()
     if failure:
         return False, failure
     detail = f"{len(revisions)} revision(s) each upgraded, downgraded and upgraded again"
@@ -302,12 +312,6 @@ def _autogenerate(target: Migrator, script: ScriptDirectory) -> list[Operation]:
     with alembic_errors(parse_url(target.url)):
         write_revision(target.target(), script, target.config(), arguments, keep_operations, True)
     return found
-
-
-def _bar(total: int) -> Any:
-    from .compat import progress_bar
-
-    return progress_bar(total=total, desc="up/down", unit="rev", leave=False)
 
 
 # -- the table ----------------------------------------------------------------------------------------

@@ -6,13 +6,12 @@ functions here instead of branching on versions, so when a minimum rises the mat
 shrinks to its newer half (SQLAlchemy 2.0: ``engine_options``, ``uuid_types``; Alembic 1.16:
 ``alembic_option`` and its neighbours, ``has_pyproject``) and this module can go.
 
-Nothing here imports SQLAlchemy, Alembic, pandas or tqdm at module level: ``%load_ext`` stays cheap.
+Nothing here imports SQLAlchemy, Alembic or pandas at module level: ``%load_ext`` stays cheap.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import inspect
 import io
 import re
@@ -188,18 +187,3 @@ def recursive_version_locations(script: ScriptDirectory) -> bool:
     """Whether the revision files may sit in sub-folders (Alembic 1.10 and later)."""
     return bool(getattr(script, "recursive_version_locations", False))
 
-
-# --- Jupyter front ends ---------------------------------------------------------------------------
-
-
-def progress_bar(**options: Any) -> Any:
-    """A tqdm bar: the notebook widget where ipywidgets is installed, else text (never a warning).
-
-    ``tqdm.auto`` warns "IProgress not found" in a kernel without ipywidgets before falling back;
-    choosing the text bar here gives the same bar without the warning.
-    """
-    if importlib.util.find_spec("ipywidgets") is None:
-        from tqdm.std import tqdm
-    else:
-        from tqdm.auto import tqdm
-    return tqdm(**options)

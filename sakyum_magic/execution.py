@@ -37,9 +37,6 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection
 
-PROGRESS_THRESHOLD = 10
-
-
 @dataclass(frozen=True)
 class Strategy:
     """How to run: for real, or as a dry run rolled back at the end, with statements classified."""
@@ -141,7 +138,7 @@ class _Run:
     def __init__(self, target: Target, name: str, strategy: Strategy, total: int) -> None:
         self.target, self.name, self.strategy = target, name, strategy
         self.recorder = StepRecorder(
-            name, total or None, target.progress and total >= PROGRESS_THRESHOLD, strategy.classify
+            name, total or None, target.progress, strategy.classify
         )
         self.watch = SchemaWatch(target.engine)
         self.config = target.config()

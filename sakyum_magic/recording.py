@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ class StepRecorder:
     steps: list[Step] = field(default_factory=list)
     _last: float = field(default_factory=time.perf_counter)
     _bar: Any = None
+    _scope: ExitStack = field(default_factory=ExitStack)
     _sql: list[str] = field(default_factory=list)
     _flags: list[bool] = field(default_factory=list)
     _watched: list[Any] = field(default_factory=list)
@@ -43,16 +45,14 @@ class StepRecorder:
     """The version table's heads after the last recorded step (of the bound database)."""
 
     def __enter__(self) -> StepRecorder:
-        if self.progress:
-            from .compat import progress_bar
+        from .progress import progress
 
-            self._bar = progress_bar(total=self.total, desc=self.direction, unit="rev", leave=False)
+        self._bar = self._scope.enter_context(progress(self.total, self.direction, self.progress))
         self._last = time.perf_counter()
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        if self._bar is not None:
-            self._bar.close()
+        self._scope.close()
         from sqlalchemy import event
 
         for connection in self._watched:

@@ -93,7 +93,7 @@ def test_load_ext_imports_no_heavy_modules() -> None:
         "import sys\nfrom IPython.core.interactiveshell import InteractiveShell\n"
         "ip = InteractiveShell.instance()\nip.run_line_magic('load_ext', 'sakyum_magic')\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
-        "heavy = sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'tqdm'})\n"
+        "heavy = sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'ipywidgets'})\n"
         "print(','.join(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -446,7 +446,7 @@ def test_cells_without_models_import_nothing_heavy() -> None:
         "ip = InteractiveShell.instance()\nip.run_line_magic('load_ext', 'sakyum_magic')\n"
         "assert ip.run_cell('class Point:\\n    x = 1').success\n"
         "loaded = {m.split('.')[0] for m in sys.modules}\n"
-        "print(','.join(sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'tqdm'})))"
+        "print(','.join(sorted(loaded & {'alembic', 'pandas', 'sqlalchemy', 'ipywidgets'})))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""

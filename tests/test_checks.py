@@ -200,17 +200,6 @@ def test_an_interrupt_ends_the_checks_and_removes_the_scratch_database(
     assert not _exists(seen)
 
 
-def test_a_long_chain_shows_a_progress_bar(
-    sqlite_url: str, workdir: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    core = Migrator(url=sqlite_url, directory="mig", progress=True)
-    core.init()
-    for k in range(1, 11):
-        write(workdir / "mig", f"r{k}", f"r{k - 1}" if k > 1 else None, _creates(k), f'op.drop_table("t{k}")')
-    assert by_check(core.test(["up_down_consistency"]))["up_down_consistency"].ok
-    assert "up/down" in capsys.readouterr().err
-
-
 def test_no_revisions_yet(sqlite_url: str) -> None:
     results = migrator(sqlite_url).test()
     assert [(r.ok, r.detail) for r in results] == [(None, "no revisions yet: nothing to check")] * 4

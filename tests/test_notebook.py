@@ -47,31 +47,3 @@ def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
     assert (tmp_path / "nb" / "default.db").is_file()
     assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 3
 
-
-@pytest.mark.notebook
-def test_long_upgrade_in_a_kernel_without_ipywidgets_shows_no_warning(tmp_path: Path) -> None:
-    """A plain JupyterLab has no ipywidgets: the progress bar is text, and no "IProgress" warning."""
-    import importlib.util
-
-    import nbformat
-    from nbclient import NotebookClient
-
-    if importlib.util.find_spec("ipywidgets") is not None:
-        pytest.skip("ipywidgets is installed here, so the kernel shows the widget bar")
-    cells = [
-        "%load_ext sakyum_magic",
-        "%migrate init",
-        # %migrate lines are taken literally ($i is not expanded): a loop calls the magic itself.
-        "for i in range(12):\n"
-        '    get_ipython().run_line_magic("migrate", f"revision -m step{i} --rev-id r{i:02d}")',
-        "%migrate upgrade head",
-    ]
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
-    NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
-    upgrade = notebook.cells[-1].outputs
-    streams = "".join(o.text for o in upgrade if o.output_type == "stream")
-    assert "IProgress" not in streams and "Warning" not in streams
-    assert "upgrade" in streams  # the text bar, on stderr
-    tables = [o for o in upgrade if "text/html" in o.get("data", {})]
-    assert tables and "r11" in tables[0]["data"]["text/plain"]
