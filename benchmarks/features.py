@@ -54,8 +54,9 @@ def graph(bench: Bench, project: Project) -> None:
     """
     group, case = f"{project.kind} chain, N={project.n}", "graph, first call (peer: history)"
     bench.use(project)
-    if not _feature("sakyum_magic.graph", "revision_graph"):
-        bench.record(not_available(group, case, below(1000), "no sakyum_magic.graph.revision_graph"))
+    if not _feature("sakyum_magic._features.graph", "revision_graph"):
+        missing = "no sakyum_magic._features.graph.revision_graph"
+        bench.record(not_available(group, case, below(1000), missing))
         return
     migrator = bench.magics.migrator
     formatter: Any = bench.shell.display_formatter  # IPython's formatter is untyped
@@ -75,7 +76,7 @@ def _graph_command(bench: Bench) -> Callable[[], Any]:
 
 
 def _graph_core(bench: Bench) -> Callable[[], Any]:
-    from sakyum_magic.graph import revision_graph
+    from sakyum_magic._features.graph import revision_graph
 
     migrator = bench.magics.migrator
     return lambda: revision_graph(migrator.script_directory())

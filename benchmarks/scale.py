@@ -40,7 +40,7 @@ def run(bench: Bench, quick: bool) -> None:
 
 def _current_scale(bench: Bench, group: str, case: str) -> None:
     """``%migrate current`` (map loaded) at N=10,000 against N=1,000, alternately, one session each."""
-    from sakyum_magic.magic import MigrateMagics
+    from sakyum_magic._frontend.magic import MigrateMagics
 
     sessions: list[Any] = []
     for n in (SMALL, BIG):

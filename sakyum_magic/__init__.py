@@ -12,29 +12,30 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from ._core.errors import ConfigurationError as ConfigurationError
+    from ._core.errors import DatabaseError as DatabaseError
+    from ._core.errors import DropRefusedError as DropRefusedError
+    from ._core.errors import MigrationError as MigrationError
+    from ._core.errors import MultipleHeadsError as MultipleHeadsError
+    from ._core.errors import NotInitializedError as NotInitializedError
+    from ._core.errors import PendingChangesError as PendingChangesError
+    from ._core.errors import RevisionError as RevisionError
+    from ._core.errors import SakyumError as SakyumError
+
     # The names of _EXPORTS again, re-exported for type checkers (tests/test_api.py compares them).
-    from .commands import Migrator as Migrator
-    from .errors import ConfigurationError as ConfigurationError
-    from .errors import DatabaseError as DatabaseError
-    from .errors import DropRefusedError as DropRefusedError
-    from .errors import MigrationError as MigrationError
-    from .errors import MultipleHeadsError as MultipleHeadsError
-    from .errors import NotInitializedError as NotInitializedError
-    from .errors import PendingChangesError as PendingChangesError
-    from .errors import RevisionError as RevisionError
-    from .errors import SakyumError as SakyumError
-    from .records import Binding as Binding
-    from .records import CurrentResult as CurrentResult
-    from .records import HistoryEntry as HistoryEntry
-    from .records import InitResult as InitResult
-    from .records import MigrationResult as MigrationResult
-    from .records import Operation as Operation
-    from .records import Plan as Plan
-    from .records import RevisionInfo as RevisionInfo
-    from .records import RevisionResult as RevisionResult
-    from .records import Step as Step
-    from .results import ResultFrame as ResultFrame
-    from .results import ResultText as ResultText
+    from ._core.migrator import Migrator as Migrator
+    from ._core.records import Binding as Binding
+    from ._core.records import CurrentResult as CurrentResult
+    from ._core.records import HistoryEntry as HistoryEntry
+    from ._core.records import InitResult as InitResult
+    from ._core.records import MigrationResult as MigrationResult
+    from ._core.records import Operation as Operation
+    from ._core.records import Plan as Plan
+    from ._core.records import RevisionInfo as RevisionInfo
+    from ._core.records import RevisionResult as RevisionResult
+    from ._core.records import Step as Step
+    from ._display.results import ResultFrame as ResultFrame
+    from ._display.results import ResultText as ResultText
 
 __version__ = "0.1.0"
 
@@ -44,8 +45,8 @@ _MAGICS_KEY = "_sakyum_magics"
 _EXPORTS = {
     name: module
     for module, names in {
-        "commands": ("Migrator",),
-        "errors": (
+        "_core.migrator": ("Migrator",),
+        "_core.errors": (
             "ConfigurationError",
             "DatabaseError",
             "DropRefusedError",
@@ -56,7 +57,7 @@ _EXPORTS = {
             "RevisionError",
             "SakyumError",
         ),
-        "records": (
+        "_core.records": (
             "Binding",
             "CurrentResult",
             "HistoryEntry",
@@ -68,7 +69,7 @@ _EXPORTS = {
             "RevisionResult",
             "Step",
         ),
-        "results": ("ResultFrame", "ResultText"),
+        "_display.results": ("ResultFrame", "ResultText"),
     }.items()
     for name in names
 }
@@ -89,7 +90,7 @@ def __getattr__(name: str) -> Any:
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register one ``%migrate`` magic on the shell (``%load_ext sakyum_magic``)."""
-    from .magic import MigrateCompleter, MigrateMagics
+    from ._frontend.magic import MigrateCompleter, MigrateMagics
 
     magics = MigrateMagics(shell=ipython)
     ipython.register_magics(magics)

@@ -28,7 +28,7 @@ def _alembic_version() -> str:
 
 
 def _alembic_has_pyproject() -> bool:
-    from sakyum_magic.compat import has_pyproject
+    from sakyum_magic._core.compat import has_pyproject
 
     return has_pyproject()
 
@@ -136,7 +136,7 @@ def shell(workdir: Path) -> Iterator[object]:
 def logging_as_it_was() -> Iterator[None]:
     """Tests that run a stock env.py through plain Alembic (its fileConfig() reconfigures logging) leave
     logging as they found it for the tests after them."""
-    from sakyum_magic.environment import kept_logging
+    from sakyum_magic._run.environment import kept_logging
 
     with kept_logging():
         yield

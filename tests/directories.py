@@ -33,8 +33,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sakyum_magic.compat import has_pyproject
-from sakyum_magic.database import OWN_TABLES
+from sakyum_magic._core.compat import has_pyproject
+from sakyum_magic._run.database import OWN_TABLES
 from tests.revisions import sync_url
 
 TEMPLATES = ("generic", "async", "multidb", "pyproject", "pyproject_async")

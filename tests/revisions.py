@@ -7,7 +7,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from sakyum_magic.database import OWN_TABLES
+from sakyum_magic._run.database import OWN_TABLES
 from tests.conftest import POSTGRES_DRIVER
 
 TEMPLATE = '''"""{message}
@@ -103,7 +103,7 @@ def version(url: str) -> tuple[str, ...]:
 
 def one_value(url: str, query: str, **parameters: object) -> object:
     """The single value ``query`` gives, read on a throwaway connection to ``url``."""
-    from sakyum_magic.compat import engine_options
+    from sakyum_magic._core.compat import engine_options
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool, **engine_options())
     try:

@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 import sakyum_magic
-from sakyum_magic import commands, errors, records, results
+from sakyum_magic._core import errors, records
+from sakyum_magic._core import migrator as commands
+from sakyum_magic._display import results
 
 
 def test_all_is_pinned() -> None:

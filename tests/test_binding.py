@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from sakyum_magic.binding import (
+from sakyum_magic._core.binding import (
     find_candidates,
     mask_text,
     mask_url,
@@ -13,7 +13,7 @@ from sakyum_magic.binding import (
     resolve_metadata,
     scrub,
 )
-from sakyum_magic.errors import ConfigurationError
+from sakyum_magic._core.errors import ConfigurationError
 from tests.models import USERS, namespace
 
 

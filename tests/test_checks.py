@@ -10,8 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import Migrator
-from sakyum_magic.checks import CHECKS, CheckResult
-from sakyum_magic.scratch import SCRATCH_PREFIX
+from sakyum_magic._features.checks import CHECKS, CheckResult
+from sakyum_magic._features.scratch import SCRATCH_PREFIX
 from tests.directories import fingerprint
 from tests.revisions import chain, sync_url, table_with_rows, version, write
 from tests.shells import alembic, migrate, one_line_error

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 from IPython.core.error import UsageError
 
-from sakyum_magic import Migrator, Operation, ResultFrame, ResultText, handlers, render
-from sakyum_magic.cli import COMMANDS, OPTIONS, Command
-from sakyum_magic.parser import HelpRequested, build_parser, param_help, parse_line, summary
+from sakyum_magic import Migrator, Operation, ResultFrame, ResultText
+from sakyum_magic._commands.table import COMMANDS, OPTIONS, Command
+from sakyum_magic._display import render
+from sakyum_magic._frontend import handlers
+from sakyum_magic._frontend.parser import HelpRequested, build_parser, param_help, parse_line, summary
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
 from tests.shells import migrate, one_line_error

@@ -15,7 +15,7 @@ from sakyum_magic import (
     NotInitializedError,
     RevisionError,
 )
-from sakyum_magic.database import OWN_TABLES
+from sakyum_magic._run.database import OWN_TABLES
 from tests.models import USERS, USERS_AND_POSTS, namespace
 
 

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, Migrator
-from sakyum_magic.commits import DEFER_FLUSH
+from sakyum_magic._run.commits import DEFER_FLUSH
 from tests.revisions import chain, counts, version, write
 
 FORCED_FLUSH = "SELECT txid_current()"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from IPython.core.completer import provisionalcompleter
 
-from sakyum_magic.cli import COMMANDS, OPTIONS
+from sakyum_magic._commands.table import COMMANDS, OPTIONS
 from tests.revisions import write
 from tests.shells import migrate
 
@@ -89,7 +89,7 @@ def test_option_values_and_inline_values(shell: Any, chain: list[str]) -> None:
 
 
 def test_check_names(shell: Any) -> None:
-    from sakyum_magic.checks import CHECKS
+    from sakyum_magic._features.checks import CHECKS
 
     assert offered(shell, "%migrate test ") == list(CHECKS)
     assert offered(shell, "%migrate test upgrade up") == ["upgrade", "up_down_consistency"]

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from sakyum_magic import ConfigurationError, Migrator
-from sakyum_magic.configuration import build_config, configuration_for, named_directory, toml_supported
+from sakyum_magic._core.configuration import build_config, configuration_for, named_directory, toml_supported
 from tests.revisions import write
 from tests.shells import alembic
 

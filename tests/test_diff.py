@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from IPython.core.error import UsageError
 
 from sakyum_magic import ConfigurationError, Migrator
-from sakyum_magic.render import DESTRUCTIVE_MARK, DESTRUCTIVE_STYLE
-from sakyum_magic.safety import narrowing, shape, sql_shape
+from sakyum_magic._display.render import DESTRUCTIVE_MARK, DESTRUCTIVE_STYLE
+from sakyum_magic._guards.safety import narrowing, shape, sql_shape
 from tests.models import USERS
 from tests.shells import migrate
 

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, SakyumError
-from sakyum_magic.compat import has_pyproject
+from sakyum_magic._core.compat import has_pyproject
 from tests.conftest import requires_alembic_pyproject
 from tests.directories import (
     ASYNC_KINDS,

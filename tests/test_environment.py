@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from sakyum_magic import ConfigurationError, MigrationError, Migrator
-from sakyum_magic.environment import same_database
+from sakyum_magic._run.environment import same_database
 from tests.revisions import write
 from tests.shells import alembic
 

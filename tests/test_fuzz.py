@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from sakyum_magic.parser import HelpRequested, build_parser, parse_line
+from sakyum_magic._frontend.parser import HelpRequested, build_parser, parse_line
 
 from .models import USERS
 

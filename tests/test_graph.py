@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from IPython.lib.pretty import pretty
 
 from sakyum_magic import Migrator
-from sakyum_magic.graph import RevisionGraph, revision_graph
+from sakyum_magic._features.graph import RevisionGraph, revision_graph
 from tests.revisions import write
 
 SVG = "{http://www.w3.org/2000/svg}"

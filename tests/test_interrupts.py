@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from jupyter_client.manager import start_new_kernel
 
 from sakyum_magic import Migrator
-from sakyum_magic.compat import engine_options
-from sakyum_magic.locking import database_lock
+from sakyum_magic._core.compat import engine_options
+from sakyum_magic._guards.locking import database_lock
 from tests.conftest import with_driver
 from tests.revisions import body, counts, one_value, sync_url, table_with_rows, version, write
 from tests.test_kills import Gate, gated_chain, logged, rows_of

@@ -25,10 +25,10 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import Migrator
-from sakyum_magic.compat import engine_options
-from sakyum_magic.database import LOG_TABLE
-from sakyum_magic.lockfiles import read_holder, sqlite_lock_files
-from sakyum_magic.locking import advisory_key
+from sakyum_magic._core.compat import engine_options
+from sakyum_magic._guards.lockfiles import read_holder, sqlite_lock_files
+from sakyum_magic._guards.locking import advisory_key
+from sakyum_magic._run.database import LOG_TABLE
 from tests.revisions import body, counts, one_value, table_with_rows, version, write
 from tests.test_locking import GATE_KEY, wait_for
 

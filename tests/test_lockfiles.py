@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import DatabaseError, Migrator
-from sakyum_magic.lockfiles import read_holder, sqlite_lock_files
-from sakyum_magic.locking import database_lock
+from sakyum_magic._guards.lockfiles import read_holder, sqlite_lock_files
+from sakyum_magic._guards.locking import database_lock
 from tests.test_locking import GATES, Worker, assert_once_then_nothing, write_logged_chain
 
 

@@ -22,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import DatabaseError, MigrationResult, Migrator
-from sakyum_magic.compat import engine_options
-from sakyum_magic.lockfiles import read_holder, sqlite_lock_files, sqlite_path_lock
-from sakyum_magic.locking import LOCK_NAME, advisory_key, database_lock, mysql_lock_name
+from sakyum_magic._core.compat import engine_options
+from sakyum_magic._guards.lockfiles import read_holder, sqlite_lock_files, sqlite_path_lock
+from sakyum_magic._guards.locking import LOCK_NAME, advisory_key, database_lock, mysql_lock_name
 from tests.revisions import body, version, write
 
 REVISIONS = 5
@@ -36,7 +36,7 @@ WAITING = "the second process to wait for the migration lock"
 WORKER = """
 import json, sys
 from sakyum_magic import Migrator
-from sakyum_magic.render import migration
+from sakyum_magic._display.render import migration
 
 result = Migrator(url=sys.argv[1]).upgrade("head")
 print(json.dumps({
@@ -345,7 +345,7 @@ def test_lock_contexts_nest_in_one_thread(sqlite_url: str) -> None:
     m = Migrator(url=sqlite_url)
     m.init()
     write_logged_chain(m.directory)
-    from sakyum_magic.locking import alembic_context
+    from sakyum_magic._guards.locking import alembic_context
 
     with alembic_context():
         assert [s.revision for s in m.upgrade("r2").steps] == ["r1", "r2"]
@@ -519,8 +519,8 @@ def test_magic_and_alembic_cli_upgrade_one_database_at_once(
 HOLDER = """
 import sys
 import sqlalchemy as sa
-from sakyum_magic.compat import engine_options
-from sakyum_magic.locking import database_lock
+from sakyum_magic._core.compat import engine_options
+from sakyum_magic._guards.locking import database_lock
 
 with database_lock(sa.create_engine(sys.argv[1], **engine_options())):
     print("held", flush=True)
@@ -567,7 +567,7 @@ def env_py_rules() -> dict[str, Any]:
     import hashlib
     import tempfile
 
-    from sakyum_magic.template import ENV_PY
+    from sakyum_magic._authoring.template import ENV_PY
 
     wanted = {"advisory_key", "mysql_lock_name", "sqlite_path_lock", "sqlite_identity_lock"}
     constants = {"LOCK_NAME", "PG_HOLDER", "MYSQL_HOLDER"}
@@ -585,7 +585,7 @@ def env_py_rules() -> dict[str, Any]:
 
 
 def test_env_py_takes_the_same_lock_as_the_core(workdir: Path) -> None:
-    from sakyum_magic import lockfiles, locking
+    from sakyum_magic._guards import lockfiles, locking
 
     env = env_py_rules()
     assert env["advisory_key"]() == locking.advisory_key()
@@ -611,7 +611,7 @@ def test_env_py_takes_the_same_lock_as_the_core(workdir: Path) -> None:
 def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sqlite_url: str) -> None:
     import sqlite3
 
-    from sakyum_magic.locking import busy_error
+    from sakyum_magic._guards.locking import busy_error
 
     writer = sqlite3.connect(workdir / "test.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
@@ -630,7 +630,7 @@ def test_a_busy_sqlite_database_is_reported_as_another_writer(workdir: Path, sql
 
 
 def test_a_version_table_changed_by_another_writer_is_reported_as_such() -> None:
-    from sakyum_magic.locking import concurrent_change
+    from sakyum_magic._guards.locking import concurrent_change
 
     url = sa.engine.make_url("postgresql+psycopg://app:s3cret@db/app")
     result = MigrationResult("upgrade", "head", ("r1",), ("r3",))

@@ -46,4 +46,3 @@ def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
     assert "has no revision applied" in by_source["%migrate current"][0]  # the last one, after downgrade
     assert (tmp_path / "nb" / "default.db").is_file()
     assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 3
-

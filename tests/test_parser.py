@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
-from sakyum_magic.commands import Migrator
-from sakyum_magic.parser import HelpRequested, build_parser, parse_line, split_line
+from sakyum_magic._core.migrator import Migrator
+from sakyum_magic._frontend.parser import HelpRequested, build_parser, parse_line, split_line
 
 
 @pytest.fixture(scope="module")

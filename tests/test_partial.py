@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, Migrator
-from sakyum_magic.partial import is_ddl, touched_tables
+from sakyum_magic._run.partial import is_ddl, touched_tables
 from tests.revisions import chain, write
 
 

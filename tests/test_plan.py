@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, DatabaseError, Migrator
-from sakyum_magic.render import PLAN_COLUMNS
+from sakyum_magic._display.render import PLAN_COLUMNS
 from tests.shells import alembic, migrate, one_line_error
 
 

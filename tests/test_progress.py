@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sakyum_magic import progress
-from sakyum_magic.progress import Bar, TerminalView
+from sakyum_magic._display import progress
+from sakyum_magic._display.progress import Bar, TerminalView
 from tests import widgets
 
 # Twelve revisions whose upgrade takes 0.12 s each: a run of about 1.5 s, over the bar's delay.
@@ -138,4 +138,3 @@ def test_in_a_kernel_one_bar_per_command_removed_at_the_end(
     assert _left(quick)[0] == []
     assert "r11" in upgrade[-1]["data"]["text/plain"]
     assert "3 of 4 checks passed (1 not run)" in test[-1]["data"]["text/plain"]  # no models bound
-

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from IPython.lib.pretty import pretty
 
-from sakyum_magic import ResultText, render
-from sakyum_magic.records import (
+from sakyum_magic import ResultText
+from sakyum_magic._core.records import (
     CurrentResult,
     HistoryEntry,
     MigrationResult,
@@ -15,6 +15,7 @@ from sakyum_magic.records import (
     RevisionResult,
     Step,
 )
+from sakyum_magic._display import render
 
 
 def info(rev: str, down: tuple[str, ...] = ()) -> RevisionInfo:

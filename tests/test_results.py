@@ -7,7 +7,8 @@ import pickle
 import pandas as pd
 from IPython.lib.pretty import pretty
 
-from sakyum_magic import Operation, ResultFrame, ResultText, render
+from sakyum_magic import Operation, ResultFrame, ResultText
+from sakyum_magic._display import render
 
 OPS = [
     Operation("remove_table", None, "notes", None, "(id)", destructive=True),

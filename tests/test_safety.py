@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, Migrator
-from sakyum_magic.errors import DropRefusedError
-from sakyum_magic.safety import Rename, always_destructive, parse_rename, writes
+from sakyum_magic._core.errors import DropRefusedError
+from sakyum_magic._guards.safety import Rename, always_destructive, parse_rename, writes
 from tests.shells import migrate, one_line_error
 
 ROWS = [(1, "Ada", 36), (2, "Grace", 45), (3, "Linus", None)]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sakyum_magic import Migrator
-from sakyum_magic.errors import MultipleHeadsError
+from sakyum_magic._core.errors import MultipleHeadsError
 from tests.models import USERS, namespace
 from tests.revisions import write
 from tests.shells import migrate, one_line_error

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, Migrator
+from sakyum_magic._core.errors import DropRefusedError
 from sakyum_magic._schema.pg_names import swap
 from sakyum_magic._schema.renames import TableRename, parse_table_rename
-from sakyum_magic.errors import DropRefusedError
 from tests.shells import migrate, one_line_error
 
 ROWS = [(1, "Ada", 36), (2, "Grace", 45), (3, "Linus", None)]

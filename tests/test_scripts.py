@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 
 from sakyum_magic import Migrator
-from sakyum_magic.scripts import ScriptCache
+from sakyum_magic._authoring.scripts import ScriptCache
 
 REVISION = '''"""{message}
 
@@ -366,7 +366,7 @@ def test_message_doc_and_create_date_are_alembics(migrator: Migrator, name: str)
 def test_a_broken_file_fails_when_the_map_is_used_and_a_fix_is_seen(migrator: Migrator) -> None:
     import gc
 
-    from sakyum_magic.errors import RevisionError
+    from sakyum_magic._core.errors import RevisionError
 
     write(migrator.directory, "r1", None)
     broken = migrator.directory / "versions" / "r2.py"

@@ -28,7 +28,7 @@ from IPython.utils.capture import capture_output
 from sqlalchemy.engine import URL, make_url
 
 from sakyum_magic import Migrator, SakyumError
-from sakyum_magic.binding import mask_text, mask_url
+from sakyum_magic._core.binding import mask_text, mask_url
 
 from .conftest import MYSQL_URL, POSTGRES_DRIVER, POSTGRES_URL
 from .models import USERS, USERS_AND_POSTS

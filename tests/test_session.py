@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from sakyum_magic.session import MetadataExpression
+from sakyum_magic._frontend.session import MetadataExpression
 from tests.conftest import requires_alembic_pyproject
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error

@@ -63,7 +63,7 @@ def test_pytest_alembic_drives_the_directory(migrator: Migrator, sqlite_url: str
 
 
 def test_env_py_is_written_as_the_template(migrator: Migrator, workdir: Path) -> None:
-    from sakyum_magic.template import ENV_PY
+    from sakyum_magic._authoring.template import ENV_PY
 
     assert (workdir / "alembic" / "env.py").read_text() == ENV_PY
     compile(ENV_PY, "env.py", "exec")
@@ -92,7 +92,7 @@ def env_py_log_rules() -> dict[str, Any]:
     import getpass
     from datetime import datetime, timezone
 
-    from sakyum_magic.template import ENV_PY
+    from sakyum_magic._authoring.template import ENV_PY
 
     wanted = {"log_table", "log_row", "who", "without_own_tables"}
     constants = {"LOG_TABLE", "OWN_TABLES"}
@@ -111,8 +111,8 @@ def env_py_log_rules() -> dict[str, Any]:
 
 
 def test_env_py_keeps_the_same_log_as_the_core() -> None:
-    from sakyum_magic import audit
-    from sakyum_magic.database import LOG_TABLE, OWN_TABLES
+    from sakyum_magic._guards import audit
+    from sakyum_magic._run.database import LOG_TABLE, OWN_TABLES
 
     env = env_py_log_rules()
     assert env["LOG_TABLE"] == LOG_TABLE and set(env["OWN_TABLES"]) == OWN_TABLES

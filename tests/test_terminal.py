@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from sakyum_magic import render
-from sakyum_magic.records import HistoryEntry, Plan, RevisionInfo, Step
-from sakyum_magic.terminal import frame_text
+from sakyum_magic._core.records import HistoryEntry, Plan, RevisionInfo, Step
+from sakyum_magic._display import render
+from sakyum_magic._display.terminal import frame_text
 
 LONG_MESSAGE = "Add the email column to users and backfill it from the legacy contacts table"
 

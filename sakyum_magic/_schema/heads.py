@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import MultipleHeadsError
+from .._core.errors import MultipleHeadsError
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory

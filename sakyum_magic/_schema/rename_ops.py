@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
+from .._core.errors import ConfigurationError
 from .pg_names import Renamed, embedded_names, rename_statement
 from .renames import TableRename, column_differences
 

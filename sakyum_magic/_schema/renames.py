@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ConfigurationError
-from ..records import Operation
-from ..safety import shape
+from .._core.errors import ConfigurationError
+from .._core.records import Operation
+from .._guards.safety import shape
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table

@@ -1,0 +1,251 @@
+"""What a :class:`~sakyum_magic._core.migrator.Migrator` is bound to: URL, models, directory, and the
+resources
+derived from them (the engine, the Alembic Config, the cached revision map)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from .._authoring.newfiles import check_rev_id
+from .._authoring.scripts import ScriptCache, Snapshot
+from .._run import envrun
+from .._run.database import (
+    connect,
+    create_engine,
+    current_heads,
+    file_identity,
+    is_empty_sqlite_file,
+    new_sqlite_file,
+    require_sqlite_database,
+    sqlite_file,
+)
+from . import translation
+from .binding import as_target, mask_url, parse_url, resolve_metadata, table_count
+from .configuration import build_config, check_path, require_initialized
+from .errors import ConfigurationError, DatabaseError, RevisionError, SakyumError
+from .records import Binding, RevisionInfo, RevisionResult
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import MetaData
+    from sqlalchemy.engine import URL, Engine
+
+
+class Bound:
+    """Alembic commands bound to one database URL, one set of models and one migration directory.
+
+    :param url: database URL; default ``$DATABASE_URL``, else ``sqlite:///default.db``.
+    :param metadata: a MetaData, declarative base, Flask-SQLAlchemy ``db``, a list of those, or a
+        callable returning one (called at every command, so changed models are picked up).
+    :param directory: the Alembic script directory, as in ``alembic init DIRECTORY``.
+    :param ini: alembic.ini, read when present and written by :meth:`init`.
+    :param progress: show a progress bar when a run has many revisions.
+    :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
+    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
+    :param lock_timeout: seconds a run waits for another one on the same database before giving up.
+    """
+
+    def __init__(
+        self,
+        url: str | URL | None = None,
+        metadata: object = None,
+        directory: str | Path = "alembic",
+        ini: str | Path = "alembic.ini",
+        *,
+        metadata_label: str | None = None,
+        progress: bool = True,
+        x_arguments: Sequence[str] = (),
+        audit: bool = True,
+        lock_timeout: float = 600.0,
+    ) -> None:
+        self.url = url
+        self.metadata = metadata
+        self.metadata_label = metadata_label or ("metadata" if metadata is not None else "")
+        self.directory = Path(directory)
+        self.ini = Path(ini)
+        self.progress = progress
+        self.x_arguments = tuple(x_arguments)
+        self.audit = audit
+        self.lock_timeout = lock_timeout
+        self.on_wait: Callable[[str], None] | None = None
+        """Called with a line while a run waits for another one's lock (default: a logged warning)."""
+        self.private = False
+        """Bound to a database made for it alone (``bound_elsewhere``): no migration lock is taken."""
+        self.scripts = ScriptCache()
+        self._engine: tuple[str, Engine] | None = None
+
+    # -- binding --------------------------------------------------------------------------
+
+    def binding(self) -> Binding:
+        """The URL (password masked), metadata, table count, directory, and whether it is initialized."""
+        label, tables = self.metadata_label or "(none)", None
+        if self.metadata is not None:
+            try:
+                tables = table_count(self.target_metadatas())
+            except ConfigurationError:  # shown, not raised: `config` is how a broken binding is fixed
+                label += " (fails to evaluate)"
+        return Binding(
+            url=mask_url(self.url),
+            metadata=label,
+            tables=tables,
+            directory=str(self.directory),
+            initialized=_initialized(self.directory),
+        )
+
+    def target_metadatas(self) -> list[MetaData]:
+        """The bound metadata as a list; ConfigurationError when none is bound or it is not metadata."""
+        if self.metadata is None:
+            raise ConfigurationError(
+                "no models are bound: pass metadata= (or %migrate config --metadata Base)"
+            )
+        return resolve_metadata(self.metadata, self.metadata_label or "metadata")
+
+    def engine(self) -> Engine:
+        """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
+        deleted or replaced between commands is opened afresh)."""
+        url = parse_url(self.url)
+        require_sqlite_database(url)
+        key = url.render_as_string(hide_password=False)
+        if self._engine is None or self._engine[0] != key:
+            self.dispose()
+            self._engine = (key, create_engine(url))
+        return self._engine[1]
+
+    def target(self, need_metadata: bool = False) -> envrun.Target:
+        """What a run needs from this binding (see :mod:`sakyum_magic._run.execution`)."""
+        return envrun.Target(
+            engine=self.engine(),
+            url=parse_url(self.url),
+            config=self.config,
+            directory=self.directory,
+            progress=self.progress,
+            metadata=self._metadata_for_env() if need_metadata else None,
+            audit=self.audit,
+            lock_timeout=self.lock_timeout,
+            on_wait=self.on_wait,
+            private=self.private,
+        )
+
+    def _metadata_for_env(self) -> MetaData | list[MetaData] | None:
+        """The models handed to env.py: required by the env.py ``init`` writes; any other env.py may
+        take its own (``target_metadata`` set in env.py, Flask-Migrate's from the app)."""
+        if self.metadata is None and not envrun.own_env(self.directory):
+            return None
+        return as_target(self.target_metadatas())
+
+    def dispose(self) -> None:
+        """Close the pooled connections of the engine in use."""
+        if self._engine is not None:
+            self._engine[1].dispose()
+            self._engine = None
+
+    @contextmanager
+    def no_new_database_on_error(self) -> Iterator[None]:
+        """Remove the empty SQLite file that a failing command created just by connecting."""
+        path = new_sqlite_file(self.url)
+        try:
+            yield
+        except SakyumError:
+            if path is not None and is_empty_sqlite_file(path):
+                self.dispose()
+                path.unlink()
+            raise
+
+    def config(self, **buffers: Any) -> Config:
+        """An Alembic Config for this binding (alembic.ini is read if present, never changed)."""
+        return build_config(self.ini, self.directory, parse_url(self.url), self.x_arguments, **buffers)
+
+    def script_directory(self) -> ScriptDirectory:
+        """The revision map, reloaded only when a file in the versions directories changed."""
+        return self.snapshot().script
+
+    def bound_elsewhere(self, url: URL) -> Self:
+        """The same binding on another database made for it alone (``%migrate test``'s scratch
+        ones), sharing the loaded revision map: a scratch database keeps no applied-at log (it is
+        dropped after) and needs no migration lock (no other process knows of it)."""
+        made = type(self)(
+            url,
+            self.metadata,
+            self.directory,
+            self.ini,
+            metadata_label=self.metadata_label,
+            progress=self.progress,
+            x_arguments=self.x_arguments,
+            audit=False,
+        )
+        made.scripts, made.private = self.scripts, True
+        return made
+
+    def snapshot(self) -> Snapshot:
+        """The cached revision map with its derived data (see :mod:`sakyum_magic._authoring.scripts`)."""
+        require_initialized(self.directory)
+        with translation.alembic_errors(parse_url(self.url)):
+            snapshot = self.scripts.snapshot(self.config())
+            snapshot.script  # noqa: B018 - the files are read on first use: their errors belong here
+            return snapshot
+
+    def _current_if_any(self) -> tuple[str, ...]:
+        """The bound database's revisions; none when its SQLite file does not exist (nothing created)."""
+        return () if self._missing_file() else current_heads(self.engine())
+
+    def _missing_file(self) -> bool:
+        path = sqlite_file(self.url)
+        return path is not None and file_identity(path) is None
+
+    def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
+        from alembic.script.revision import RevisionError as AlembicRevisionError
+        from alembic.util import CommandError
+
+        try:
+            found = snapshot.script.get_revision(rev)
+        except (AlembicRevisionError, CommandError):  # ScriptDirectory wraps lookups in CommandError
+            return None
+        return snapshot.info(found) if found is not None else None
+
+    def _applied_at(self) -> dict[str, str]:
+        from .._guards import audit
+
+        if self._missing_file():
+            return {}
+        with connect(self.engine()) as connection:
+            return audit.applied_at(connection)
+
+    def _current_or_note(self) -> tuple[tuple[str, ...], str]:
+        """The database's revisions, or () and why there is no mark (a missing file is not created)."""
+        if self._missing_file():
+            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+        try:
+            current = current_heads(self.engine())
+        except (DatabaseError, ConfigurationError) as exc:
+            return (), f'no "you are here": {exc}'
+        return current, "" if current else "you are here: base (no revision applied)"
+
+    def _check_new_id(self, rev_id: str | None) -> None:
+        """A --rev-id must make a usable file name and must not be taken (Alembic would write it)."""
+        check_rev_id(rev_id)
+        if rev_id is None:
+            return
+        with translation.alembic_errors(parse_url(self.url)):
+            taken = any(s.revision == rev_id for s in self.script_directory().walk_revisions())
+        if taken:
+            raise RevisionError(f"--rev-id {rev_id!r} is already the id of a revision: choose another id")
+
+    def _revision_result(self, made: Any, collected: dict[str, Any], autogenerate: bool) -> RevisionResult:
+        scripts = [s for s in (made if isinstance(made, list) else [made]) if s is not None]
+        snapshot = self.snapshot()
+        infos = tuple(snapshot.info(snapshot.script.get_revision(s.revision)) for s in scripts)
+        note = None
+        if autogenerate and not infos:
+            from .._authoring.revision import no_changes_note
+
+            note = no_changes_note(self.engine())
+        return RevisionResult(infos, tuple(collected.get("operations", ())), autogenerate, note)
+
+
+def _initialized(directory: Path) -> bool:
+    check_path(directory)
+    return (directory / "env.py").is_file()

@@ -1,0 +1,422 @@
+"""The core API: :class:`Migrator`, one method per Alembic command, returning data and printing nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._authoring.newfiles import undo_new_files, writable
+from .._authoring.scripts import history_range
+from .._authoring.template import write_directory
+from .._guards.safety import Rename, directives_hook, parse_renames
+from .._run import envrun, execution
+from .._run.aio import on_engine_loop
+from .._run.database import (
+    connect,
+    create_engine,
+    current_heads,
+    require_database_file,
+    sqlite_file,
+)
+from . import translation
+from .binding import as_target, mask_url, parse_url
+from .bound import Bound
+from .compat import quiet_alembic
+from .configuration import check_path, require_initialized
+from .errors import ConfigurationError, PendingChangesError, RevisionError
+from .records import (
+    CurrentResult,
+    HistoryEntry,
+    InitResult,
+    MigrationResult,
+    Operation,
+    Plan,
+    RevisionInfo,
+    RevisionResult,
+)
+
+if TYPE_CHECKING:
+    from .._features.checks import CheckResult
+    from .._features.graph import RevisionGraph
+    from .._guards.audit import LogEntry
+    from .._schema.renames import TableRename
+
+
+REVISION_ARGUMENTS = (
+    *("message", "autogenerate", "sql", "head", "splice"),
+    *("branch_label", "version_path", "rev_id", "depends_on"),
+)
+"""``alembic.command.revision``'s keyword arguments, in order."""
+
+
+class Migrator(Bound):
+    """Alembic commands bound to one database URL, one set of models and one migration directory.
+
+    One method per Alembic command, named and parametrised like ``alembic.command``'s, returning data
+    and printing nothing. The binding's parameters are :class:`~sakyum_magic._core.bound.Bound`'s.
+    """
+
+    # -- commands that write files --------------------------------------------------------
+
+    def init(self, directory: str | Path | None = None) -> InitResult:
+        """Create a migration directory and alembic.ini, like ``alembic init``.
+
+        :param directory: the directory to create (default: the bound one).
+        """
+        target = Path(directory) if directory is not None else self.directory
+        check_path(target)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise ConfigurationError(
+                f"{target} already exists and is not empty: choose another directory "
+                f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
+            )
+        url = parse_url(self.url)
+        with writable():
+            result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
+        self.directory = target
+        return result
+
+    @on_engine_loop
+    def revision(
+        self,
+        message: str | None = None,
+        autogenerate: bool = False,
+        sql: bool = False,
+        head: str = "head",
+        splice: bool = False,
+        branch_label: str | None = None,
+        version_path: str | None = None,
+        rev_id: str | None = None,
+        depends_on: str | None = None,
+        allow_drop: bool = False,
+        renames: Sequence[str | Rename] = (),
+        body: str | None = None,
+        table_renames: Sequence[str | TableRename] = (),
+    ) -> RevisionResult:
+        """Create a revision file; with ``autogenerate``, fill it from the models' differences.
+
+        An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
+        ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
+
+        :param message: the revision's message (``-m``).
+        :param autogenerate: fill it from the differences between the models and the database.
+        :param sql: write the SQL instead of running env.py online (needs revision_environment).
+        :param head: the head to build on.
+        :param splice: allow ``--head`` to name a revision that is not a head.
+        :param branch_label: a label for a new branch.
+        :param version_path: which version location to write into.
+        :param rev_id: use this revision id instead of a generated one.
+        :param depends_on: revision(s) this one depends on.
+        :param allow_drop: let autogenerate drop tables and columns (refused otherwise).
+        :param renames: rename a column instead of dropping and re-adding it (repeatable).
+        :param body: ``def upgrade():`` and optionally ``def downgrade():``, as written in a revision
+            file, to put in place of the empty ones (a data migration, or operations autogenerate
+            cannot write); checked before anything is written.
+        :param table_renames: rename a table instead of dropping it and creating it anew (repeatable).
+        """
+        from .._authoring import handwritten
+        from .._authoring.revision import write_revision
+
+        renamed, checked = _checked_inputs(renames, body, autogenerate)
+        require_initialized(self.directory)
+        self._check_new_id(rev_id)
+        collected: dict[str, Any] = {}
+        values = (message, autogenerate, sql, head, splice, branch_label, version_path, rev_id, depends_on)
+        arguments = dict(zip(REVISION_ARGUMENTS, values, strict=True))
+        hook = directives_hook(collected, autogenerate, allow_drop, renamed)
+        if table_renames:
+            hook = _table_renaming(table_renames, autogenerate, hook)
+        target, script = self.target(need_metadata=autogenerate), self.script_directory()
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
+            made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
+            if checked is not None:
+                for written in made:
+                    handwritten.splice(Path(written.path), checked)
+        result = self._revision_result(made, collected, autogenerate)
+        return replace(result, note=handwritten.note(checked)) if checked and result.revisions else result
+
+    def merge(
+        self,
+        revisions: str | Sequence[str] = "heads",
+        message: str | None = None,
+        branch_label: str | None = None,
+        rev_id: str | None = None,
+    ) -> RevisionResult:
+        """Write a revision that joins two or more heads into one.
+
+        :param revisions: the revisions to merge, or heads.
+        :param message: the merge revision's message (``-m``).
+        :param branch_label: a label for the merged branch.
+        :param rev_id: use this revision id instead of a generated one.
+        """
+        from alembic import command
+
+        config = self.config()
+        require_initialized(self.directory)
+        self._check_new_id(rev_id)
+        url = parse_url(self.url)
+        with undo_new_files(self.directory), translation.alembic_errors(url), quiet_alembic():
+            made = command.merge(
+                config,
+                list(revisions) if not isinstance(revisions, str) else revisions,
+                message=message,
+                branch_label=branch_label,
+                rev_id=rev_id,
+            )
+        return self._revision_result(made, {}, False)
+
+    # -- commands that change the database ------------------------------------------------
+
+    @on_engine_loop
+    def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
+        """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head).
+
+        :param revision: the target revision (default head).
+        :param sql: write the SQL instead of running it (offline mode, ``alembic upgrade --sql``).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
+        return self._migrate("upgrade", revision, sql=sql, tag=tag)
+
+    @on_engine_loop
+    def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
+        """Downgrade the database to ``revision`` (base, an id or prefix, -N).
+
+        :param revision: the target revision: base, -1, an id or prefix.
+        :param sql: write the SQL instead of running it (offline mode; needs FROM:TO).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        """
+        return self._migrate("downgrade", revision, sql=sql, tag=tag)
+
+    @on_engine_loop
+    def stamp(
+        self,
+        revision: str | Sequence[str],
+        sql: bool = False,
+        tag: str | None = None,
+        purge: bool = False,
+    ) -> MigrationResult:
+        """Set the database's revision to ``revision`` without running any migration.
+
+        :param revision: revision(s) to stamp, e.g. head or base.
+        :param sql: write the SQL instead of running it (offline mode).
+        :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        :param purge: empty the version table first.
+        """
+        return self._migrate("stamp", revision, sql=sql, tag=tag, purge=purge)
+
+    def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
+        script = self.script_directory()
+        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
+            return execution.migrate(self.target(), script, name, revision, **options)
+
+    # -- comparing the models with the database ------------------------------------------
+
+    @on_engine_loop
+    def diff(
+        self, tables: Sequence[str] = (), schema: str | None = None, include_schemas: bool = False
+    ) -> list[Operation]:
+        """Compare the bound models with the live database and list the differences; write nothing.
+
+        :param tables: only these tables (``name`` or ``schema.name``); an unknown one is an error.
+        :param schema: only this schema (``--schema``).
+        :param include_schemas: every schema, not only the default one (``--include-schemas``).
+        """
+        from .._features.diff import compare_database
+
+        target = as_target(self.target_metadatas())
+        if not self._missing_file():
+            return compare_database(self.engine(), target, schema, include_schemas, tables)
+        # No database file yet: compare with an empty database rather than create the file.
+        empty = create_engine(parse_url("sqlite://"))
+        try:
+            return compare_database(empty, target, schema, include_schemas, tables)
+        finally:
+            empty.dispose()
+
+    @on_engine_loop
+    def plan(self, revision: str = "head") -> Plan:
+        """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes.
+
+        :param revision: the target: head (default), -1, base, an id.
+        """
+        from .._features.plan import plan
+
+        script = self.script_directory()
+        require_database_file(self.url)
+        return plan(self.target(), script, revision, current_heads(self.engine()))
+
+    @on_engine_loop
+    def check(self, single_head: bool = False) -> list[Operation]:
+        """Fail if the models have changes that no revision covers yet, like ``alembic check``.
+
+        :param single_head: fail first when the directory has more than one head.
+        """
+        script = self.script_directory()
+        if single_head:
+            from .._schema.heads import require_single_head
+
+            with translation.alembic_errors(parse_url(self.url)):
+                require_single_head(script)
+        heads = tuple(sorted(script.get_heads()))
+        require_database_file(self.url)
+        if current_heads(self.engine()) != heads:
+            raise RevisionError(
+                "the database is not up to date, so check cannot compare it: run %migrate upgrade head first"
+            )
+        operations = self.diff()
+        if operations:
+            raise PendingChangesError(
+                f"{len(operations)} operation(s) pending: the models differ from the database; "
+                "run %migrate revision --autogenerate -m MESSAGE",
+                operations,
+            )
+        return operations
+
+    # -- checking the revisions on a scratch database ----------------------------------------
+
+    def test(self, checks: Sequence[str] = ()) -> list[CheckResult]:
+        """Run pytest-alembic's built-in checks on scratch databases; the bound database is not used.
+
+        single_head_revision; upgrade (base to head); model_definitions_match_ddl (after that upgrade,
+        autogenerate finds nothing; when models are bound or env.py has its own); up_down_consistency
+        (each revision upgraded, downgraded and upgraded again). A scratch database is a temporary
+        SQLite file, or a database created on the bound server and dropped afterwards.
+
+        :param checks: only these checks (default all).
+        """
+        from .._features.checks import run_checks
+
+        return run_checks(self, self.bound_elsewhere, checks)
+
+    # -- commands that read ---------------------------------------------------------------
+
+    @on_engine_loop
+    def current(self) -> CurrentResult:
+        """Show the revision(s) the database is at.
+
+        With the env.py ``%migrate init`` writes, the version table is read with one query and looked
+        up in the cached map; any other env.py is run as ``alembic current`` runs it, so every
+        database it configures (a multidb directory) is covered.
+        """
+        snapshot = self.snapshot()
+        if self._missing_file():  # connecting would create it: say so instead
+            note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
+            return CurrentResult(mask_url(self.url), (), note=note)
+        if envrun.own_env(self.directory):
+            found = [("", current_heads(self.engine()))]
+        else:
+            found = envrun.read_heads(self.target(), snapshot.script)
+        with translation.alembic_errors(parse_url(self.url)):
+            rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
+        known = [(database, info) for database, _rev, info in rows if info is not None]
+        return CurrentResult(
+            mask_url(self.url),
+            tuple(info for _database, info in known),
+            tuple(rev for _database, rev, info in rows if info is None),
+            tuple(database for database, _info in known) if any(d for d, _i in known) else (),
+        )
+
+    @on_engine_loop
+    def history(self, rev_range: str | None = None, indicate_current: bool = False) -> list[HistoryEntry]:
+        """List the revisions, newest first; ``rev_range`` is START:END as in ``alembic history -r``.
+
+        :param rev_range: START:END, START: or :END (current allowed).
+        :param indicate_current: ask the database, and fill the is_current column.
+        """
+        snapshot = self.snapshot()
+        needs_db = indicate_current or "current" in (rev_range or "")
+        current = self._current_if_any() if needs_db else ()
+        base, head = history_range(rev_range, current)
+        with translation.alembic_errors(parse_url(self.url)):
+            walked = snapshot.memo(
+                ("history", base, head),
+                lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
+            )
+        mark, applied = set(current), self._applied_at() if indicate_current else {}
+        return [
+            HistoryEntry(i, (i.revision in mark) if indicate_current else None, applied.get(i.revision))
+            for i in walked
+        ]
+
+    @on_engine_loop
+    def log(self, limit: int | None = None) -> list[LogEntry]:
+        """List the applied-at log, newest first: when each step ran, from and to, by whom, ok or failed.
+
+        :param limit: only the newest ``limit`` entries (``-n``).
+        """
+        from .._guards import audit
+
+        if limit is not None and limit < 0:
+            raise ConfigurationError(f"limit (-n) {limit}: give how many entries to list, 0 or more")
+        if self._missing_file():
+            return []
+        with connect(self.engine()) as connection:
+            return audit.entries(connection, limit)
+
+    def heads(self, resolve_dependencies: bool = False) -> list[RevisionInfo]:
+        """List the head revisions (with ``resolve_dependencies``, dependencies count as down revisions).
+
+        :param resolve_dependencies: treat dependencies as down revisions.
+        """
+        snapshot = self.snapshot()
+        script = snapshot.script
+        with translation.alembic_errors(parse_url(self.url)):
+            names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
+            return snapshot.infos(script.get_revisions(names))
+
+    def branches(self) -> list[RevisionInfo]:
+        """List the branch points: revisions with more than one child."""
+        snapshot = self.snapshot()
+        with translation.alembic_errors(parse_url(self.url)):
+            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+
+    @on_engine_loop
+    def show(self, rev: str) -> list[RevisionInfo]:
+        """Show the revision(s) named by ``rev`` (an id, prefix, head, heads, or current).
+
+        :param rev: an id, prefix, head, heads, or current.
+        """
+        snapshot = self.snapshot()
+        names: Any = self._current_if_any() if rev == "current" else rev
+        with translation.alembic_errors(parse_url(self.url)):
+            found = snapshot.script.get_revisions(names)
+        return snapshot.infos(found)
+
+    @on_engine_loop
+    def graph(self, show_all: bool = False) -> RevisionGraph:
+        """Draw the revision graph, with the database's current revision(s) marked "you are here".
+
+        :param show_all: draw every revision; otherwise long linear runs collapse into one node.
+        """
+        from .._features.graph import revision_graph
+
+        script = self.snapshot().script
+        current, note = self._current_or_note()
+        return revision_graph(script, current, show_all=show_all, note=note)
+
+
+def _checked_inputs(
+    renames: Sequence[str | Rename], body: str | None, autogenerate: bool
+) -> tuple[tuple[Rename, ...], Any]:
+    """revision's arguments that can be refused before anything is read or written."""
+    from .._authoring import handwritten
+
+    renamed = parse_renames(renames)
+    if body is not None and autogenerate:
+        raise ConfigurationError("a revision body is written by hand: leave out --autogenerate")
+    if renamed and not autogenerate:
+        raise ConfigurationError("--rename rewrites autogenerated operations: add --autogenerate")
+    return renamed, handwritten.check_body(body) if body is not None else None
+
+
+def _table_renaming(renames: Sequence[str | TableRename], autogenerate: bool, hook: Any) -> Any:
+    """The directives hook with ``--rename-table`` applied first (see :mod:`.._schema.rename_ops`)."""
+    from .._schema.rename_ops import renaming_hook
+    from .._schema.renames import parse_table_renames
+
+    if not autogenerate:
+        raise ConfigurationError("--rename-table rewrites autogenerated operations: add --autogenerate")
+    return renaming_hook(parse_table_renames(renames), hook)

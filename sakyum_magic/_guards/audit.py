@@ -1,0 +1,177 @@
+"""The applied-at log: when each revision was applied, by whom, how long it took, and whether it failed.
+
+Every upgrade, downgrade and stamp step adds a row to :data:`LOG_TABLE` in the same database, in the
+same transaction as its version update (an ``on_version_apply`` hook), so the log and the version
+table never disagree; a step that failed is logged after its rollback, on a connection of its own.
+The env.py that ``%migrate init`` writes logs the same way when the plain ``alembic`` CLI runs it
+(its own copy of the table and rows, in :mod:`sakyum_magic._authoring.template_audit`, which a test keeps
+equal
+to this one), and any other env.py gets the log when the magic runs it.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from .._run.database import LOG_TABLE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+
+TOOL = "sakyum-magic"
+MAX_LIMIT = 2**31 - 1
+"""More rows than any log holds, and a LIMIT every database takes (SQLite's integers stop at 2**63)."""
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """One logged step."""
+
+    applied_at: str
+    revision: str
+    from_revision: str
+    to_revision: str
+    direction: str
+    seconds: float | None
+    ok: bool
+    who: str
+    tool: str
+
+
+@cache
+def table() -> Table:
+    """The log table (created on first use); one Table object, so its statements compile once."""
+    import sqlalchemy as sa
+
+    return sa.Table(
+        LOG_TABLE,
+        sa.MetaData(),
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("applied_at", sa.String(40), nullable=False),
+        sa.Column("revision", sa.String(255), nullable=False),
+        sa.Column("from_revision", sa.String(255), nullable=False),
+        sa.Column("to_revision", sa.String(255), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=False),
+        sa.Column("seconds", sa.Float, nullable=True),
+        sa.Column("ok", sa.Boolean, nullable=False),
+        sa.Column("who", sa.String(255), nullable=False),
+        sa.Column("tool", sa.String(64), nullable=False),
+    )
+
+
+def ensure_table(engine: Engine) -> None:
+    """Create the log table before a run (DDL of its own, outside the revisions' transactions)."""
+    from .._run.database import connect
+
+    with connect(engine) as connection:
+        table().create(connection, checkfirst=True)
+        connection.commit()
+
+
+@cache
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (a container)
+        return "unknown"
+
+
+def _row(
+    revision: str, before: str, after: str, direction: str, seconds: float | None, ok: bool
+) -> dict[str, Any]:
+    from .. import __version__
+
+    return {
+        "applied_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "revision": revision,
+        "from_revision": before,
+        "to_revision": after,
+        "direction": direction,
+        "seconds": seconds,
+        "ok": ok,
+        "who": _who(),
+        "tool": f"{TOOL} {__version__}",
+    }
+
+
+class Logger:
+    """An ``on_version_apply`` hook adding one row per step, on the step's own connection."""
+
+    def __init__(self, direction: str, database: Callable[[], str] = str) -> None:
+        self.direction = direction
+        self.database = database  # the step's database: "" for the bound one, the only one logged
+        self._started = time.perf_counter()
+
+    def step_started(self) -> None:
+        """Called when a step begins, so that its row says how long it took."""
+        self._started = time.perf_counter()
+
+    def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
+        if self.database():
+            return
+        direction = self.direction if self.direction == "stamp" else ("up" if step.is_upgrade else "down")
+        before = ", ".join(step.source_revision_ids) or "base"
+        after = ", ".join(step.destination_revision_ids) or "base"
+        revision = getattr(step, "up_revision_id", None) or ", ".join(step.up_revision_ids) or "base"
+        seconds = round(time.perf_counter() - self._started, 4)
+        # The row as parameters of one cached statement (compiled once per run, not once per row).
+        ctx.connection.execute(table().insert(), _row(revision, before, after, direction, seconds, True))
+
+
+def log_failure(engine: Engine, revision: str, before: str, direction: str) -> None:
+    """Log a step that failed, after its transaction was rolled back."""
+    from .._run.database import connect
+
+    with connect(engine) as connection:
+        row = _row(revision, before, before, direction, None, False)
+        connection.execute(table().insert(), row)
+        connection.commit()
+
+
+def entries(connection: Connection, limit: int | None = None) -> list[LogEntry]:
+    """The log, newest first (empty when there is none yet)."""
+    from sqlalchemy import inspect
+
+    if not inspect(connection).has_table(LOG_TABLE):
+        return []
+    found = table()
+    query = found.select().order_by(found.c.id.desc())
+    if limit is not None:
+        query = query.limit(min(limit, MAX_LIMIT))
+    return [
+        LogEntry(
+            row.applied_at,
+            row.revision,
+            row.from_revision,
+            row.to_revision,
+            row.direction,
+            row.seconds,
+            bool(row.ok),
+            row.who,
+            row.tool,
+        )
+        for row in connection.execute(query)
+    ]
+
+
+def applied_at(connection: Connection) -> dict[str, str]:
+    """For each revision, when it was last applied upward (from the log)."""
+    from sqlalchemy import inspect, select
+
+    if not inspect(connection).has_table(LOG_TABLE):
+        return {}
+    found = table()
+    query = (
+        select(found.c.revision, found.c.applied_at)
+        .where(found.c.ok.is_(True), found.c.direction == "up")
+        .order_by(found.c.id)
+    )
+    return {revision: when for revision, when in connection.execute(query)}

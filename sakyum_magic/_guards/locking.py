@@ -1,0 +1,288 @@
+"""Locks that keep two migrations of the same database from running at once, whichever tool runs them.
+
+Alembic takes no lock of its own (alembic#633): two processes upgrading one database both read the
+same revision and both run the same migrations. Around upgrade, downgrade and stamp the migrator
+holds two locks, always in this order:
+
+1. a lock for this process, because ``alembic.context`` and ``alembic.op`` are module-level proxies:
+   two threads running env.py at once would overwrite each other's migration context;
+2. a lock in the database, held on a connection of its own (a query on the migration connection
+   before Alembic configures it would make Alembic treat the transaction as external and never
+   commit it): ``pg_advisory_lock(advisory_key())`` on PostgreSQL, ``GET_LOCK(mysql_lock_name(db))``
+   on MySQL and MariaDB, and on SQLite the lock files of :mod:`sakyum_magic._guards.lockfiles` (by real path
+   and by device and inode, so symlinks and hard links to one file wait for each other).
+
+The env.py that ``%migrate init`` writes takes the same lock (same key, name and files) when the plain
+``alembic`` CLI runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
+its connection in ``Config.attributes`` and env.py takes nothing more.
+
+A waiter says at once whom it waits for, then again every ``PROGRESS_EVERY`` seconds, through
+``on_wait`` (default: a warning of the ``sakyum_magic`` logger), and gives up after ``timeout`` seconds
+with DatabaseError. Whom: on SQLite the holder's process id, host and start time, which it writes into
+the lock file; on PostgreSQL its server process, and the process id, host and start time it puts in
+its ``application_name``; on MySQL/MariaDB its connection id, client host and idle time.
+
+The migrator reads the database's revision only once it holds the locks, so a run that waited finds
+the work already done and reports that nothing is left to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import TYPE_CHECKING, Any
+
+from .._core.binding import mask_url
+from .._core.errors import DatabaseError
+from .lockfiles import LOCK_TIMEOUT, PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+    from .._core.records import MigrationResult
+
+__all__ = [
+    "LOCK_NAME",
+    "LOCK_TIMEOUT",
+    "PROGRESS_EVERY",
+    "alembic_context",
+    "database_lock",
+    "migration_lock",
+]
+
+LOCK_NAME = "sakyum_magic.migrate"
+
+# Module-level on purpose: what it guards, Alembic's context and op proxies, is module-level too.
+_ALEMBIC_CONTEXT = threading.RLock()
+
+# Who holds the advisory lock: the granted pg_locks row of the key, with its session.
+PG_HOLDER = """\
+SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start, a.state_change
+FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+  AND l.classid::bigint = :high AND l.objid::bigint = :low
+  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+LIMIT 1"""
+SET_NAME = "SELECT set_config('application_name', :v, false)"
+MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
+
+
+@contextmanager
+def alembic_context() -> Iterator[None]:
+    """Hold the process-wide lock around anything that runs env.py (re-entrant)."""
+    with _ALEMBIC_CONTEXT:
+        yield
+
+
+@contextmanager
+def migration_lock(
+    engine: Engine, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None, shared: bool = True
+) -> Iterator[None]:
+    """Hold the process lock, then the database's migration lock, for the duration of a run.
+
+    :param shared: False for a database no other process can know of (``%migrate test``'s scratch
+        ones): the process lock only.
+    """
+    with alembic_context(), database_lock(engine, timeout, on_wait) if shared else nullcontext():
+        yield
+
+
+def database_lock(
+    engine: Engine,
+    timeout: float = LOCK_TIMEOUT,
+    on_wait: OnWait | None = None,
+    every: float = PROGRESS_EVERY,
+) -> AbstractContextManager[None]:
+    """The lock other processes migrating the same database wait on (none for other dialects).
+
+    :param timeout: seconds to wait for another migration before raising DatabaseError.
+    :param on_wait: called with a message when the lock is busy, then every ``every`` seconds
+        while waiting (default: a warning of the ``sakyum_magic`` logger).
+    """
+    lock = _LOCKS.get(engine.dialect.name)
+    if lock is None:
+        return nullcontext()
+    return lock(engine, Wait(mask_url(engine.url), timeout, on_wait or logger.warning, every))
+
+
+# -- the rules env.py repeats (tests/test_locking.py checks that both give the same answers) --------
+# (and sqlite_path_lock, sqlite_identity_lock in lockfiles.py)
+
+
+def advisory_key(name: str = LOCK_NAME) -> int:
+    """A stable signed 64-bit key for ``pg_advisory_lock`` (advisory locks are per database)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+def mysql_lock_name(database: str) -> str:
+    """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
+    return f"{LOCK_NAME}:{database}"[:64]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
+    from sqlalchemy import text
+
+    key = advisory_key()
+    with _lock_connection(engine) as connection:
+        wait.until(lambda seconds: _pg_attempt(connection, key, seconds), lambda: _pg_holder(connection, key))
+        with connection.begin():
+            # Our name in pg_stat_activity is how a waiter learns our process id and host.
+            previous = connection.execute(text("SHOW application_name")).scalar()
+            connection.execute(text(SET_NAME), {"v": pg_holder_name(holder_tag())})
+        try:
+            yield
+        finally:
+            with connection.begin():
+                connection.execute(text(SET_NAME), {"v": previous})
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+
+
+def pg_holder_name(tag: dict[str, Any]) -> str:
+    """The application_name a PostgreSQL lock holder shows (63 characters at most)."""
+    since = time.strftime("%H:%M:%S", time.localtime(float(tag["since"])))
+    return f"{tag['tool']} pid {tag['pid']} since {since} on {tag['host']}"[:63]
+
+
+def _pg_attempt(connection: Connection, key: int, seconds: float) -> bool:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        with connection.begin():
+            if seconds <= 0:
+                query = text("SELECT pg_try_advisory_lock(:key)")
+                return bool(connection.execute(query, {"key": key}).scalar())
+            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
+            connection.execute(text(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 1)}ms'"))
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            return True
+    except DBAPIError as exc:
+        if not _lock_timed_out(exc):
+            raise
+        return False
+
+
+def _lock_timed_out(exc: Any) -> bool:
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return bool(code == "55P03" or "lock timeout" in str(exc.orig).lower())
+
+
+def _pg_holder(connection: Connection, key: int) -> str:
+    from sqlalchemy import text
+
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    with connection.begin():
+        row = connection.execute(
+            text(PG_HOLDER), {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}
+        ).first()
+    if row is None:
+        return "a session that has just released it"
+    pid, application, client, started, _changed = row
+    who = f" ({application})" if application else ""
+    source = f" from {client}" if client else ""
+    connected = f", connected at {started:%H:%M:%S}" if started is not None else ""
+    return f"PostgreSQL server process {pid}{who}{source}{connected}"
+
+
+# -- MySQL and MariaDB -----------------------------------------------------------------------------
+
+
+@contextmanager
+def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
+    from sqlalchemy import text
+
+    with _lock_connection(engine) as connection:
+        name = mysql_lock_name(connection.execute(text("SELECT DATABASE()")).scalar() or "")
+        connection.commit()
+        wait.until(
+            lambda seconds: _mysql_attempt(connection, name, seconds), lambda: _mysql_holder(connection, name)
+        )
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            connection.commit()
+
+
+def _mysql_attempt(connection: Connection, name: str, seconds: float) -> bool:
+    from sqlalchemy import text
+
+    got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": seconds})
+    connection.commit()
+    return got.scalar() == 1
+
+
+def _mysql_holder(connection: Connection, name: str) -> str:
+    from sqlalchemy import text
+
+    row = connection.execute(text(MYSQL_HOLDER), {"name": name}).first()
+    connection.commit()
+    if row is None:
+        return "a connection this user cannot see, or one that has just released it"
+    since = time.strftime("%H:%M:%S", time.localtime(time.time() - float(row[2] or 0)))
+    return f"MySQL connection {row[0]} from {row[1]}, idle since {since}"
+
+
+# -- after a failure --------------------------------------------------------------------------------
+
+
+def concurrent_change(url: URL, result: MigrationResult, expected: tuple[str, ...]) -> DatabaseError | None:
+    """The error for a failed run whose database another writer changed meanwhile, else None.
+
+    ``expected`` is where this run's own steps left the version table (Alembic's heads after its last
+    step, or where it started); ``result.after`` is what the table holds now. When they differ, a
+    process that does not take the lock (an env.py not written by ``%migrate init``, or plain SQL)
+    wrote too, and the revision that was running is not at fault.
+    """
+    if sorted(result.after) == sorted(expected):
+        return None
+    return DatabaseError(
+        f"another migration changed {mask_url(url)} while this {result.command} ran: this run applied "
+        f"{len(result.steps)} step(s) and left it at {_heads(expected)}, but it is now at "
+        f"{_heads(result.after)}, so no revision file is at fault; once the other process is done, see "
+        "%migrate current and run the command again (the alembic CLI waits for %migrate only with the "
+        "env.py %migrate init writes)"
+    )
+
+
+def busy_error(exc: BaseException, url: URL) -> DatabaseError | None:
+    """The error for SQLite's "database is locked" (another connection writing), else None."""
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is None or code & 0xFF not in _SQLITE_BUSY:
+        return None
+    name = getattr(orig, "sqlite_errorname", code)
+    return DatabaseError(
+        f"another connection is writing to {mask_url(url)} (SQLite: {name}), so this run stopped; "
+        "no revision file is at fault: run the command again when it is done"
+    )
+
+
+_SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED and their extended codes
+
+
+def _heads(heads: tuple[str, ...]) -> str:
+    return ", ".join(sorted(heads)) or "base"
+
+
+@contextmanager
+def _lock_connection(engine: Engine) -> Iterator[Connection]:
+    from .._run.database import connect
+
+    with connect(engine) as connection:
+        yield connection
+
+
+_LOCKS: dict[str, Callable[[Engine, Wait], AbstractContextManager[None]]] = {
+    "postgresql": _postgres_lock,
+    "mysql": _mysql_lock,
+    "mariadb": _mysql_lock,
+    "sqlite": sqlite_lock,
+}

@@ -1,0 +1,251 @@
+"""Database connections for migrations: engine creation, error translation, reading the version table.
+
+On SQLite the engine follows SQLAlchemy's documented pysqlite recipe: the driver's own transaction
+handling is switched off and SQLAlchemy emits ``BEGIN`` itself, so a revision's DDL and its
+version-table update commit together (one transaction and one commit per revision).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._core.binding import mask_url, parse_url, scrub
+from .._core.compat import postgres_scheme
+from .._core.errors import ConfigurationError, DatabaseError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Connection, Engine
+
+VERSION_TABLE = "alembic_version"
+MARKER_TABLE = "sakyum_in_progress"
+"""Notes of revisions in progress where DDL commits at once (see :mod:`sakyum_magic._guards.markers`)."""
+LOG_TABLE = "sakyum_migration_log"
+"""The applied-at log (see :mod:`sakyum_magic._guards.audit`)."""
+OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
+"""Tables the package keeps in the user's database: never a model's, never offered to drop."""
+WRITER_OPTION = "sakyum_writer"
+"""Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
+
+_DRIVER_HINTS = {
+    "psycopg2": "pip install psycopg2-binary",
+    "psycopg": "pip install 'psycopg[binary]'",
+    "MySQLdb": "pip install mysqlclient, or use mysql+pymysql:// with PyMySQL",
+}
+
+
+def create_engine(url: URL) -> Engine:
+    """An engine for running migrations against ``url`` (transactional DDL on SQLite)."""
+    import sqlalchemy
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    from .._core.compat import engine_options as version_options
+    from .aio import engine_options
+
+    options = engine_options(url)
+    if sqlite_file(url) is not None:
+        # No pooled handle on a SQLite file: one deleted, replaced or moved between two commands
+        # (`!rm default.db` to start over) is opened afresh, never used through a stale handle.
+        from sqlalchemy.pool import NullPool
+
+        options["poolclass"] = NullPool
+    try:
+        engine = sqlalchemy.create_engine(url, **options, **version_options())
+    except NoSuchModuleError as exc:
+        raise _unknown_dialect(url) from exc
+    except ModuleNotFoundError as exc:
+        hint = _DRIVER_HINTS.get(exc.name or "", f"pip install {exc.name}")
+        if exc.name == "psycopg2" and postgres_scheme() != "postgresql+psycopg2":
+            hint += ", or use postgresql+psycopg:// with psycopg 3"
+        raise ConfigurationError(
+            f"the driver for {mask_url(url)!r} is not installed ({exc.name}): {hint}"
+        ) from exc
+    except (ArgumentError, ValueError, TypeError) as exc:  # also a query option of the wrong type
+        raise ConfigurationError(
+            f"cannot use the database URL {mask_url(url)!r}: {scrub(str(exc), url)}"
+        ) from exc
+    if is_transactional_sqlite(engine):
+        _make_sqlite_ddl_transactional(engine)
+    return engine
+
+
+def check_dialect(url: URL) -> None:
+    """ConfigurationError unless SQLAlchemy knows the URL's dialect (its driver need not be installed)."""
+    from sqlalchemy.exc import NoSuchModuleError
+
+    try:
+        url.get_dialect()
+    except NoSuchModuleError as exc:
+        raise _unknown_dialect(url) from exc
+
+
+def _unknown_dialect(url: URL) -> ConfigurationError:
+    return ConfigurationError(
+        f"unknown database dialect in {mask_url(url)!r}: use sqlite://, {postgres_scheme()}:// "
+        "or mysql+pymysql:// (fix it with %migrate config --url URL)"
+    )
+
+
+def new_sqlite_file(url: str | URL | None) -> Path | None:
+    """The file of a SQLite URL that does not exist yet (connecting creates it), else None."""
+    path = sqlite_file(url)
+    try:
+        return None if path is None or path.exists() else path
+    except (OSError, ValueError):
+        return None
+
+
+def sqlite_file(url: str | URL | None) -> Path | None:
+    """The file a SQLite URL names (existing or not); None for other databases and in-memory ones."""
+    try:
+        parsed = parse_url(url)
+    except ConfigurationError:
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in {"", ":memory:"} or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def file_identity(path: Path | None) -> tuple[int, int] | None:
+    """Device and inode of ``path``: a deleted, replaced or moved database file changes it."""
+    if path is None:
+        return None
+    try:
+        found = path.stat()
+    except (OSError, ValueError):
+        return None
+    return found.st_dev, found.st_ino
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def require_sqlite_database(url: str | URL | None) -> None:
+    """A SQLite URL must not name a file that is something else (SQLite's error says little)."""
+    path = sqlite_file(url)
+    try:
+        with path.open("rb") as handle:  # type: ignore[union-attr]
+            header = handle.read(len(SQLITE_HEADER))
+    except (AttributeError, OSError):
+        return  # not a SQLite file URL, or no file yet (connecting creates it)
+    if header and header != SQLITE_HEADER:
+        raise DatabaseError(
+            f"{path} is not a SQLite database (it holds something else): bind another file with "
+            "%migrate config --url sqlite:///FILE"
+        )
+
+
+def is_empty_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` is a SQLite file with nothing in it (what connecting alone leaves behind)."""
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    if path.stat().st_size == 0:
+        return True
+    try:
+        with sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True) as connection:
+            found = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            names = {row[0] for row in found}
+    except sqlite3.DatabaseError:
+        return False
+    return names <= OWN_TABLES  # at most the package's own log of the failed attempt
+
+
+def require_database_file(url: str | URL | None) -> None:
+    """A read-only command must not create a SQLite file just by connecting: say so instead."""
+    path = sqlite_file(url)
+    if path is not None and file_identity(path) is None:
+        raise DatabaseError(
+            f"no database file at {path}: %migrate upgrade creates it (a read-only command does not)"
+        )
+
+
+def is_transactional_sqlite(engine: Engine) -> bool:
+    """Whether ``engine`` is a SQLite engine on which SQLAlchemy, not the driver, opens transactions."""
+    return bool(engine.dialect.name == "sqlite" and engine.dialect.driver in {"pysqlite", "aiosqlite"})
+
+
+def _make_sqlite_ddl_transactional(engine: Engine) -> None:
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
+        # The driver would autocommit each CREATE/ALTER; SQLAlchemy's BEGIN below takes over instead.
+        # Foreign keys stay off: inside a transaction the pragma is a no-op, and a batch rebuild of a
+        # parent table with them on would cascade-delete the child rows.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()  # a cursor, as aiosqlite's adapted connection has no execute()
+        cursor.execute("PRAGMA foreign_keys=OFF")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # autocommit_block() (VACUUM and friends) must not get a BEGIN.
+        options = connection.get_execution_options()
+        if options.get("isolation_level") != "AUTOCOMMIT":
+            # A migration's first statement reads the version table; with a deferred BEGIN its first
+            # write then fails at once ("database is locked") if another connection is writing,
+            # while IMMEDIATE waits out the busy timeout. Plain reads keep the deferred BEGIN.
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITER_OPTION) else "BEGIN")
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection, with an unreachable server or a bad database path turned into DatabaseError."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        connection = engine.connect()
+    except (DBAPIError, OSError) as exc:  # asyncpg raises the socket's own OSError
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise DatabaseError(
+            f"cannot connect to {mask_url(engine.url)}: {first_line(reason, engine.url)}; "
+            "check that the server is running and the URL is right (%migrate config --url URL)"
+        ) from exc
+    with connection:
+        yield connection
+
+
+def current_heads(engine: Engine, version_table: str = VERSION_TABLE) -> tuple[str, ...]:
+    """The revisions stored in the version table, read with one query on a connection of its own.
+
+    A separate connection matters: a query on the migration connection before Alembic configures it
+    would make Alembic treat the transaction as external and never commit it.
+    """
+    from .aio import call
+
+    return call(engine, lambda: _read_heads(engine, version_table))
+
+
+def _read_heads(engine: Engine, version_table: str) -> tuple[str, ...]:
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    with connect(engine) as connection:
+        try:
+            rows = connection.execute(text(f"SELECT version_num FROM {version_table}")).all()
+        except DBAPIError as exc:
+            connection.rollback()
+            if _table_exists(connection, version_table):
+                raise DatabaseError(
+                    f"cannot read {version_table} from {mask_url(engine.url)}: "
+                    f"{first_line(exc.orig, engine.url)}"
+                ) from exc
+            return ()
+    return tuple(sorted(row[0] for row in rows))
+
+
+def _table_exists(connection: Connection, table: str) -> bool:
+    from sqlalchemy import inspect
+
+    return bool(inspect(connection).has_table(table))
+
+
+def first_line(error: BaseException | None, url: URL | None) -> str:
+    """A driver error's first line, without any password it might quote."""
+    text = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "error"
+    return scrub(text, url)

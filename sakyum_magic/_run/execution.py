@@ -1,0 +1,357 @@
+"""The one place a migration runs: upgrade, downgrade, stamp, and plan's dry run of the first two.
+
+Every run goes through env.py inside :func:`~sakyum_magic._run.environment.run_environment`, so what
+the magic needs holds for any env.py (see :mod:`sakyum_magic._run.environment`). env.py receives through
+``Config.attributes``: ``connection`` (Alembic's documented recipe key), ``target_metadata`` and
+``sakyum_url`` (for offline SQL). A dry run (:class:`Strategy`) is the same run inside a transaction
+begun before Alembic sees the connection, so Alembic treats it as external and never commits; it
+is rolled back at the end, and any COMMIT attempted meanwhile stops the run.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._core import translation
+from .._core.errors import MigrationError, RevisionError
+from .._core.records import MigrationResult, Step
+from .._guards import audit, locking, markers
+from . import interrupts
+from .commits import FlushAtTheEnd, deferred_flush
+from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
+from .environment import (
+    RunControl,
+    kept_logging,
+    refuse_commit,
+)
+from .envrun import Target, own_env, run_env
+from .partial import SchemaWatch
+from .recording import StepRecorder
+from .steps import Steps, step_planner
+
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How to run: for real, or as a dry run rolled back at the end, with statements classified."""
+
+    dry_run: bool = False
+    classify: Callable[[Any, str], bool] | None = None
+
+
+def migrate(
+    target: Target,
+    script: ScriptDirectory,
+    name: str,
+    revision: str | Sequence[str],
+    *,
+    sql: bool = False,
+    tag: str | None = None,
+    purge: bool = False,
+    strategy: Strategy | None = None,
+) -> MigrationResult:
+    """Run ``name`` (upgrade, downgrade or stamp) to ``revision``; offline SQL with ``sql``."""
+    steps = step_planner(script, name, revision, sql, purge)
+    label = revision if isinstance(revision, str) else " ".join(revision)
+    if sql:
+        return _offline(target, script, name, label, steps, tag)
+    # The revision is read only under the lock: a run that waited then finds nothing left to do.
+    with locking.migration_lock(target.engine, target.lock_timeout, target.on_wait, not target.private):
+        return _apply(target, script, name, label, steps, tag, strategy or Strategy())
+
+
+def _offline(
+    target: Target, script: ScriptDirectory, name: str, label: str, steps: Steps, tag: str | None
+) -> MigrationResult:
+    check_dialect(target.url)  # offline SQL needs the dialect, not the driver
+    buffer = io.StringIO()
+    config = target.config(output_buffer=buffer, stdout=io.StringIO())
+    config.attributes["sakyum_url"] = target.url
+    config.attributes["target_metadata"] = None
+    control = RunControl(None, target.url)
+    with locking.alembic_context(), kept_logging(), translation.alembic_errors(target.url):
+        run_env(script, config, steps, control, as_sql=True, tag=tag)
+    return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
+
+
+def _apply(
+    target: Target,
+    script: ScriptDirectory,
+    name: str,
+    label: str,
+    steps: Steps,
+    tag: str | None,
+    strategy: Strategy,
+) -> MigrationResult:
+    """Run env.py on one connection of the bound database, recording each step and its SQL."""
+    before = current_heads(target.engine)
+    if name != "stamp":
+        require_known(before, script, target.directory)
+    if name == "upgrade" and label == "head" and len(heads := script.get_heads()) > 1:
+        raise translation.multiple_heads(tuple(heads))
+    result = MigrationResult(name, label, before, before)
+    if name == "upgrade" and own_env(target.directory) and at_target(label, before, script):
+        return result
+    total = len(pending_revisions(name, label, before, script))
+    run = _Run(target, name, strategy, total)
+    run.check_unfinished()
+    if run.log is not None:
+        audit.ensure_table(target.engine)
+    interrupts.clear()
+    with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
+        control = run.control(connection)
+        try:
+            with translation.alembic_errors(target.url):
+                run_env(script, run.config, run.planning(steps), control, tag=tag)
+        except db_errors() as exc:
+            run.finish(result, control, stopped=True)
+            result.left_behind = run.watch.left_behind(target.engine)
+            run.log_failure(result)
+            # Another writer (which took no lock) is to blame, not the revision that was running.
+            other = locking.busy_error(exc, target.url)
+            if other is None and not any(step.database for step in result.steps):  # one database
+                other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
+            raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
+        except (KeyboardInterrupt, interrupts.RunStopped) as exc:
+            if run.server_thread is not None:
+                run.server_thread.end_if_orphaned(target.engine)
+            run.finish(result, control, stopped=True)
+            result.left_behind = run.watch.left_behind(target.engine)
+            raise translation.interrupted(result, total, run.failing()) from exc
+    run.finish(result, control)
+    if run.watch.created:
+        markers.drop(target.engine)
+    elif run.watch.table_ready:
+        markers.tidy(target.engine, clear=name == "stamp")
+    return result
+
+
+class _Run:
+    """The parts of one online run: its Config, step recorder, schema watch and connection."""
+
+    def __init__(self, target: Target, name: str, strategy: Strategy, total: int) -> None:
+        self.target, self.name, self.strategy = target, name, strategy
+        self.recorder = StepRecorder(name, total or None, target.progress, strategy.classify)
+        self.watch = SchemaWatch(target.engine)
+        self.config = target.config()
+        self.log = (
+            audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
+        )
+        self.deferred: list[FlushAtTheEnd] = []  # see commits.py
+        self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
+        self._mark = 0  # steps recorded before that call
+        self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
+
+    def planning(self, steps: Steps) -> Steps:
+        """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
+
+        def plan(rev: Any, context: Any) -> Any:
+            planned = list(steps.fn(rev, context))
+            self._planned = [_revision_of(step) for step in planned]
+            self._mark = len(self.recorder.steps)
+            for step in planned:
+                step.migration_fn = self._guarded(step)
+            return planned
+
+        return Steps(plan, steps.options)
+
+    def _guarded(self, step: Any) -> Callable[..., Any]:
+        """The step's function, first honouring a stop request (at its start, inside its transaction,
+        nothing done) and, where DDL commits at once, noting in the database that the step began."""
+        migration_fn = step.migration_fn
+
+        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
+        def guarded(**kw: Any) -> Any:
+            interrupts.check()
+            if self.log is not None:
+                self.log.step_started()
+            if self.watch.active and not self.recorder.database():
+                self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
+            return migration_fn(**kw)
+
+        return guarded
+
+    def check_unfinished(self) -> None:
+        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
+        if not self.watch.active:
+            return
+        self.watch.table_ready, marker = markers.read(self.target.engine)
+        if marker is None:
+            return
+        if self.name == "stamp":
+            return
+        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
+        raise MigrationError(
+            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
+            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
+            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
+            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
+        )
+
+    def log_failure(self, result: MigrationResult) -> None:
+        """Log the step that failed, after its rollback (another database's steps are not logged here)."""
+        failing = self.failing()
+        if self.log is not None and failing is not None and not self.recorder.database():
+            direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
+            audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
+
+    def failing(self) -> str | None:
+        """The revision the failed call was applying: the first planned one not yet recorded."""
+        done = {step.revision for step in self.recorder.steps[self._mark :]}
+        failing = next((rev for rev in self._planned if rev not in done), None)
+        database = self.recorder.database()
+        return f"{failing} (on {database})" if failing and database else failing
+
+    @contextmanager
+    def connected(self) -> Iterator[Connection]:
+        """The bound database's connection, handed to env.py through ``Config.attributes``."""
+        attributes = self.config.attributes
+        attributes["target_metadata"] = self.target.metadata
+        attributes["sakyum_url"] = self.target.url
+        # env.py drives Alembic's module-level context: one thread at a time in this process.
+        with locking.alembic_context(), kept_logging(), connect(self.target.engine) as connection:
+            attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
+            self.server_thread = interrupts.server_thread(connection)
+            interrupts.check_client(connection)
+            self.watch.attach(attributes["connection"])
+            try:
+                yield attributes["connection"]
+            finally:
+                self.watch.detach()
+
+    def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:
+        return rolled_back(connection) if self.strategy.dry_run else nullcontext()
+
+    def control(self, connection: Connection) -> RunControl:
+        # One transaction per revision whatever env.py asked for: a failure leaves the database at the
+        # last good revision, and a run commits even when env.py never calls begin_transaction().
+        # A stamp is one transaction, so that a failure also undoes --purge.
+        options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
+        if is_transactional_sqlite(self.target.engine):
+            options["transactional_ddl"] = True
+        hooks: list[Callable[..., None]] = [self.recorder]
+        hooks += [self.watch] if self.watch.active else []
+        hooks += [self.log] if self.log is not None else []
+        self.deferred = deferred_flush(connection, self.name, self.recorder.total or 0, self.strategy.dry_run)
+        hooks += self.deferred
+        control = RunControl(
+            connection,
+            self.target.url,
+            options,
+            hooks,
+            dry_run=self.strategy.dry_run,
+            watch=self.recorder.watch,
+            one_transaction=self.name == "stamp",
+        )
+        self.recorder.database = lambda: control.database
+        if self.log is not None:
+            self.log.database = self.recorder.database
+        return control
+
+    def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
+        for deferred in self.deferred if stopped else ():
+            deferred.flush(self.target.engine)
+        result.steps, result.log = self.recorder.steps, tuple(control.log)
+        if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
+            result.after = current_heads(self.target.engine)
+        if stopped and result.steps and not _committed(result.steps[-1], result.after):
+            # Recorded inside its transaction, which the failure or interrupt then rolled back.
+            result.steps = result.steps[:-1]
+        result.notes = tuple(
+            f"env.py also migrated {other}, which is not the bound database (its steps name it)"
+            for other in control.others
+        )
+
+
+def _committed(step: Step, after: tuple[str, ...]) -> bool:
+    """Whether the version table shows ``step`` done: an upgrade's revision is there, a downgrade's gone."""
+    if step.direction == "stamp" or step.database:
+        return True  # a stamp is one transaction; another database's version table is not read here
+    return (step.revision in after) == (step.direction == "up")
+
+
+def _revision_of(step: Any) -> str:
+    """The revision id a planned step applies (a RevisionStep's script; a stamp's target)."""
+    script = getattr(step, "revision", None)
+    if script is not None:
+        return str(script.revision)
+    return ", ".join(getattr(step, "to_revisions", ())) or "base"
+
+
+def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
+    """Whether an upgrade to ``target`` has nothing to do (checked against the cached map)."""
+    if not before:
+        return False
+    heads = tuple(sorted(script.get_heads()))
+    if target in {"head", "heads"}:
+        return before == heads
+    return target in before
+
+
+def pending_revisions(name: str, target: str, before: tuple[str, ...], script: ScriptDirectory) -> list[str]:
+    """The revisions a run is expected to apply, in order (for the progress bar and errors)."""
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+    from alembic.util import CommandError
+
+    upper, lower = (target, before or "base") if name == "upgrade" else (before or "base", target)
+    if name == "stamp":
+        return []
+    try:
+        revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
+    except (AlembicRevisionError, CommandError):
+        return []
+    except AssertionError as exc:  # Alembic's own argument checks; the run reports them
+        if not translation.raised_by_alembic(exc):
+            raise
+        return []
+    return revisions[::-1] if name == "upgrade" else revisions
+
+
+def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:
+    """The database's revisions must have files here; otherwise say how to get out of it."""
+    missing = [rev for rev in heads if not _defined(script, rev)]
+    if missing:
+        raise RevisionError(
+            f"the database is at {', '.join(missing)}, which no file in {directory} defines "
+            "(deleted, or from other code?): restore the file, or reset the version table with "
+            "%migrate stamp REV --purge (REV = base, head, or the revision the schema really matches)"
+        )
+
+
+def _defined(script: ScriptDirectory, rev: str) -> bool:
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+
+    try:
+        return script.revision_map.get_revision(rev) is not None
+    except AlembicRevisionError:
+        return False
+
+
+@contextmanager
+def rolled_back(connection: Connection) -> Iterator[None]:
+    """One transaction around everything run on ``connection``; rolled back, and no COMMIT allowed."""
+    from sqlalchemy import event
+
+    transaction = connection.begin()
+    event.listen(connection, "commit", refuse_commit)
+    try:
+        yield
+    finally:
+        event.remove(connection, "commit", refuse_commit)
+        if transaction.is_active:
+            transaction.rollback()
+
+
+def db_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import DBAPIError
+
+    return (DBAPIError,)
