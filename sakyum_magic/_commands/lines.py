@@ -1,12 +1,10 @@
 """The two command lines a result carries: the ``%migrate`` line that made it, and the ``alembic``
 command that does the same (or the nearest one, or a word that there is none).
 
-Both are derived from a :class:`~sakyum_magic._commands.table.Command` of the table and the parsed line:
-the ``%migrate``
-line lists the command's positionals and options (those left at their defaults left out); the
-``alembic`` line takes the names in ``Command.alembic`` (or ``Command.nearest``), in that order,
-with Alembic's flags. Neither ever holds a password: a URL, and any ``-x`` value that holds one,
-is masked.
+Both are derived from a :class:`~sakyum_magic._commands.table.Command` of the table and the parsed line: the
+``%migrate`` line lists the command's positionals and options (those left at their defaults left out); the
+``alembic`` line takes the names in ``Command.alembic`` (or ``Command.nearest``), in that order, with
+Alembic's flags. Neither ever holds a password: a URL, and any ``-x`` value that holds one, is masked.
 """
 
 from __future__ import annotations

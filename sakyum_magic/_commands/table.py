@@ -1,21 +1,18 @@
 """The ``%migrate`` command table: every subcommand declared once.
 
 A :class:`Command` names the function it calls (a :class:`~sakyum_magic._core.migrator.Migrator` method, or
-for
-``config`` a function of the session), which of that function's parameters are given by position,
-what must be ready first, how its result is shown, and the ``alembic`` command line it corresponds
-to, or the nearest one (the lines themselves are built by :mod:`sakyum_magic._commands.lines`). Its options
-are
-the function's other parameters that have an entry in :data:`OPTIONS`, where each option is
-declared once with Alembic's flag names, plus the magic's own (``-v``, ``--show-sql``; ``-x`` for
-every command that runs env.py). Help is the function's docstring: the first line sums the command
-up, and each ``:param name:`` line is that argument's help (as Alembic's
-``CommandLine._generate_args`` derives its command line from ``alembic.command``).
+for ``config`` a function of the session), which of that function's parameters are given by position, what
+must be ready first, how its result is shown, and the ``alembic`` command line it corresponds to, or the
+nearest one (the lines themselves are built by :mod:`sakyum_magic._commands.lines`). Its options are the
+function's other parameters that have an entry in :data:`OPTIONS`, where each option is declared once with
+Alembic's flag names, plus the magic's own (``-v``, ``--show-sql``; ``-x`` for every command that runs
+env.py). Help is the function's docstring: the first line sums the command up, and each ``:param name:`` line
+is that argument's help (as Alembic's ``CommandLine._generate_args`` derives its command line from
+``alembic.command``).
 
 The parser, ``%migrate?``, ``%migrate SUB -h`` (:mod:`sakyum_magic._frontend.parser`) and the dispatch
 (:mod:`sakyum_magic._frontend.handlers`) are derived from :data:`COMMANDS`. To add a subcommand, write the
-Migrator
-method, with a ``:param:`` line per parameter, and add one ``Command`` below.
+Migrator method, with a ``:param:`` line per parameter, and add one ``Command`` below.
 """
 
 from __future__ import annotations

@@ -4,14 +4,12 @@ Every error carries one line that says what went wrong and what to do about it. 
 each of them into a plain ``UsageError``; code that uses the core directly can catch them by kind::
 
     SakyumError
-     ├── ConfigurationError     the URL, metadata or directory binding is wrong
-     │    └── NotInitializedError   the migration directory does not exist yet
-     ├── DatabaseError          the database cannot be reached or refused a statement
-     ├── RevisionError          an unknown or ambiguous revision, or several heads where one is needed
-     │    └── MultipleHeadsError
-     ├── MigrationError         a revision failed while it ran
-     ├── PendingChangesError    ``check`` found operations that no revision covers yet
-     └── DropRefusedError       autogenerate would drop tables or columns and --allow-drop is not given
+     ├── ConfigurationError     the URL, metadata or directory binding is wrong │    └── NotInitializedError
+     the migration directory does not exist yet ├── DatabaseError          the database cannot be reached or
+     refused a statement ├── RevisionError          an unknown or ambiguous revision, or several heads where
+     one is needed │    └── MultipleHeadsError ├── MigrationError         a revision failed while it ran ├──
+     PendingChangesError    ``check`` found operations that no revision covers yet └── DropRefusedError
+     autogenerate would drop tables or columns and --allow-drop is not given
 """
 
 from __future__ import annotations

@@ -8,12 +8,11 @@ again, so a downgrade that leaves something behind or drops the wrong thing is c
 revision).
 
 They run with the package's own core: a second :class:`~sakyum_magic._core.migrator.Migrator` with the same
-directory,
-configuration and models, bound to a scratch database, calling ``upgrade``, ``downgrade`` and
-``diff``. The scratch database is a temporary SQLite file for a SQLite binding, or a database created
-on the bound server (``CREATE DATABASE`` on an AUTOCOMMIT connection) and dropped afterwards; the
-bound database itself is never migrated. An env.py that migrates some other database of its own
-(a multidb directory, a URL of its own) is refused before anything runs.
+directory, configuration and models, bound to a scratch database, calling ``upgrade``, ``downgrade`` and
+``diff``. The scratch database is a temporary SQLite file for a SQLite binding, or a database created on the
+bound server (``CREATE DATABASE`` on an AUTOCOMMIT connection) and dropped afterwards; the bound database
+itself is never migrated. An env.py that migrates some other database of its own (a multidb directory, a URL
+of its own) is refused before anything runs.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
 """Tab completion in ``%migrate`` lines, derived from the command table (:mod:`sakyum_magic._commands.table`).
 
 ``%load_ext`` registers one IPython matcher (:class:`~sakyum_magic._frontend.magic.MigrateCompleter`) that
-imports this
-module on the first completion inside a ``%migrate`` line. What is offered depends on where the
-cursor is: the subcommands; a subcommand's options (its entry in the table); a revision argument's
-ids (a unique prefix completes to its id), ``head``, ``heads``, ``base``, relative steps and
-``label@head``; a path for ``--dir``, ``--ini`` and ``init DIR``; the metadata candidates of the
-namespace for ``--metadata``; the check names of ``test``.
+imports this module on the first completion inside a ``%migrate`` line. What is offered depends on where the
+cursor is: the subcommands; a subcommand's options (its entry in the table); a revision argument's ids (a
+unique prefix completes to its id), ``head``, ``heads``, ``base``, relative steps and ``label@head``; a path
+for ``--dir``, ``--ini`` and ``init DIR``; the metadata candidates of the namespace for ``--metadata``; the
+check names of ``test``.
 
 Revisions come from the migrator's cached revision map
 (:meth:`~sakyum_magic._core.migrator.Migrator.snapshot`), never

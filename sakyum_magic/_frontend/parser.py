@@ -1,9 +1,8 @@
 """The ``%migrate`` command line, derived from the command table (:mod:`sakyum_magic._commands.table`).
 
-Each sub-parser comes from one :class:`~sakyum_magic._commands.table.Command`: its summary and description
-are the
-function's docstring, each argument's help its ``:param:`` line, each default the signature's. A bad
-line raises ``UsageError``; ``-h`` raises :class:`HelpRequested` so that nothing runs.
+Each sub-parser comes from one :class:`~sakyum_magic._commands.table.Command`: its summary and description are
+the function's docstring, each argument's help its ``:param:`` line, each default the signature's. A bad line
+raises ``UsageError``; ``-h`` raises :class:`HelpRequested` so that nothing runs.
 """
 
 from __future__ import annotations

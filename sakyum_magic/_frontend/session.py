@@ -1,12 +1,10 @@
 """The session's settings and the migrator that follows them; ``%migrate config``; the models.
 
-The traitlets of :class:`~sakyum_magic._frontend.magic.MigrateMagics` (``url``, ``metadata``,
-``directory``, ``ini``,
-``progress``) are the one copy of the settings. The session's
-:class:`~sakyum_magic._core.migrator.Migrator` follows
-them: :func:`follow` sets its field when a traitlet changes (the magic observes them), so nothing
-is copied line by line. ``config`` checks all its new values on a scratch Migrator before it sets
-any, so a ``config`` that fails changes nothing.
+The traitlets of :class:`~sakyum_magic._frontend.magic.MigrateMagics` (``url``, ``metadata``, ``directory``,
+``ini``, ``progress``) are the one copy of the settings. The session's
+:class:`~sakyum_magic._core.migrator.Migrator` follows them: :func:`follow` sets its field when a traitlet
+changes (the magic observes them), so nothing is copied line by line. ``config`` checks all its new values on
+a scratch Migrator before it sets any, so a ``config`` that fails changes nothing.
 
 The metadata setting is an expression, evaluated in the user namespace when a command needs the
 models, at most once per ``%migrate`` line (:func:`one_evaluation`): a cell re-run with new models
@@ -230,8 +228,8 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
 def configuration_file(directory: Path) -> Path:
     """The configuration file for ``config --dir DIR`` without ``--ini``: the one that names DIR (see
     :func:`~sakyum_magic._core.configuration.configuration_for`); else, for a DIR that exists,
-    DIR/alembic.ini, so that
-    no other directory's settings apply to it (nothing is read until that file exists); else, for a
+    DIR/alembic.ini, so that no other directory's settings apply to it (nothing is read until that file
+    exists); else, for a
     DIR that ``init`` has yet to make, alembic.ini, where ``alembic init DIR`` writes it."""
     check_path(directory)
     found = configuration_for(directory)

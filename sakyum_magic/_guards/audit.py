@@ -1,12 +1,11 @@
 """The applied-at log: when each revision was applied, by whom, how long it took, and whether it failed.
 
-Every upgrade, downgrade and stamp step adds a row to :data:`LOG_TABLE` in the same database, in the
-same transaction as its version update (an ``on_version_apply`` hook), so the log and the version
-table never disagree; a step that failed is logged after its rollback, on a connection of its own.
-The env.py that ``%migrate init`` writes logs the same way when the plain ``alembic`` CLI runs it
-(its own copy of the table and rows, in :mod:`sakyum_magic._authoring.template_audit`, which a test keeps
-equal
-to this one), and any other env.py gets the log when the magic runs it.
+Every upgrade, downgrade and stamp step adds a row to :data:`LOG_TABLE` in the same database, in the same
+transaction as its version update (an ``on_version_apply`` hook), so the log and the version table never
+disagree; a step that failed is logged after its rollback, on a connection of its own. The env.py that
+``%migrate init`` writes logs the same way when the plain ``alembic`` CLI runs it (its own copy of the table
+and rows, in :mod:`sakyum_magic._authoring.template_audit`, which a test keeps equal to this one), and any
+other env.py gets the log when the magic runs it.
 """
 
 from __future__ import annotations
