@@ -171,3 +171,21 @@ def test_a_text_a_command_made_shows_its_alembic_line() -> None:
         assert "title" in str(exc)
     else:
         raise AssertionError("an unknown attribute was accepted")
+
+
+def test_html_tables_are_laid_out_for_reading() -> None:
+    """Text left-aligned and numbers right-aligned whatever the front end's default; long text
+    wrapped inside a bounded column; timestamps never wrapped."""
+    import re
+
+    frame = render.frame(
+        [["a" * 30 + " " + "b" * 30, 12.5, "2026-12-07T04:32:08.214+00:00", "short"]],
+        ["message", "seconds", "applied_at", "tool"],
+    )
+    page = frame._repr_html_()
+    headers = re.findall(r'<th style="text-align: (\w+)">', page)
+    assert headers == ["left", "right", "left", "left"]
+    cells = re.findall(r'<td style="([^"]*)"', page)
+    assert [re.search(r"text-align: (\w+)", c).group(1) for c in cells] == headers  # type: ignore[union-attr]
+    assert "white-space: nowrap" in cells[2] and "white-space: nowrap" not in cells[0]
+    assert "max-width: 36em" in page and "overflow-wrap: anywhere" in page

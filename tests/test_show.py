@@ -25,7 +25,8 @@ def displayed(shell: Any, value: Any) -> tuple[str, str]:
 def shows(shell: Any, value: Any, alembic: str) -> bool:
     """Whether both forms show ``alembic`` as the command under the result."""
     text, page = displayed(shell, value)
-    return f"`{alembic}`" in text.splitlines()[-1] and f"<code>{html.escape(alembic)}</code>" in page
+    last = text.split("\n(%migrate ")[-1]  # the lines under the result (wrapped to the terminal)
+    return f"`{alembic}`" in " ".join(last.splitlines()) and f"<code>{html.escape(alembic)}</code>" in page
 
 
 def test_every_result_shows_its_alembic_command(shell: Any, workdir: Path) -> None:

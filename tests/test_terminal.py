@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -12,8 +14,8 @@ from sakyum_magic._display.terminal import frame_text
 LONG_MESSAGE = "Add the email column to users and backfill it from the legacy contacts table"
 
 
-def info(rev: str, down: tuple[str, ...] = (), message: str = LONG_MESSAGE) -> RevisionInfo:
-    path = f"/home/someone/projects/an-app/alembic/versions/{rev}_add_the_email_column_to_users.py"
+def info(rev: str, down: tuple[str, ...] = (), message: str = LONG_MESSAGE, path: str = "") -> RevisionInfo:
+    path = path or f"/home/someone/projects/an-app/alembic/versions/{rev}_add_the_email_column_to_users.py"
     doc = f"{message}\n\nRevision ID: {rev}\nRevises: {', '.join(down)}"
     return RevisionInfo(
         rev, down, (), (), message, "2026-01-01 10:00:00.123456", True, False, False, path, doc
@@ -101,3 +103,54 @@ def test_many_rows_are_cut_like_pandas_does() -> None:
 def test_a_very_narrow_terminal_overflows_rather_than_hiding_the_essentials() -> None:
     text = frame_text(history(), 20)
     assert "9a8b7c6d5e4f" in text and "message" in text
+
+
+def plan_frame() -> pd.DataFrame:
+    sql = (
+        "CREATE TABLE users (id INTEGER NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id))",
+        "INSERT INTO alembic_version (version_num) VALUES ('9a8b7c6d5e4f')",
+    )
+    step = Step("9a8b7c6d5e4f", LONG_MESSAGE, "up", 0.0, sql, (False, False))
+    return render.plan(Plan("sqlite://", "upgrade", "head", (), (step,), "a rolled-back transaction"))
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_plan_keeps_its_statements_wrapped(width: int) -> None:
+    """The column plan exists for is never left out: without it the rows would look identical."""
+    text = frame_text(plan_frame(), width)
+    assert all(len(line) <= width for line in text.splitlines()), text
+    assert "statement" in text.splitlines()[0]
+    assert "INSERT INTO alembic_version" in " ".join(_column_text(text, "statement").split())
+    assert "statement" not in text.split("not shown at this width", 1)[-1]
+
+
+def test_timestamps_never_wrap() -> None:
+    from sakyum_magic.audit import LogEntry
+
+    entries = [
+        LogEntry("2026-12-07T04:32:08.214+00:00", "b2", "a1", "b2", "up", 0.01, True, "root", "sakyum-magic")
+    ]
+    text = frame_text(render.log(entries), 60)
+    assert "2026-12-07T04:32:08.214+00:00" in text
+
+
+def test_titles_and_footers_wrap_at_word_boundaries() -> None:
+    frame = plan_frame()
+    for width in (80, 50):
+        lines = frame.to_text(width).splitlines()
+        assert all(len(line) <= width for line in lines), lines
+        words = " ".join(lines).split()
+        assert all(word in words for word in frame.equivalent.split())  # no word cut in two
+
+
+def test_paths_are_shown_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    full = str(tmp_path / "alembic" / "versions" / "9a8b_add_email.py")
+    frame = render.history([HistoryEntry(info("9a8b7c6d5e4f", path=full), True)], verbose=True)
+    assert frame["path"].iloc[0] == full  # the data keeps the full path
+    text = frame_text(frame, 400)
+    assert "alembic/versions/9a8b_add_email.py" in text and str(tmp_path) not in text
+    page = frame._repr_html_()
+    assert f'title="{full}"' in page and ">alembic/<wbr>versions/<wbr>9a8b_<wbr>add_<wbr>email.py<" in page

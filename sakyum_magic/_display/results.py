@@ -15,12 +15,22 @@ This module imports pandas, so it is imported on the first ``%migrate``, never b
 from __future__ import annotations
 
 import html
+import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
 from .footer import equivalent_html, footer_html, footer_lines
-from .terminal import cell_text, frame_text, rows_shown, terminal_width
+from .terminal import (
+    UNBROKEN,
+    cell_text,
+    frame_text,
+    is_number,
+    rows_shown,
+    shown_path,
+    terminal_width,
+    wrap_prose,
+)
 
 if TYPE_CHECKING:
     from .._core.records import RevisionInfo
@@ -95,12 +105,14 @@ class ResultFrame(pd.DataFrame):
 
     def to_text(self, width: int | None = None) -> str:
         """The text form: title, notes, the table fitted to ``width`` (default the terminal's), then
-        each step's SQL, Alembic's log, the command and its ``alembic`` equivalent."""
-        parts = [p for p in (self.title, *self.notes) if p]
+        each step's SQL, Alembic's log, the command and its ``alembic`` equivalent; the lines of
+        prose wrapped at word boundaries to ``width``."""
+        width = width or terminal_width()
+        parts = [line for p in (self.title, *self.notes) if p for line in wrap_prose(p, width)]
         if len(self) == 0 and self.empty_note:
-            parts.append(self.empty_note)
+            parts += wrap_prose(self.empty_note, width)
         else:
-            parts.append(frame_text(self, width or terminal_width()))
+            parts.append(frame_text(self, width))
             if len(self) == 0:
                 parts.append("(no rows)")
         if self.step_sql:
@@ -108,7 +120,8 @@ class ResultFrame(pd.DataFrame):
             parts += [_indented(step_sql, "    ", heading=f"  {step}") for step, step_sql in self.step_sql]
         if self.log_lines:
             parts += ["Alembic's log:", *(f"  {line}" for line in self.log_lines)]
-        parts += footer_lines(self.command, self.equivalent, self.show_cli)
+        footer = footer_lines(self.command, self.equivalent, self.show_cli)
+        parts += [line for f in footer for line in wrap_prose(f, width)]
         return "\n".join(parts)
 
     def __repr__(self) -> str:
@@ -190,28 +203,79 @@ class ResultText(str):
 
 
 def html_table(frame: pd.DataFrame) -> str:
-    """The frame as an HTML table (no index); rows that lose data highlighted; long text wraps."""
+    """The frame as an HTML table (no index) laid out for reading: text left-aligned, numbers
+    right-aligned, long text wrapped within a column no wider than :data:`TEXT_WIDTH`, timestamps and
+    revision ids never wrapped, paths shown relative to the working directory (the full path on
+    hover); rows that lose data highlighted."""
     rows, (skipped, tail) = rows_shown(frame)
     cut = len(rows) - tail if skipped else None
     lossy = list(frame["destructive"].iloc[rows]) if "destructive" in frame.columns else [False] * len(rows)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    kinds = [_kind(str(name), dtype) for name, dtype in frame.dtypes.items()]
+    head = "".join(
+        f'<th style="text-align: {"right" if kind == "number" else "left"}">{_breakable(str(c), "_")}</th>'
+        for c, kind in zip(frame.columns, kinds, strict=True)
+    )
     body = []
     for position, values in enumerate(frame.iloc[rows].itertuples(index=False, name=None)):
         if position == cut:
             body.append(f'<tr><td colspan="{len(frame.columns)}">... {skipped} more rows ...</td></tr>')
         flagged = lossy[position] is not pd.NA and bool(lossy[position])
         style = f' style="{DESTRUCTIVE_STYLE}"' if flagged else ""
-        body.append(f"<tr{style}>{''.join(_html_cell(v) for v in values)}</tr>")
+        cells = "".join(_html_cell(v, kind) for v, kind in zip(values, kinds, strict=True))
+        body.append(f"<tr{style}>{cells}</tr>")
     return (
-        '<table class="dataframe">\n<thead><tr style="text-align: left;">'
+        '<table class="dataframe sakyum-table">\n<thead><tr>'
         f"{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
     )
 
 
-def _html_cell(value: Any) -> str:
+TEXT_WIDTH = "36em"
+"""The widest a column of long text gets before it wraps (a message, a statement, a doc); it gets no
+narrower than ``TEXT_MIN_WIDTH`` while the output area has room, and breaks inside words only when a
+word alone is wider than its column."""
+TEXT_MIN_WIDTH = "8em"
+CELL_STYLES = {
+    "number": "text-align: right; vertical-align: top; white-space: nowrap",
+    "unbroken": "text-align: left; vertical-align: top; white-space: nowrap",
+    "text": "text-align: left; vertical-align: top",
+    "path": "text-align: left; vertical-align: top",
+}
+WRAPPED = (
+    f"min-width: {TEXT_MIN_WIDTH}; max-width: {TEXT_WIDTH}; white-space: pre-wrap; overflow-wrap: anywhere"
+)
+
+
+def _kind(name: str, dtype: Any) -> str:
+    from pandas.api.types import is_datetime64_any_dtype
+
+    if is_number(dtype):
+        return "number"
+    if name == "path":
+        return "path"
+    if name in UNBROKEN or is_datetime64_any_dtype(dtype):
+        return "unbroken"
+    return "text"
+
+
+def _html_cell(value: Any, kind: str) -> str:
     text = cell_text(value)
-    wrap = ' style="white-space: pre-wrap; text-align: left;"' if "\n" in text else ""
-    return f"<td{wrap}>{html.escape(text)}</td>"
+    style = CELL_STYLES[kind]
+    if kind == "path" and text:
+        shown = shown_path(text)
+        title = f' title="{html.escape(text)}"' if shown != text else ""
+        return f'<td style="{style}"{title}>{_breakable(shown, os.sep, "_")}</td>'
+    if kind == "text" and (len(text) > 40 or "\n" in text):
+        return f'<td style="{style}"><div style="{WRAPPED}">{html.escape(text)}</div></td>'
+    return f'<td style="{style}">{html.escape(text)}</td>'
+
+
+def _breakable(text: str, *separators: str) -> str:
+    """Escaped text that may wrap after each of ``separators`` (a path at ``/`` and ``_``, a column
+    name at ``_``): a long name fits a narrow column without being cut anywhere else."""
+    escaped = html.escape(text)
+    for separator in separators:
+        escaped = escaped.replace(separator, f"{separator}<wbr>")
+    return escaped
 
 
 def _details(summary: str, text: str) -> str:

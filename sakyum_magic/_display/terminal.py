@@ -1,10 +1,13 @@
 """Text tables that fit the terminal: what terminal IPython shows for a
 :class:`~sakyum_magic._display.results.ResultFrame`.
 
-``revision`` and ``message`` come first and are never hidden; long text (messages, SQL, docs, paths)
-wraps inside its column instead of ending in ``...``; when even wrapped columns do not fit, the least
-useful columns (``EXPENDABLE``, in that order) are left out and named under the table. A missing
-value is shown one way: empty. Rows that lose data (a true ``destructive`` column) start with ``!``.
+``revision`` and ``message`` come first and are never hidden, nor is the column a command exists for
+(plan's ``statement``, test's ``detail``); long text (messages, SQL, docs, paths) wraps inside its
+column instead of ending in ``...``; timestamps and revision ids never wrap; when even wrapped columns
+do not fit, the least useful columns (``EXPENDABLE``, in that order) are left out and named under the
+table. A missing value is shown one way: empty. Rows that lose data (a true ``destructive`` column)
+start with ``!``. Text numbers are right-aligned, everything else left-aligned. Lines of prose (a
+title, a note, the lines under a table) wrap at word boundaries (:func:`wrap_prose`).
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ if TYPE_CHECKING:
 
 MARK = "!"
 FIRST = ("revision", "message")
-NEVER_HIDDEN = frozenset(FIRST)
-UNBROKEN = frozenset({"revision", "create_date"})  # short, and a split id cannot be copied
+# The column a table exists for is kept (wrapped) however narrow the terminal: a plan without its
+# statements is a list of identical rows.
+NEVER_HIDDEN = frozenset({*FIRST, "statement", "detail"})
+# Short, and a split id or timestamp cannot be read or copied.
+UNBROKEN = frozenset({"revision", "create_date", "applied_at", "from_revision", "to_revision"})
 # Left out first (after empty columns), in this order, when a table is wider than the terminal.
 EXPENDABLE = (
     "path",
@@ -52,6 +58,7 @@ class Column:
     name: str
     cells: list[list[str]]
     numeric: bool
+    unbroken: bool = False
 
     @property
     def natural(self) -> int:
@@ -63,7 +70,7 @@ class Column:
 
     def narrowest(self, floors: dict[str, int]) -> int:
         """The least width it may get at a stage of fitting (see COMFORTABLE)."""
-        if self.name in UNBROKEN or self.numeric:
+        if self.unbroken or self.numeric:
             return self.natural
         return min(self.natural, max(len(self.name), floors.get(self.name, floors[""])))
 
@@ -106,7 +113,7 @@ def frame_text(frame: pd.DataFrame, width: int | None = None) -> str:
     kept = {c.name for c in shown}
     hidden = [c.name for c in columns if c.name not in kept]
     if hidden:
-        lines += textwrap.wrap(f"(not shown at this width: {', '.join(hidden)})", max(width, 20))
+        lines += wrap_prose(f"(not shown at this width: {', '.join(hidden)})", max(width, 20))
     return "\n".join(lines)
 
 
@@ -127,12 +134,41 @@ def rows_shown(frame: pd.DataFrame) -> tuple[list[int], tuple[int, int]]:
 
 
 def _column(frame: pd.DataFrame, rows: list[int], position: int) -> Column:
+    from pandas.api.types import is_datetime64_any_dtype
+
+    name, dtype = str(frame.columns[position]), frame.dtypes.iloc[position]
+    values = frame.iloc[rows, position]
+    unbroken = name in UNBROKEN or is_datetime64_any_dtype(dtype)
+    texts = [cell_text(v) for v in values]
+    if name == "path":
+        texts = [shown_path(t) if t else t for t in texts]
+    return Column(name, [t.split("\n") for t in texts], is_number(dtype), unbroken)
+
+
+def is_number(dtype: Any) -> bool:
+    """Whether a column holds numbers (right-aligned), not text, booleans or times (left-aligned)."""
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-    dtype = frame.dtypes.iloc[position]
-    values = frame.iloc[rows, position]
-    numeric = is_numeric_dtype(dtype) and not is_bool_dtype(dtype)
-    return Column(str(frame.columns[position]), [cell_text(v).split("\n") for v in values], numeric)
+    return bool(is_numeric_dtype(dtype) and not is_bool_dtype(dtype))
+
+
+def shown_path(path: str) -> str:
+    """A file's path as shown: relative to the working directory when it lies under it (the data
+    keeps the full path)."""
+    import os
+
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive
+        return path
+    return path if relative.startswith(os.pardir) else relative
+
+
+def wrap_prose(line: str, width: int) -> list[str]:
+    """A line of prose wrapped at word boundaries to ``width`` (a word longer than that stays whole)."""
+    if len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False) or [line]
 
 
 def _fit(columns: list[Column], room: int) -> tuple[list[Column], list[int]]:
