@@ -125,7 +125,7 @@ def test_plan_keeps_its_statements_wrapped(width: int) -> None:
 
 
 def test_timestamps_never_wrap() -> None:
-    from sakyum_magic.audit import LogEntry
+    from sakyum_magic._guards.audit import LogEntry
 
     entries = [
         LogEntry("2026-12-07T04:32:08.214+00:00", "b2", "a1", "b2", "up", 0.01, True, "root", "sakyum-magic")
