@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ._core.errors import ConfigurationError as ConfigurationError
     from ._core.errors import DatabaseError as DatabaseError
     from ._core.errors import DropRefusedError as DropRefusedError
+    from ._core.errors import LintError as LintError
     from ._core.errors import MigrationError as MigrationError
     from ._core.errors import MultipleHeadsError as MultipleHeadsError
     from ._core.errors import NotInitializedError as NotInitializedError
@@ -50,6 +51,7 @@ _EXPORTS = {
             "ConfigurationError",
             "DatabaseError",
             "DropRefusedError",
+            "LintError",
             "MigrationError",
             "MultipleHeadsError",
             "NotInitializedError",

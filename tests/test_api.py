@@ -26,6 +26,7 @@ def test_all_is_pinned() -> None:
         "DropRefusedError",
         "HistoryEntry",
         "InitResult",
+        "LintError",
         "MigrationError",
         "MigrationResult",
         "Migrator",

@@ -101,6 +101,9 @@ OPTIONS: dict[str, Option] = {
     "show_all": option("--all", action="store_true"),
     "limit": option("-n", "--limit", type=int, metavar="N"),
     "single_head": option("--single-head", action="store_true"),
+    "since": option("--since", metavar="REV"),
+    "lint": option("--lint", action="store_true"),
+    "large": option("--large", type=int, metavar="ROWS", default=0),
     # The magic's own options: they fill no parameter of the function.
     "verbose": option(
         "-v",
@@ -129,6 +132,11 @@ def _always(args: argparse.Namespace, migrator: Migrator) -> bool:
 
 def _never(args: argparse.Namespace, migrator: Migrator) -> bool:
     return False
+
+
+def _unless_lint(args: argparse.Namespace, migrator: Migrator) -> bool:
+    """``check --lint`` lints first; the models are asked for only when it compares them."""
+    return not getattr(args, "lint", False)
 
 
 @dataclass(frozen=True)
@@ -237,6 +245,12 @@ def _plan_nearest(plan: Any) -> tuple[str, ...]:
     if getattr(plan, "command", "upgrade") == "downgrade" and len(current) == 1:
         return ("downgrade", f"={current[0]}:{plan.target}", "--sql")
     return ("upgrade", "revision", "--sql")
+
+
+def _render_lint(result: Any) -> Any:
+    from .._display.lint import lint
+
+    return lint(result)
 
 
 def _show_revisions(empty_note: str) -> Show:
@@ -353,7 +367,7 @@ COMMANDS: dict[str, Command] = {
             Migrator.check,
             lambda ops, args: render.check(ops),
             alembic=("check",),
-            needs_metadata=_always,
+            needs_metadata=_unless_lint,
         ),
         Command(
             "diff",
@@ -371,6 +385,14 @@ COMMANDS: dict[str, Command] = {
             positional=("revision?",),
             nearest=_plan_nearest,
             unlike="offline SQL, where plan runs the steps in a transaction and rolls it back",
+        ),
+        Command(
+            "lint",
+            Migrator.lint,
+            lambda result, args: _render_lint(result),
+            positional=("rev_range?",),
+            nearest=("upgrade", "revision", "--sql"),
+            unlike="offline SQL, where lint reads each revision's SQL and the live table sizes",
         ),
         Command(
             "graph",

@@ -4,12 +4,15 @@ Every error carries one line that says what went wrong and what to do about it. 
 each of them into a plain ``UsageError``; code that uses the core directly can catch them by kind::
 
     SakyumError
-     ├── ConfigurationError     the URL, metadata or directory binding is wrong │    └── NotInitializedError
-     the migration directory does not exist yet ├── DatabaseError          the database cannot be reached or
-     refused a statement ├── RevisionError          an unknown or ambiguous revision, or several heads where
-     one is needed │    └── MultipleHeadsError ├── MigrationError         a revision failed while it ran ├──
-     PendingChangesError    ``check`` found operations that no revision covers yet └── DropRefusedError
-     autogenerate would drop tables or columns and --allow-drop is not given
+     ├── ConfigurationError     the URL, metadata or directory binding is wrong
+     │    └── NotInitializedError   the migration directory does not exist yet
+     ├── DatabaseError          the database cannot be reached or refused a statement
+     ├── RevisionError          an unknown or ambiguous revision, or several heads where one is needed
+     │    └── MultipleHeadsError
+     ├── MigrationError         a revision failed while it ran
+     ├── PendingChangesError    ``check`` found operations that no revision covers yet
+     ├── LintError              ``check --lint`` met a lint error in the revisions not yet applied
+     └── DropRefusedError       autogenerate would drop tables or columns and --allow-drop is not given
 """
 
 from __future__ import annotations
@@ -59,6 +62,14 @@ class PendingChangesError(SakyumError):
     def __init__(self, message: str, operations: Any = None) -> None:
         super().__init__(message)
         self.operations = operations
+
+
+class LintError(SakyumError):
+    """A revision to apply has a lint error (see ``Migrator.lint``); ``result`` is the LintResult."""
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class DropRefusedError(SakyumError):

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .._features.checks import CheckResult
     from .._features.graph import RevisionGraph
     from .._guards.audit import LogEntry
+    from .._lint import LintResult
     from .._schema.renames import TableRename
 
 
@@ -249,11 +250,48 @@ class Migrator(Bound):
         return plan(self.target(), script, revision, current_heads(self.engine()))
 
     @on_engine_loop
-    def check(self, single_head: bool = False) -> list[Operation]:
+    def lint(
+        self, rev_range: str | None = None, show_all: bool = False, since: str | None = None, large: int = 0
+    ) -> LintResult:
+        """What the revisions would cost the live database: locks, rewrites and scans, by table size.
+
+        Each revision's SQL is linted on its own (squawk on PostgreSQL; sqlglot on MySQL/MariaDB;
+        batch rebuilds on SQLite), with the tables' live row counts; an operation on a table created
+        earlier in the same revision is exempt; ``# lint: allow RULE`` in a revision file shows that
+        rule's findings as allowed.
+
+        :param rev_range: FROM:TO, or TO (default: the revisions not yet applied, up to head).
+        :param show_all: every revision, from base.
+        :param since: the revisions after this one.
+        :param large: rows from which a finding that grows with the table is an error (default
+            1000000; a hundredth of it makes a warning).
+        """
+        from .._lint import lint
+        from .._lint.rules import LARGE
+
+        script = self.script_directory()
+        exists = not self._missing_file()
+        current = current_heads(self.engine()) if exists else ()
+        span = replace(_lint_span(rev_range, show_all, since, current), exists=exists)
+        with translation.alembic_errors(parse_url(self.url)):
+            return lint(self.target(), script, span, large or LARGE)
+
+    @on_engine_loop
+    def check(self, single_head: bool = False, lint: bool = False, large: int = 0) -> list[Operation]:
         """Fail if the models have changes that no revision covers yet, like ``alembic check``.
 
         :param single_head: fail first when the directory has more than one head.
+        :param lint: first lint the revisions not yet applied and fail on an error (LintError), for CI;
+            while some are not applied, the models are not compared (upgrade, then check again).
+        :param large: with ``lint``, rows from which a finding that grows with the table is an error.
         """
+        if lint:
+            from .._lint import refuse_errors
+
+            linted = self.lint(large=large)
+            refuse_errors(linted, "check --lint")
+            if linted.revisions:
+                return []
         script = self.script_directory()
         if single_head:
             from .._schema.heads import require_single_head
@@ -396,6 +434,25 @@ class Migrator(Bound):
         script = self.snapshot().script
         current, note = self._current_or_note()
         return revision_graph(script, current, show_all=show_all, note=note)
+
+
+def _lint_span(rev_range: str | None, show_all: bool, since: str | None, current: tuple[str, ...]) -> Any:
+    """Which revisions ``lint`` reads: FROM:TO, after ``since``, all, or those not yet applied."""
+    from .._lint import Span
+
+    start, _, end = rev_range.rpartition(":") if rev_range else ("", "", None)
+    if sum(bool(x) for x in (show_all, since, start)) > 1:
+        raise ConfigurationError("lint takes one of --all, --since REV and FROM:TO: choose one")
+    if show_all:
+        return Span(None, end or "heads", current)
+    if since or start:
+        return Span(since or start, end or "heads", current)
+    if len(current) > 1:
+        raise ConfigurationError(
+            f"the database is at {len(current)} revisions ({', '.join(current)}): name where to start, "
+            "--since REV, or lint --all"
+        )
+    return Span(current[0] if current else None, end or "heads", current)
 
 
 def _checked_inputs(

@@ -18,6 +18,7 @@ from IPython.core.error import UsageError
 from .._commands.table import COMMANDS, Command
 from .._core.errors import (
     DropRefusedError,
+    LintError,
     MigrationError,
     MultipleHeadsError,
     PendingChangesError,
@@ -95,6 +96,11 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
         raise UsageError(str(exc)) from None
     except DropRefusedError as exc:
         session.show(magics, render.refused(exc.operations or []))
+        raise UsageError(str(exc)) from None
+    except LintError as exc:
+        from .._display.lint import lint
+
+        session.show(magics, lint(exc.result))
         raise UsageError(str(exc)) from None
     except MultipleHeadsError as exc:
         session.show(magics, render.heads_way_out(migrator.heads(), exc.heads))
