@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._core.errors import PendingChangesError as PendingChangesError
     from ._core.errors import RevisionError as RevisionError
     from ._core.errors import SakyumError as SakyumError
+    from ._core.errors import ScratchError as ScratchError
 
     # The names of _EXPORTS again, re-exported for type checkers (tests/test_api.py compares them).
     from ._core.migrator import Migrator as Migrator
@@ -58,6 +59,7 @@ _EXPORTS = {
             "PendingChangesError",
             "RevisionError",
             "SakyumError",
+            "ScratchError",
         ),
         "_core.records": (
             "Binding",

@@ -41,6 +41,7 @@ def test_all_is_pinned() -> None:
         "RevisionInfo",
         "RevisionResult",
         "SakyumError",
+        "ScratchError",
         "Step",
         "load_ipython_extension",
         "unload_ipython_extension",

@@ -99,7 +99,7 @@ def _run(
             return
         with connect(target.engine) as connection:
             config.attributes["connection"] = connection
-            run_env(script, config, steps, RunControl(connection, target.url), **options)
+            run_env(script, config, steps, RunControl(connection, target.url, fence=target.fence), **options)
 
 
 def no_changes_note(engine: Engine) -> str:

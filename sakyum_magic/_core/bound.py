@@ -75,6 +75,8 @@ class Bound:
         """Called with a line while a run waits for another one's lock (default: a logged warning)."""
         self.private = False
         """Bound to a database made for it alone (``bound_elsewhere``): no migration lock is taken."""
+        self.fence: Callable[..., dict[str, Any]] | None = None
+        """What keeps a scratch run on its scratch database (see :mod:`sakyum_magic.fence`)."""
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
 
@@ -128,6 +130,7 @@ class Bound:
             lock_timeout=self.lock_timeout,
             on_wait=self.on_wait,
             private=self.private,
+            fence=self.fence,
         )
 
     def _metadata_for_env(self) -> MetaData | list[MetaData] | None:

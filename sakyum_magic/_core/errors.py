@@ -12,6 +12,7 @@ each of them into a plain ``UsageError``; code that uses the core directly can c
      ├── MigrationError         a revision failed while it ran
      ├── PendingChangesError    ``check`` found operations that no revision covers yet
      ├── LintError              ``check --lint`` met a lint error in the revisions not yet applied
+     ├── ScratchError           a scratch run (``%migrate test``) would reach, or reached, a real database
      └── DropRefusedError       autogenerate would drop tables or columns and --allow-drop is not given
 """
 
@@ -70,6 +71,11 @@ class LintError(SakyumError):
     def __init__(self, message: str, result: Any = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class ScratchError(SakyumError):
+    """A scratch run would reach a database other than its scratch one (refused before it did), or
+    the bound database changed while the scratch run ran."""
 
 
 class DropRefusedError(SakyumError):

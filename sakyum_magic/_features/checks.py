@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._authoring.scripts import as_tuple
 from .._core.binding import parse_url
-from .._core.errors import ConfigurationError, MigrationError, SakyumError
+from .._core.errors import ConfigurationError, MigrationError, SakyumError, ScratchError
 from .._run import aio, envrun
-from .scratch import scratch_migrator
+from .fence import watched
+from .scratch import remove_stale, require_scratch_support, scratch_migrator
 
 if TYPE_CHECKING:
     from alembic.script import Script, ScriptDirectory
@@ -100,6 +101,19 @@ def _run_checks(
     results = []
     if SINGLE_HEAD in wanted:
         results.append(_timed(SINGLE_HEAD, lambda: single_head(script)))
+    if wanted != [SINGLE_HEAD]:
+        require_scratch_support(parse_url(migrator.url))
+        remove_stale(migrator, time.time())
+        with watched(migrator.engine()):
+            results += _on_scratch(migrator, scratch, script, revisions, wanted)
+    return results
+
+
+def _on_scratch(
+    migrator: Migrator, scratch: Scratch, script: ScriptDirectory, revisions: list[Script], wanted: list[str]
+) -> list[CheckResult]:
+    """The checks that run on scratch databases."""
+    results = []
     if UPGRADE in wanted or MODELS_MATCH in wanted:
         with scratch_migrator(migrator, scratch) as target:
             upgraded = _timed(UPGRADE, lambda: upgrade(target, script))
@@ -237,6 +251,8 @@ class _UpDown:
                 return f"revision {again}, upgrade after its downgrade: {exc}"
             return f"revision {revision}, upgrade: {exc}"
         except SakyumError as exc:
+            if stopped(exc):
+                raise
             return f"revision {revision}, upgrade: {exc}"
         except CODE_ERRORS as exc:
             return _code_error(exc, self.files, "upgrade")
@@ -262,11 +278,12 @@ class _UpDown:
 
 
 def stopped(exc: SakyumError) -> bool:
-    """Whether a run ended because the user interrupted it: that ends %migrate test (the scratch
-    databases are still removed), rather than counting as a failed check."""
+    """Whether a run ended because the user interrupted it, or because it would reach a real database:
+    that ends %migrate test (the scratch databases are still removed), rather than counting as a
+    failed check."""
     from .._run.interrupts import RunStopped
 
-    return isinstance(exc.__cause__, KeyboardInterrupt | RunStopped)
+    return isinstance(exc, ScratchError) or isinstance(exc.__cause__, KeyboardInterrupt | RunStopped)
 
 
 def _revision_files(revisions: list[Script]) -> dict[str, str]:

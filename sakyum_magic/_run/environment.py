@@ -63,6 +63,8 @@ class RunControl:
     """How many times env.py called configure() so far."""
     one_transaction: bool = False
     """Run all of run_migrations() on the bound connection in one transaction, begun here if need be."""
+    fence: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """A scratch run's check of env.py's options (redirected or refused when they reach a real database)."""
 
     def configure(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options to hand Alembic instead of env.py's own."""
@@ -81,6 +83,8 @@ class RunControl:
         if connection is self.connection or adopted:
             options.update(self.options if not adopted else _without_ddl_option(self.options))
         assert connection is not None
+        if self.fence is not None:
+            options = self.fence(options, connection)
         options["on_version_apply"] = [*_as_list(options.get("on_version_apply")), *self.hooks]
         options["include_name"] = _without_own_tables(options.get("include_name"))
         if self.watch is not None:

@@ -50,6 +50,8 @@ class Target:
     on_wait: Callable[[str], None] | None = None
     private: bool = False
     """A database no other process knows of (a scratch one): its runs take no migration lock."""
+    fence: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
+    """A scratch run's check of each ``configure()`` call's options (see :mod:`sakyum_magic.fence`)."""
 
 
 def own_env(directory: Path) -> bool:
@@ -108,7 +110,7 @@ def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
 def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple[str, ...]]]:
     """Each database env.py configures, with its revisions, read through env.py like ``alembic current``."""
     found: list[tuple[str, tuple[str, ...]]] = []
-    control = RunControl(None, target.url)
+    control = RunControl(None, target.url, fence=target.fence)
 
     def collect(_rev: Any, context: Any) -> tuple[()]:
         found.append((control.database, tuple(sorted(context.get_current_heads()))))

@@ -251,6 +251,7 @@ class _Run:
             dry_run=self.strategy.dry_run,
             watch=self.recorder.watch,
             one_transaction=self.name == "stamp",
+            fence=self.target.fence,
         )
         self.recorder.database = lambda: control.database
         if self.log is not None:
