@@ -105,14 +105,15 @@ def _run_checks(
         require_scratch_support(parse_url(migrator.url))
         remove_stale(migrator, time.time())
         with watched(migrator.engine()):
-            results += _on_scratch(migrator, scratch, script, revisions, wanted)
+            results += _on_scratch(migrator, scratch, wanted, revisions, bar)
     return results
 
 
 def _on_scratch(
-    migrator: Migrator, scratch: Scratch, script: ScriptDirectory, revisions: list[Script], wanted: list[str]
+    migrator: Migrator, scratch: Scratch, wanted: list[str], revisions: list[Script], bar: Bar
 ) -> list[CheckResult]:
     """The checks that run on scratch databases."""
+    script = migrator.script_directory()
     results = []
     if UPGRADE in wanted or MODELS_MATCH in wanted:
         with scratch_migrator(migrator, scratch) as target:
