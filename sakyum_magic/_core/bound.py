@@ -47,6 +47,8 @@ class Bound:
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
     :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
     :param lock_timeout: seconds a run waits for another one on the same database before giving up.
+    :param schema: a PostgreSQL tenant schema: every connection's search_path, so the version table
+        and the revisions' tables are that schema's, and the migration lock is the schema's own.
     """
 
     def __init__(
@@ -61,6 +63,7 @@ class Bound:
         x_arguments: Sequence[str] = (),
         audit: bool = True,
         lock_timeout: float = 600.0,
+        schema: str | None = None,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -71,6 +74,7 @@ class Bound:
         self.x_arguments = tuple(x_arguments)
         self.audit = audit
         self.lock_timeout = lock_timeout
+        self.schema = schema
         self.on_wait: Callable[[str], None] | None = None
         """Called with a line while a run waits for another one's lock (default: a logged warning)."""
         self.private = False
@@ -111,10 +115,10 @@ class Bound:
         deleted or replaced between commands is opened afresh)."""
         url = parse_url(self.url)
         require_sqlite_database(url)
-        key = url.render_as_string(hide_password=False)
+        key = url.render_as_string(hide_password=False) + f" {self.schema}"
         if self._engine is None or self._engine[0] != key:
             self.dispose()
-            self._engine = (key, create_engine(url))
+            self._engine = (key, create_engine(url, self.schema))
         return self._engine[1]
 
     def target(self, need_metadata: bool = False) -> envrun.Target:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
+    from .._fleet import FleetResult
     from .._features.checks import CheckResult
     from .._features.graph import RevisionGraph
     from .._guards.audit import LogEntry
@@ -434,6 +436,47 @@ class Migrator(Bound):
         script = self.snapshot().script
         current, note = self._current_or_note()
         return revision_graph(script, current, show_all=show_all, note=note)
+
+    # -- many databases ---------------------------------------------------------------------
+
+    def fleet(
+        self,
+        targets: Any,
+        action: str = "upgrade",
+        revision: str | None = None,
+        executor: Any = None,
+        canary: int = 0,
+        parallel: int | None = None,
+        max_failures: int | None = None,
+        continue_on_error: bool = False,
+        on_update: Callable[[FleetResult], None] | None = None,
+    ) -> FleetResult:
+        """Run one command on many databases or tenant schemas, in worker processes; one row per target.
+
+        :param targets: a list (URLs, schema names of the bound database, (url, schema) pairs), a
+            DataFrame with url and/or schema columns, or a SQL query returning them (run on the bound
+            database).
+        :param action: current (drift report), plan, upgrade, downgrade, stamp or check.
+        :param revision: the revision (upgrade default head; downgrade and stamp need one).
+        :param executor: process (a local process pool, the default), dask (the notebook's Dask
+            client, else a LocalCluster), or a distributed.Client or concurrent.futures.Executor.
+        :param canary: run the first N targets alone first; stop if any of them fails.
+        :param parallel: run at most K targets at once (default: the executor's worker count).
+        :param max_failures: stop starting targets after more than F failures (default 0).
+        :param continue_on_error: keep starting targets whatever fails.
+        """
+        from .._fleet import fleet
+
+        metadata = self.target_metadatas() if action == "check" else None
+        open_target = functools.partial(
+            type(self), metadata=metadata, directory=self.directory.resolve(), ini=self.ini.resolve(),
+            progress=False, x_arguments=self.x_arguments, audit=self.audit, lock_timeout=self.lock_timeout,
+        )  # fmt: skip
+        return fleet(
+            targets, action, revision, open_target, default_url=self.url, query_engine=self.engine,
+            executor=executor, canary=canary, parallel=parallel, max_failures=max_failures,
+            continue_on_error=continue_on_error, on_update=on_update,
+        )  # fmt: skip
 
 
 def _lint_span(rev_range: str | None, show_all: bool, since: str | None, current: tuple[str, ...]) -> Any:

@@ -117,6 +117,15 @@ def advisory_key(name: str = LOCK_NAME) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
 
 
+def lock_name(engine: Engine) -> str:
+    """The PostgreSQL lock's name: one per tenant schema for an engine bound to one (so tenants of
+    one database migrate side by side), else the database's."""
+    from .._run.database import SCHEMA_OPTION
+
+    schema = engine.get_execution_options().get(SCHEMA_OPTION)
+    return LOCK_NAME if schema is None else f"{LOCK_NAME}:{schema}"
+
+
 def mysql_lock_name(database: str) -> str:
     """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
     return f"{LOCK_NAME}:{database}"[:64]
@@ -129,7 +138,7 @@ def mysql_lock_name(database: str) -> str:
 def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     from sqlalchemy import text
 
-    key = advisory_key()
+    key = advisory_key(lock_name(engine))
     with _lock_connection(engine) as connection:
         wait.until(lambda seconds: _pg_attempt(connection, key, seconds), lambda: _pg_holder(connection, key))
         with connection.begin():

@@ -28,6 +28,8 @@ OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
 """Tables the package keeps in the user's database: never a model's, never offered to drop."""
 WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
+SCHEMA_OPTION = "sakyum_schema"
+"""Engine execution option naming the tenant schema an engine is bound to (PostgreSQL's search_path)."""
 
 _DRIVER_HINTS = {
     "psycopg2": "pip install psycopg2-binary",
@@ -36,8 +38,12 @@ _DRIVER_HINTS = {
 }
 
 
-def create_engine(url: URL) -> Engine:
-    """An engine for running migrations against ``url`` (transactional DDL on SQLite)."""
+def create_engine(url: URL, schema: str | None = None) -> Engine:
+    """An engine for running migrations against ``url`` (transactional DDL on SQLite).
+
+    :param schema: a PostgreSQL schema every connection starts in (its ``search_path``, so the
+        version table and unqualified names are the schema's: Alembic's schema-level recipe).
+    """
     import sqlalchemy
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -45,6 +51,8 @@ def create_engine(url: URL) -> Engine:
     from .aio import engine_options
 
     options = engine_options(url)
+    if schema is not None:
+        options.update(schema_options(url, schema))
     if sqlite_file(url) is not None:
         # No pooled handle on a SQLite file: one deleted, replaced or moved between two commands
         # (`!rm default.db` to start over) is opened afresh, never used through a stale handle.
@@ -69,6 +77,21 @@ def create_engine(url: URL) -> Engine:
     if is_transactional_sqlite(engine):
         _make_sqlite_ddl_transactional(engine)
     return engine
+
+
+def schema_options(url: URL, schema: str) -> dict[str, Any]:
+    """``create_engine`` keywords that put every connection in ``schema`` from its start (so the
+    dialect's default schema is that one too); ConfigurationError where a schema means nothing."""
+    if url.get_backend_name() != "postgresql":
+        raise ConfigurationError(
+            f"a schema ({schema}) is for PostgreSQL; on {url.get_backend_name()} name the database in the URL"
+        )
+    quoted = '"' + schema.replace('"', '""') + '"'
+    if url.get_driver_name() == "asyncpg":
+        connect_args: dict[str, Any] = {"server_settings": {"search_path": quoted}}
+    else:  # libpq's options: spaces and backslashes would need escaping, so names without them
+        connect_args = {"options": f"-csearch_path={quoted}"}
+    return {"connect_args": connect_args, "execution_options": {SCHEMA_OPTION: schema}}
 
 
 def check_dialect(url: URL) -> None:
