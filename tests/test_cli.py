@@ -75,6 +75,7 @@ def test_each_shared_option_is_declared_once(parser: argparse.ArgumentParser) ->
 @pytest.mark.parametrize("name", list(COMMANDS))
 def test_x_is_taken_by_every_command_that_runs_env_py(parser: argparse.ArgumentParser, name: str) -> None:
     line = {"downgrade": "downgrade -1", "show": "show head", "stamp": "stamp head", "merge": "merge heads"}
+    line["fleet"] = "fleet tenants upgrade"
     words = line.get(name, name)
     if name in RUNS_NO_ENV_PY:
         with pytest.raises(UsageError, match="unrecognized arguments: -x"):
@@ -175,6 +176,7 @@ SEQUENCE = [
     ("merge", "merge heads -m joined --rev-id r4", False),
     ("log", "log", True),
     ("test", "test", True),
+    ("fleet", "fleet \"['sqlite:///fleet.db']\" current --parallel 1", True),
 ]
 # Commands that cannot give both: config always shows its one row; show of nothing is an error; a
 # merge has no operations of its own; a check with differences raises (its table is shown, below);
@@ -183,6 +185,7 @@ SEQUENCE = [
 ONE_KIND_ONLY = {
     **{"config": True, "show": True, "merge": False, "check": False, "log": True, "test": True},
     "lint": False,
+    "fleet": True,  # a fleet has one row per target, and no targets is an error
 }
 TEXT_RESULTS = {"init", "graph"}  # graph draws itself (its nodes and edges are in .frames())
 

@@ -27,6 +27,7 @@ from .._core.errors import ConfigurationError
 from .._core.migrator import Migrator
 from .._display import render
 from .._features.checks import render_checks
+from .._frontend import fleet as fleet_line
 from .._frontend import session
 from .._guards.safety import Rename, parse_rename
 
@@ -104,6 +105,11 @@ OPTIONS: dict[str, Option] = {
     "since": option("--since", metavar="REV"),
     "lint": option("--lint", action="store_true"),
     "large": option("--large", type=int, metavar="ROWS", default=0),
+    "executor": option("--executor", choices=("process", "dask")),
+    "canary": option("--canary", type=int, metavar="N"),
+    "parallel": option("--parallel", type=int, metavar="K"),
+    "max_failures": option("--max-failures", type=int, metavar="F"),
+    "continue_on_error": option("--continue-on-error", action="store_true"),
     # The magic's own options: they fill no parameter of the function.
     "verbose": option(
         "-v",
@@ -407,6 +413,14 @@ COMMANDS: dict[str, Command] = {
             lambda entries, args: render.log(entries),
             unlike="Alembic keeps no record of when a revision was applied",
             runs_env_py=False,
+        ),
+        Command(
+            "fleet",
+            fleet_line.fleet,
+            lambda result, args: render.fleet(result),
+            positional=("targets", "action", "revision?"),
+            unlike="Alembic migrates one database per run (its cookbook: run it once per tenant)",
+            on_session=True,
         ),
         Command(
             "test",

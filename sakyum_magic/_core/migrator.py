@@ -39,9 +39,9 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .._fleet import FleetResult
     from .._features.checks import CheckResult
     from .._features.graph import RevisionGraph
+    from .._fleet import FleetResult
     from .._guards.audit import LogEntry
     from .._lint import LintResult
     from .._schema.renames import TableRename

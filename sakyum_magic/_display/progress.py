@@ -44,6 +44,7 @@ class Bar:
 
     def __init__(self, total: int | None, label: str, view: View | None) -> None:
         self.total, self.label, self.view = total, label, view
+        self.unit = "revisions"
         self.done = 0
         self._start = self._drawn = time.monotonic()
         self._shown = False
@@ -74,7 +75,7 @@ class Bar:
     def text(self, width: int = 60) -> str:
         """The bar as one line of at most ``width`` characters: label, bar, count, time."""
         count = f"{self.done}/{self.total}" if self.total else str(self.done)
-        tail = f" {count} revisions, {self.elapsed:.0f} s"
+        tail = f" {count} {self.unit}, {self.elapsed:.0f} s"
         cells = max(0, min(30, width - len(self.label) - len(tail) - 3))
         filled = round(cells * self.done / self.total) if self.total else 0
         line = f"{self.label} [{'#' * min(filled, cells)}{'.' * (cells - min(filled, cells))}]{tail}"

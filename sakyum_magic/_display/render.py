@@ -29,6 +29,7 @@ from .results import DESTRUCTIVE_STYLE, TEXT_DTYPE, ResultFrame, ResultText
 from .terminal import MARK
 
 if TYPE_CHECKING:
+    from .._fleet.records import FleetResult
     from .._guards.audit import LogEntry
 
 __all__ = ["DESTRUCTIVE_MARK", "DESTRUCTIVE_STYLE"]
@@ -78,6 +79,8 @@ DTYPES = {
     "step": "int64",
     "tables": "Int64",  # NA when the metadata fails to evaluate
     "ok": "bool",
+    "steps": "int64",
+    "lock_wait": "float64",
 }
 NO_REVISIONS = "No revisions yet: %migrate revision -m MESSAGE writes the first."
 
@@ -95,6 +98,26 @@ def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -
         for k, name in enumerate(columns)
     }
     return ResultFrame(data, columns=columns).describe_with(**described)
+
+
+def fleet(result: FleetResult) -> ResultFrame:
+    """A fleet command: one row per target (masked), the summary line as the title; ``current`` has
+    a drift column too."""
+    from .._fleet.records import COLUMNS
+
+    columns = list(COLUMNS)
+    if result.command == "current":
+        columns.insert(2, "drift")
+    rows = [
+        [
+            *(row.target, row.status),
+            *([row.drift] if result.command == "current" else []),
+            *(", ".join(row.before) or "base", ", ".join(row.after) or "base"),
+            *(row.steps, row.seconds, row.lock_wait, row.error),
+        ]
+        for row in result.rows
+    ]
+    return frame(rows, columns, title=result.summary(), notes=result.notes)
 
 
 def plural(count: int, noun: str) -> str:
