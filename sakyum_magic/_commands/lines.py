@@ -4,7 +4,8 @@ command that does the same (or the nearest one, or a word that there is none).
 Both are derived from a :class:`~sakyum_magic._commands.table.Command` of the table and the parsed line: the
 ``%migrate`` line lists the command's positionals and options (those left at their defaults left out); the
 ``alembic`` line takes the names in ``Command.alembic`` (or ``Command.nearest``), in that order, with
-Alembic's flags. Neither ever holds a password: a URL, and any ``-x`` value that holds one, is masked.
+Alembic's flags. Neither ever holds a password: a URL, and any ``-x`` value that holds one, is masked,
+and so is a password typed into any other word (a ``-m`` message quoting a URL).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ DEFAULT_INI = "alembic.ini"
 def migrate_line(command: Command, args: argparse.Namespace) -> str:
     """The parsed line as ``%migrate`` takes it, options at their defaults left out."""
     names = [*command.positionals(), *command.option_names()]
-    return shlex.join(["%migrate", command.name, *_words(command, names, args)])
+    return shlex.join(["%migrate", command.name, *map(mask_text, _words(command, names, args))])
 
 
 def alembic_line(
@@ -76,7 +77,8 @@ def _alembic_words(
         words += ["-c", ini]
     words += _option_words("x", getattr(args, "x", None) or [])
     subcommand, *names = shape
-    return shlex.join([*words, subcommand, *_words(command, names, args, bound, short=True)])
+    said = _words(command, names, args, bound, short=True)
+    return shlex.join([*words, subcommand, *map(mask_text, said)])
 
 
 def _words(

@@ -22,7 +22,7 @@ from .._run.database import (
     sqlite_file,
 )
 from . import translation
-from .binding import as_target, mask_url, parse_url
+from .binding import as_target, mask_text, mask_url, parse_url
 from .bound import Bound
 from .compat import quiet_alembic
 from .configuration import check_path, require_initialized
@@ -123,6 +123,7 @@ class Migrator(Bound):
         from .._authoring.revision import write_revision
 
         renamed, checked = _checked_inputs(renames, body, autogenerate)
+        message = mask_text(message) if message else message  # the file, its name and every table
         require_initialized(self.directory)
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
@@ -160,6 +161,7 @@ class Migrator(Bound):
         config = self.config()
         require_initialized(self.directory)
         self._check_new_id(rev_id)
+        message = mask_text(message) if message else message
         url = parse_url(self.url)
         with undo_new_files(self.directory), translation.alembic_errors(url), quiet_alembic():
             made = command.merge(

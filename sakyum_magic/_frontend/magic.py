@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, magics_class, no_var_expand
-from traitlets import Bool, Dict, Float, Unicode, observe
+from traitlets import Bool, Dict, Float, Unicode, observe, validate
 
 if TYPE_CHECKING:
     from .._core.migrator import Migrator
@@ -82,6 +82,13 @@ class MigrateMagics(Magics):
 
             self._migrator = new_migrator(self)
         return self._migrator
+
+    @validate("url")
+    def _url_masked(self, proposal: Any) -> str | None:
+        # However the URL is set (%config, a config file, %migrate config), the setting shows it masked.
+        from .session import masked_url_setting
+
+        return masked_url_setting(self, proposal["value"])
 
     @observe("url", "secret_urls", "metadata", "directory", "ini", "progress", "audit", "lock_timeout")
     def _migrator_follows(self, change: Any) -> None:

@@ -225,6 +225,17 @@ def _url_setting(magics: Magics, url: str) -> dict[str, Any]:
     return {"secret_urls": {**magics.secret_urls, masked: url}, "url": masked}
 
 
+def masked_url_setting(magics: Magics, url: str | None) -> str | None:
+    """What the ``url`` traitlet holds for ``url``: the URL itself, or its masked form, the password
+    kept in ``secret_urls`` (a masked form already known there is kept as it is)."""
+    if not url or url in magics.secret_urls or not has_secret(url):
+        return url
+    masked = mask_url(url)
+    if masked != url:
+        magics.secret_urls = {**magics.secret_urls, masked: url}
+    return masked
+
+
 def configuration_file(directory: Path) -> Path:
     """The configuration file for ``config --dir DIR`` without ``--ini``: the one that names DIR (see
     :func:`~sakyum_magic._core.configuration.configuration_for`); else, for a DIR that exists,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .._core.binding import mask_url, parse_url, scrub
 from .._core.compat import postgres_scheme
 from .._core.errors import ConfigurationError, DatabaseError
+from .._core.refusals import connect_error
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -224,10 +225,11 @@ def connect(engine: Engine) -> Iterator[Connection]:
     try:
         connection = engine.connect()
     except (DBAPIError, OSError) as exc:  # asyncpg raises the socket's own OSError
-        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        raise connect_error(engine.url, exc) from exc  # a connection limit is named as such
+    except TypeError as exc:  # the driver's connect() refuses a keyword of the URL's query string
         raise DatabaseError(
-            f"cannot connect to {mask_url(engine.url)}: {first_line(reason, engine.url)}; "
-            "check that the server is running and the URL is right (%migrate config --url URL)"
+            f"the driver for {mask_url(engine.url)} refuses an option of its URL "
+            f"({first_line(exc, engine.url)}): remove it from the query string (%migrate config --url URL)"
         ) from exc
     with connection:
         yield connection

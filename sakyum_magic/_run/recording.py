@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .._core.binding import mask_text
 from .._core.records import Step
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ class StepRecorder:
         direction = self.direction if self.direction == "stamp" else ("up" if step.is_upgrade else "down")
         revision = getattr(step, "up_revision_id", None) or step.up_revision_ids
         script = getattr(step, "up_revision", None)
-        message = script.doc if script is not None else ""
+        message = mask_text(script.doc or "") if script is not None else ""
         seconds = round(now - self._last, 4)
         sql, flags = tuple(self._sql), tuple(self._flags)
         self.steps.append(
