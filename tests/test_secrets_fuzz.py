@@ -25,6 +25,7 @@ from .test_secrets import Scan, closed_port, magics_of, run
 HEAD, TAIL = "Kq7Zv", "Wj4Xn"  # every password starts and ends with these, so any leak of it shows one
 DRIVERS = ("sqlite", "postgresql+psycopg", "postgresql+psycopg2", "mysql+pymysql", "postgresql+asyncpg")
 PORT = closed_port()
+LATER = ("upgrade head", "history --verbose -i", "show head", "downgrade base", "upgrade head --sql")
 
 middles = st.text(alphabet=st.sampled_from("abcXYZ0189 %@:/!?&=#;'+~-_.*()[]$^|,<>"), min_size=0, max_size=16)
 
@@ -116,16 +117,19 @@ def test_a_message_with_a_url_never_writes_or_shows_its_password(
     versions = project / "alembic" / "versions"
     before = set(versions.iterdir())
     message = f"move to {url_form(driver, password, form)} now"
-    run(shell, scan, f"revision -m {shell_quote(message)}")
-    run(shell, scan, f"revision -m {shell_quote(message)} --head r1 --splice --rev-id r3")
-    run(shell, scan, f"merge heads --message={shell_quote(message)} --rev-id r4")
-    for line in ("upgrade head", "history --verbose -i", "show head", "downgrade base", "upgrade head --sql"):
-        run(shell, scan, line)
-    scan.files(project)
-    assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
-    for path in set(versions.iterdir()) - before:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    shutil.rmtree(versions / "__pycache__", ignore_errors=True)
+    try:
+        run(shell, scan, f"revision -m {shell_quote(message)}")
+        run(shell, scan, f"revision -m {shell_quote(message)} --head r1 --splice --rev-id r3")
+        run(shell, scan, f"merge heads --message={shell_quote(message)} --rev-id r4")
+        for line in LATER:
+            run(shell, scan, line)
+        scan.files(project)
+        assert scan.occurrences() == 0, f"password found in: {scan.leaks()}"
+    finally:
+        shell.run_line_magic("migrate", "stamp base --purge")
+        for path in set(versions.iterdir()) - before:
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(versions / "__pycache__", ignore_errors=True)
 
 
 def attempt(shell: Any, scan: Scan, line: str) -> None:

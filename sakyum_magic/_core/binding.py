@@ -40,7 +40,10 @@ _EMBEDDED = re.compile(r"(?i)\b(?:pwd|pass\w*|secret|token)\s*=")
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+.-")
 _URL_OPENERS = frozenset(" \t'\"(<[,=")
 _VALUE_ENDS = {
-    "query": re.compile(r"&|%26|\n"),
+    # After a plain ? or &, a %26 is an & of the value itself (a percent-encoded password): only a
+    # plain & ends it. After an encoded one (a URL inside another's query), %26 ends it too.
+    "query": re.compile(r"&|\n"),
+    "encoded": re.compile(r"&|%26|\n"),
     "list": re.compile(r"[;&\n]|%3[Bb]|%26"),
     "": re.compile(r"[\s;&]"),
     "'": re.compile(r"['\n]"),
@@ -248,11 +251,17 @@ def _mask_pairs(text: str) -> str:
     for found in _PAIR.finditer(text):
         if found.start() < done or not secret_key(found["key"]):
             continue
-        end = _value_end(text, found.end(), "query" if found["query"] else "list" if found["list"] else "")
+        end = _value_end(text, found.end(), _pair_kind(found))
         pieces += [text[done : found.end()], MASK]
         done = end
     pieces.append(text[done:])
     return "".join(pieces)
+
+
+def _pair_kind(found: re.Match[str]) -> str:
+    if found["query"]:
+        return "query" if found["query"] in "?&" else "encoded"
+    return "list" if found["list"] else ""
 
 
 def _value_end(text: str, start: int, kind: str) -> int:
