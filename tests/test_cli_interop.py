@@ -53,6 +53,28 @@ def test_cli_autogenerate_with_metadata_named_in_ini(workdir: Path, sqlite_url: 
     assert m.diff() == []
 
 
+def test_cli_metadata_named_by_a_dotted_path(workdir: Path, sqlite_url: str) -> None:
+    """The chapter names Flask-SQLAlchemy's metadata as models:db.Model.metadata; a name that is not
+    there is Alembic's one-line error, not a traceback."""
+    Migrator(url=sqlite_url).init()
+    (workdir / "mymodels.py").write_text(USERS + "\n\nclass db:\n    Model = Base\n")
+    ini = workdir / "alembic.ini"
+    text = ini.read_text()
+    ini.write_text(
+        text.replace("# sakyum_metadata = myapp.models:db", "sakyum_metadata = mymodels:db.Model.metadata")
+    )
+    alembic(workdir, "revision", "--autogenerate", "-m", "dotted")
+    (script,) = (workdir / "alembic" / "versions").glob("*_dotted.py")
+    assert "op.create_table('users'" in script.read_text() or 'op.create_table("users"' in script.read_text()
+    ini.write_text(text.replace("# sakyum_metadata = myapp.models:db", "sakyum_metadata = mymodels:db.Nope"))
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        alembic(workdir, "revision", "--autogenerate", "-m", "again")
+    assert (
+        "sakyum_metadata = mymodels:db.Nope in alembic.ini: mymodels:db has no 'Nope'" in failed.value.stderr
+    )
+    assert "Traceback" not in failed.value.stderr
+
+
 def test_alembic_init_directory_driven_by_the_magic(workdir: Path, sqlite_url: str) -> None:
     alembic(workdir, "init", "alembic")
     ini = workdir / "alembic.ini"

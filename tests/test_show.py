@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sakyum_magic import ResultFrame, ResultText
+from sakyum_magic._display.terminal import terminal_width, wrap_prose
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
 from tests.shells import migrate, one_line_error
@@ -80,9 +81,9 @@ def test_commands_alembic_lacks_name_the_nearest_or_say_there_is_none(shell: Any
     graph = migrate(shell, "graph")
     text, page = displayed(shell, graph)
     assert graph.alembic == "" and graph.command == "%migrate graph"
-    assert text.splitlines()[-2:] == ["(%migrate graph)", f"{graph.equivalent}"]
-    assert graph.equivalent.startswith("no alembic equivalent (alembic history")
-    assert "<code>%migrate graph</code>" in page and "no alembic equivalent" in page
+    assert text.split("\n(%migrate graph)\n")[1] == "\n".join(wrap_prose(graph.equivalent, terminal_width()))
+    assert graph.equivalent.startswith("nearest alembic command: `alembic history` (which lists")
+    assert "<code>%migrate graph</code>" in page and "<code>alembic history</code>" in page
     shell.run_line_magic("config", "MigrateMagics.show_cli = False")
     assert "alembic" not in repr(migrate(shell, "graph")).splitlines()[-1]
 
@@ -206,3 +207,56 @@ def test_a_failed_run_shows_the_sql_of_the_steps_applied_before_it(shell: Any, w
     (before,) = [data for data in shown if "SQL of each step" in data["text/plain"]]
     assert step_sections(before["text/plain"])[0][0] == "up r1: step r1 (3 statements)"
     assert "CREATE TABLE t1" in before["text/plain"] and "<details>" in before["text/html"]
+
+
+def _default_line(name: str) -> str:
+    import argparse
+    import inspect
+
+    from sakyum_magic._commands.lines import equivalent
+    from sakyum_magic._commands.table import COMMANDS
+
+    command = COMMANDS[name]
+    given = {
+        p.name: None if p.default is inspect.Parameter.empty else p.default for p in command.parameters()
+    }
+    return equivalent(command, argparse.Namespace(**given, x=None))
+
+
+def test_each_footer_line_says_what_the_command_table_says() -> None:
+    """Every command's line under its result agrees with its entry in the table, and the README
+    names the same nearest commands and the same commands without one."""
+    from sakyum_magic._commands.table import COMMANDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    intro = " ".join(
+        readme.split("for a command\nAlembic lacks it names the nearest one", 1)[1].split("\n\n")[0].split()
+    )
+    none = set(re.findall(r"`(\w+)`", intro.split("says there is none", 1)[1].split(")")[0]))
+    nearest = dict(re.findall(r"`(\w+)`: `alembic (\w+)", intro))
+    for name, command in COMMANDS.items():
+        line = _default_line(name)
+        if command.alembic is not None:
+            assert line.startswith(f"alembic equivalent: `alembic {command.alembic[0]}"), line
+        elif command.nearest is not None:
+            shape = command.nearest(None) if callable(command.nearest) else command.nearest
+            assert line.startswith(f"nearest alembic command: `alembic {shape[0]}"), line
+            assert nearest.get(name) == shape[0], (name, nearest)
+            assert command.unlike and line.endswith(f"({command.unlike})")  # says how it differs
+        else:
+            assert line.startswith("no alembic equivalent") and name in none, (name, none)
+    assert set(nearest) | none == {n for n, c in COMMANDS.items() if c.alembic is None}
+
+
+def test_an_option_alembic_lacks_makes_its_line_the_nearest(shell: Any, workdir: Path) -> None:
+    shell.run_cell(USERS)
+    migrate(shell, "config --metadata Base")
+    migrate(shell, "init")
+    migrate(shell, "revision --autogenerate -m users --rev-id r1")
+    migrate(shell, "upgrade")
+    shell.run_cell(USERS.replace("    name = ", "    full_name = "))
+    renamed = migrate(shell, "revision --autogenerate -m rename --rev-id r2 --rename users.name:full_name")
+    assert renamed.equivalent == (
+        "nearest alembic command: `alembic revision --autogenerate -m rename --rev-id r2` "
+        "(which writes a drop and an add where --rename writes a rename keeping the data)"
+    )

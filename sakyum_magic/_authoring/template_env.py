@@ -69,7 +69,16 @@ def cli_target_metadata():
     if not spec:
         return None
     module_name, _, attribute = spec.partition(":")
-    value = getattr(importlib.import_module(module_name), attribute or "metadata")
+    value, reached = importlib.import_module(module_name), module_name
+    for name in (attribute or "metadata").split("."):  # a dotted path: models:db.Model.metadata
+        if not hasattr(value, name):
+            raise CommandError(
+                f"sakyum_metadata = {spec} in alembic.ini: {reached} has no {name!r}; name a MetaData, "
+                "a declarative base or a Flask-SQLAlchemy db (module:attribute, or a dotted path such as "
+                "models:db.Model.metadata)"
+            )
+        value = getattr(value, name)
+        reached += f"{':' if reached == module_name else '.'}{name}"
     if isinstance(value, (list, tuple)):
         return [as_metadata(item) for item in value]
     return as_metadata(value)

@@ -53,6 +53,9 @@ def equivalent(
     or that there is none; the command itself between backquotes. A ``nearest`` that depends on
     the result (plan's, by direction) is given ``result``."""
     exact = alembic_line(command, args, ini, bound)
+    differs = [text for name, text in command.differs.items() if getattr(args, name, None)]
+    if exact and differs:
+        return f"nearest alembic command: `{exact}` ({'; '.join(differs)})"
     if exact:
         return f"alembic equivalent: `{exact}`"
     unlike = f" ({command.unlike})" if command.unlike else ""

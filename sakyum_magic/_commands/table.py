@@ -158,7 +158,9 @@ class Command:
     word starting with ``-`` is a flag written as it is, one starting with ``=`` a value), or a
     function of the result giving that form (plan's depends on its direction). ``unlike`` says in
     a few words how the nearest command differs, or what there is instead when there is none; both
-    are shown under the result (:meth:`equivalent`). ``cell`` names the parameter that the text of
+    are shown under the result (:meth:`equivalent`). ``differs`` names options Alembic's command
+    lacks, each with how the result differs when the option is given: the ``alembic`` line is then
+    only the nearest command. ``cell`` names the parameter that the text of
     a ``%%migrate`` cell fills (None: the command is a line only).
     """
 
@@ -170,6 +172,7 @@ class Command:
     alembic: tuple[str, ...] | None = None
     nearest: tuple[str, ...] | Callable[[Any], tuple[str, ...]] | None = None
     unlike: str = ""
+    differs: Mapping[str, str] = field(default_factory=dict)
     needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
     runs_env_py: bool = True
     on_session: bool = False
@@ -299,6 +302,10 @@ COMMANDS: dict[str, Command] = {
                 "rev_id",
                 "depends_on",
             ),
+            differs={
+                "renames": "which writes a drop and an add where --rename writes a rename keeping the data",
+                "table_renames": "which writes a drop and a create where --rename-table writes a rename",
+            },
             needs_metadata=_autogenerate,
             cell="body",
         ),
@@ -404,7 +411,8 @@ COMMANDS: dict[str, Command] = {
             "graph",
             Migrator.graph,
             lambda graph, args: graph,
-            unlike="alembic history lists the revisions as text",
+            nearest=("history",),
+            unlike="which lists the revisions as text, without the branches drawn",
             runs_env_py=False,
         ),
         Command(

@@ -91,6 +91,34 @@ def revision_error(cause: BaseException, url: URL | None) -> RevisionError:
     return RevisionError(f"{message}; {REVISION_HINT}")
 
 
+@contextmanager
+def offline_batch(command: str) -> Iterator[None]:
+    """``COMMAND --sql`` over a batch revision (SQLite's ALTER by table copy): Alembic's batch mode
+    reflects the table from a live database, so offline it refuses; plan shows the same SQL."""
+    from alembic.util import CommandError
+
+    try:
+        yield
+    except CommandError as exc:
+        if not raised_in(exc, "operations", "batch.py"):
+            raise
+        raise MigrationError(
+            f"{command} --sql cannot write this SQL: a batch revision (batch_alter_table) needs a live "
+            "database to read the table from; %migrate plan shows the SQL each step would run "
+            "(a dry run, rolled back)"
+        ) from exc
+
+
+def raised_in(exc: BaseException, *where: str) -> bool:
+    """Whether ``exc`` was raised in Alembic's module ``where`` (e.g. "operations", "batch.py")."""
+    import traceback
+
+    import alembic
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and Path(frames[-1].filename) == Path(alembic.__file__).parent.joinpath(*where)
+
+
 def raised_by_alembic(exc: BaseException) -> bool:
     """Whether ``exc`` comes from an assertion inside Alembic's own code (its revision-map checks).
 

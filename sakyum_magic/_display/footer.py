@@ -21,9 +21,13 @@ def equivalent_html(line: str) -> str:
     return f'<p style="{QUIET}">{html.escape(line[:first])}{command}{html.escape(line[last + 1 :])}</p>'
 
 
-def footer_lines(command: str, equivalent: str, show_cli: bool) -> list[str]:
-    """The lines under a result: its ``%migrate`` line, then its ``alembic`` line (while ``show_cli``)."""
-    return ([f"({command})"] if command else []) + ([equivalent] if show_cli and equivalent else [])
+def footer_lines(command: str, equivalent: str, show_cli: bool, width: int | None = None) -> list[str]:
+    """The lines under a result: its ``%migrate`` line, then its ``alembic`` line (while ``show_cli``),
+    each wrapped at word boundaries to ``width`` when one is given."""
+    from .terminal import wrap_prose
+
+    lines = ([f"({command})"] if command else []) + ([equivalent] if show_cli and equivalent else [])
+    return [part for line in lines for part in wrap_prose(line, width)] if width else lines
 
 
 def footer_html(command: str, equivalent: str, show_cli: bool) -> list[str]:

@@ -120,8 +120,7 @@ class ResultFrame(pd.DataFrame):
             parts += [_indented(step_sql, "    ", heading=f"  {step}") for step, step_sql in self.step_sql]
         if self.log_lines:
             parts += ["Alembic's log:", *(f"  {line}" for line in self.log_lines)]
-        footer = footer_lines(self.command, self.equivalent, self.show_cli)
-        parts += [line for f in footer for line in wrap_prose(f, width)]
+        parts += footer_lines(self.command, self.equivalent, self.show_cli, width)
         return "\n".join(parts)
 
     def __repr__(self) -> str:
@@ -178,10 +177,15 @@ class ResultText(str):
             setattr(self, name, value)
         return self
 
-    def to_text(self) -> str:
-        """The text form: the text, then its ``alembic`` line when one is shown."""
+    def to_text(self, width: int | None = None) -> str:
+        """The text form: the text, then its ``alembic`` line when one is shown; a message (not code)
+        and the ``alembic`` line wrapped at word boundaries to ``width`` (default the terminal's)."""
+        width = width or terminal_width()
+        text = str(self)
+        if not self.code:
+            text = "\n".join(part for line in text.split("\n") for part in wrap_prose(line, width))
         shown = self._shown_equivalent()
-        return "\n".join([str(self).rstrip("\n"), shown]) if shown else str(self)
+        return "\n".join([text.rstrip("\n"), *wrap_prose(shown, width)]) if shown else text
 
     def __repr__(self) -> str:
         return self.to_text()

@@ -152,8 +152,10 @@ class RevisionGraph:
 
     def __repr__(self) -> str:
         from .._display.footer import footer_lines
+        from .._display.terminal import terminal_width
 
-        return "\n".join([self.text(), *footer_lines(self.command, self.equivalent, self.show_cli)])
+        footer = footer_lines(self.command, self.equivalent, self.show_cli, terminal_width())
+        return "\n".join([self.text(), *footer])
 
     __str__ = __repr__
 

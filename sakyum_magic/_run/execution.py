@@ -78,7 +78,12 @@ def _offline(
     config.attributes["sakyum_url"] = target.url
     config.attributes["target_metadata"] = None
     control = RunControl(None, target.url)
-    with locking.alembic_context(), kept_logging(), translation.alembic_errors(target.url):
+    with (
+        locking.alembic_context(),
+        kept_logging(),
+        translation.alembic_errors(target.url),
+        translation.offline_batch(name),
+    ):
         run_env(script, config, steps, control, as_sql=True, tag=tag)
     return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
 
