@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +27,7 @@ from .binding import as_target, mask_text, mask_url, parse_url
 from .bound import Bound
 from .compat import quiet_alembic
 from .configuration import check_path, require_initialized
-from .errors import ConfigurationError, PendingChangesError, RevisionError
+from .errors import ConfigurationError, MigrationError, PendingChangesError, RevisionError
 from .records import (
     CurrentResult,
     HistoryEntry,
@@ -176,14 +177,77 @@ class Migrator(Bound):
     # -- commands that change the database ------------------------------------------------
 
     @on_engine_loop
-    def upgrade(self, revision: str = "head", sql: bool = False, tag: str | None = None) -> MigrationResult:
+    def upgrade(
+        self,
+        revision: str = "head",
+        sql: bool = False,
+        tag: str | None = None,
+        lock_timeout: str | float | None = None,
+        statement_timeout: str | float | None = None,
+        retries: int = 0,
+        retry_delay: float = 1.0,
+        allow_lint: bool = False,
+    ) -> MigrationResult:
         """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head).
+
+        With the lint extra installed, a lint error in the revisions to apply (PostgreSQL, MySQL,
+        MariaDB) makes it refuse (LintError) unless ``allow_lint``.
 
         :param revision: the target revision (default head).
         :param sql: write the SQL instead of running it (offline mode, ``alembic upgrade --sql``).
         :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
+        :param lock_timeout: give up a revision whose lock waits longer (2s, 500ms), set in its transaction.
+        :param statement_timeout: give up a statement that runs longer (15min).
+        :param retries: after a lock timeout, run the rolled-back revision again, up to N more times.
+        :param retry_delay: seconds to wait before each retry.
+        :param allow_lint: apply even when lint finds an error in the revisions to apply.
         """
-        return self._migrate("upgrade", revision, sql=sql, tag=tag)
+        from .._lint import guard
+
+        waits = guard.seconds(lock_timeout, "--lock-timeout")
+        runs = guard.seconds(statement_timeout, "--statement-timeout")
+        settings = guard.statements(self.engine(), waits, runs) if waits or runs else ()
+        if not (sql or allow_lint):
+            self._refuse_lint_errors(revision)
+        attempts = []
+        for attempt in range(retries + 1):
+            try:
+                result = self._migrate("upgrade", revision, sql=sql, tag=tag, settings=settings)
+            except MigrationError as exc:
+                if not guard.lock_timed_out(exc):
+                    raise
+                after = exc.result.after if exc.result is not None else ()
+                message = guard.blocked("upgrade", exc, self.engine(), after, waits or 0)
+                if attempt == retries:
+                    raise MigrationError(message, exc.result) from exc
+                attempts.append(f"attempt {attempt + 1}: {message.split(' and gave up')[0]}")
+                time.sleep(retry_delay)
+                continue
+            done = [f"attempt {attempt + 1}: applied"] if attempts else []
+            result.notes = (*result.notes, *attempts, *done)
+            return result
+        raise AssertionError("unreachable")
+
+    def _refuse_lint_errors(self, revision: str) -> None:
+        """A lint error in the revisions an upgrade would apply refuses it (the lint extra installed)."""
+        from importlib.util import find_spec
+
+        from .._lint import refuse_errors
+
+        relative = any(mark in revision for mark in "+-@:")
+        if relative or self._missing_file() or find_spec("sqlglot") is None:
+            return
+        if self.engine().dialect.name not in {"postgresql", "mysql"}:
+            return
+        if self.engine().dialect.name == "postgresql":
+            from .._lint.postgres import squawk_path
+
+            try:
+                squawk_path()
+            except ConfigurationError:
+                return
+        end = "heads" if revision in {"head", "heads"} else revision
+        refuse_errors(self.lint(rev_range=end), "upgrade", " or upgrade --allow-lint")
 
     @on_engine_loop
     def downgrade(self, revision: str, sql: bool = False, tag: str | None = None) -> MigrationResult:
@@ -212,10 +276,13 @@ class Migrator(Bound):
         """
         return self._migrate("stamp", revision, sql=sql, tag=tag, purge=purge)
 
-    def _migrate(self, name: str, revision: str | Sequence[str], **options: Any) -> MigrationResult:
+    def _migrate(
+        self, name: str, revision: str | Sequence[str], settings: tuple[str, ...] = (), **options: Any
+    ) -> MigrationResult:
         script = self.script_directory()
+        strategy = execution.Strategy(settings=settings) if settings else None
         with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
-            return execution.migrate(self.target(), script, name, revision, **options)
+            return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
 
     # -- comparing the models with the database ------------------------------------------
 

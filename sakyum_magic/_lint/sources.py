@@ -75,13 +75,14 @@ def _statements(text: str) -> list[str]:
 
 
 def _inner(statements: list[str]) -> tuple[str, ...]:
-    """Without the transaction Alembic wraps each revision in (leading and trailing BEGIN/COMMIT)."""
-    start, end = 0, len(statements)
-    while start < end and _TRANSACTION.match(statements[start]):
-        start += 1
-    while end > start and _TRANSACTION.match(statements[end - 1]):
-        end -= 1
-    return tuple(statements[start:end])
+    """Without the end of the transaction Alembic wraps each revision in (its BEGIN comes before the
+    ``-- Running`` line; after its COMMIT, the next revision's BEGIN); an ``autocommit_block``'s
+    COMMIT ... BEGIN inside the revision stays."""
+    end = len(statements)
+    for word in ("BEGIN", "COMMIT"):
+        if end and _TRANSACTION.match(statements[end - 1]) and statements[end - 1].upper().startswith(word):
+            end -= 1
+    return tuple(statements[:end])
 
 
 def dry_run(target: Target, script: ScriptDirectory, current: tuple[str, ...], end: str) -> list[RevisionSQL]:

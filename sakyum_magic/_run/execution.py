@@ -46,6 +46,8 @@ class Strategy:
 
     dry_run: bool = False
     classify: Callable[[Any, str], bool] | None = None
+    settings: tuple[str, ...] = ()
+    """Statements run first in each revision's transaction (a guarded upgrade's timeouts)."""
 
 
 def migrate(
@@ -181,6 +183,11 @@ class _Run:
                 self.log.step_started()
             if self.watch.active and not self.recorder.database():
                 self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
+            if self.strategy.settings:
+                from alembic import op
+
+                for statement in self.strategy.settings:
+                    op.get_bind().exec_driver_sql(statement)
             return migration_fn(**kw)
 
         return guarded

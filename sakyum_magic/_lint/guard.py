@@ -1,0 +1,135 @@
+"""A guarded ``upgrade``: a lock timeout and a statement timeout set inside each revision's transaction,
+and, when a lock is not granted in time, the table and the session that holds it named.
+
+PostgreSQL: ``SET LOCAL lock_timeout`` / ``statement_timeout`` (they end with the revision's
+transaction). MariaDB: ``lock_wait_timeout`` and ``max_statement_time``; MySQL: ``lock_wait_timeout``
+and ``max_execution_time`` (both for the session, set again at each revision).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from .._core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$", re.I)
+LOCK_TIMEOUT_STATES = {"55P03"}  # PostgreSQL lock_not_available
+MYSQL_LOCK_WAIT = 1205  # ER_LOCK_WAIT_TIMEOUT (lock_wait_timeout, innodb_lock_wait_timeout)
+
+
+def seconds(text: str | float | None, name: str) -> float | None:
+    """``2s``, ``1500ms``, ``15min``, ``1h`` or a number of seconds; None stays None."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, int | float):
+        return float(text)
+    found = _DURATION.match(text)
+    if not found:
+        raise ConfigurationError(f"{name} {text!r}: give a duration such as 2s, 500ms or 15min")
+    return float(found[1]) * _UNITS[(found[2] or "s").lower()]
+
+
+def statements(
+    engine: Engine, lock_timeout: float | None, statement_timeout: float | None
+) -> tuple[str, ...]:
+    """What to run at the start of each revision's transaction to set the timeouts."""
+    dialect = engine.dialect.name
+    found = []
+    if dialect == "postgresql":
+        if lock_timeout is not None:
+            found.append(f"SET LOCAL lock_timeout = '{max(int(lock_timeout * 1000), 1)}ms'")
+        if statement_timeout is not None:
+            found.append(f"SET LOCAL statement_timeout = '{max(int(statement_timeout * 1000), 1)}ms'")
+    elif dialect == "mysql":
+        mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
+        if lock_timeout is not None:
+            found.append(f"SET SESSION lock_wait_timeout = {max(round(lock_timeout), 1)}")
+            found.append(f"SET SESSION innodb_lock_wait_timeout = {max(round(lock_timeout), 1)}")
+        if statement_timeout is not None:
+            found.append(
+                f"SET SESSION max_statement_time = {statement_timeout:g}"
+                if mariadb
+                else f"SET SESSION max_execution_time = {max(int(statement_timeout * 1000), 1)}"
+            )
+    elif lock_timeout is not None or statement_timeout is not None:
+        raise ConfigurationError(
+            f"--lock-timeout and --statement-timeout need PostgreSQL, MySQL or MariaDB, not {dialect}"
+        )
+    return tuple(found)
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """Whether a failed run stopped because a lock was not granted within the lock timeout."""
+    found: BaseException | None = exc
+    while found is not None:
+        original: Any = getattr(found, "orig", None)
+        if original is not None:
+            state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
+            code = original.args[0] if getattr(original, "args", None) else None
+            return state in LOCK_TIMEOUT_STATES or code == MYSQL_LOCK_WAIT
+        found = found.__cause__
+    return False
+
+
+def statement_of(exc: BaseException) -> str | None:
+    found: BaseException | None = exc
+    while found is not None:
+        if getattr(found, "statement", None):
+            return str(found.statement)  # type: ignore[attr-defined]
+        found = found.__cause__
+    return None
+
+
+def holders(engine: Engine, table: str) -> list[int]:
+    """The other sessions holding a lock on ``table`` (PostgreSQL: pg_locks; MySQL: the processlist)."""
+    from sqlalchemy import text
+
+    from .._run.aio import call
+    from .._run.database import connect
+
+    if engine.dialect.name == "postgresql":
+        query = text(
+            "SELECT DISTINCT l.pid FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+            "WHERE c.relname = :t AND l.granted AND l.pid <> pg_backend_pid() ORDER BY l.pid"
+        )
+    elif engine.dialect.name == "mysql":
+        query = text(
+            "SELECT DISTINCT t.PROCESSLIST_ID FROM performance_schema.metadata_locks m "
+            "JOIN performance_schema.threads t ON t.THREAD_ID = m.OWNER_THREAD_ID "
+            "WHERE m.OBJECT_NAME = :t AND m.LOCK_STATUS = 'GRANTED' AND t.PROCESSLIST_ID <> CONNECTION_ID()"
+        )
+    else:
+        return []
+
+    def read() -> list[int]:
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with connect(engine) as connection:
+                return [int(pid) for (pid,) in connection.execute(query, {"t": table}) if pid is not None]
+        except DBAPIError:  # performance_schema off, or not readable by this user
+            return []
+
+    return call(engine, read)
+
+
+def blocked(command: str, exc: BaseException, engine: Engine, after: tuple[str, ...], limit: float) -> str:
+    """One line: which revision waited for which table, held by which session, and what to do."""
+    from .statements import table_of
+
+    statement = statement_of(exc) or ""
+    dialect = "postgres" if engine.dialect.name == "postgresql" else "mysql"
+    table = table_of(statement, dialect) if statement else None
+    pids = holders(engine, table) if table else []
+    held = f" held by pid {', '.join(map(str, pids))}" if pids else ""
+    on = f" on table {table}" if table else ""
+    return (
+        f"{command}: waited {limit:g}s for a lock{on}{held} and gave up (lock timeout); the revision was "
+        f"rolled back and the database is at {', '.join(after) or 'base'}: end that session, or retry "
+        "with --retries N"
+    )

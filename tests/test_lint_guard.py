@@ -1,0 +1,91 @@
+"""A guarded ``upgrade``: a lock timeout that names the table and the session holding it, retries, and
+a lint error that refuses the run, on a real PostgreSQL server with a second session holding a lock."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from sakyum_magic import ConfigurationError, LintError, MigrationError, Migrator
+from sakyum_magic._lint.guard import seconds
+from tests.shells import migrate, one_line_error
+
+pytest.importorskip("sqlglot", reason="the lint gate needs the migrate-lint extra (sqlglot, squawk-cli)")
+
+BASE = "def upgrade():\n    op.create_table('big', sa.Column('id', sa.Integer, primary_key=True))\n"
+SAFE = "def upgrade():\n    op.create_table('other', sa.Column('id', sa.Integer, primary_key=True))\n"
+ALTER = "def upgrade():\n    op.add_column('big', sa.Column('note', sa.Text))\n"
+
+
+def at_base(url: str) -> tuple[Migrator, str, str]:
+    migrator = Migrator(url=url)
+    migrator.init()
+    migrator.revision("base", body=BASE)
+    migrator.upgrade()
+    safe = migrator.revision("safe", body=SAFE).revisions[0].revision
+    alter = migrator.revision("alter", body=ALTER).revisions[0].revision
+    return migrator, safe, alter
+
+
+def test_durations() -> None:
+    assert [seconds(t, "x") for t in ("2s", "500ms", "15min", "1h", "3")] == [2, 0.5, 900, 3600, 3]
+    with pytest.raises(ConfigurationError, match="duration such as 2s"):
+        seconds("soon", "--lock-timeout")
+
+
+@pytest.mark.postgres
+def test_lock_timeout_names_table_and_holder_then_retries(postgres_url: str, shell: object) -> None:
+    migrator, safe, alter = at_base(postgres_url)
+    holder = sa.create_engine(postgres_url).connect()
+    transaction = holder.begin()
+    holder.exec_driver_sql("SELECT * FROM big")  # ACCESS SHARE until the transaction ends
+    pid = holder.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    try:
+        migrate(shell, f"config --url {postgres_url}")
+        started = time.monotonic()
+        shown = one_line_error(shell, "upgrade --lock-timeout 1s")
+        took = time.monotonic() - started
+        assert "lock on table big" in shown and f"held by pid {pid}" in shown and safe in shown
+        assert took < 10, took  # stopped after the timeout, not after the holder's end
+        assert migrator.current().revisions[0].revision == safe  # the last good revision
+        with pytest.raises(MigrationError):
+            migrator.upgrade(lock_timeout="1s")
+        threading.Timer(1.5, transaction.rollback).start()
+        result = migrator.upgrade(lock_timeout="1s", retries=5, retry_delay=0.5)
+    finally:
+        time.sleep(0.1)
+        holder.close()
+    assert migrator.current().revisions[0].revision == alter
+    assert result.notes[0].startswith("attempt 1: upgrade: waited 1s for a lock on table big")
+    assert result.notes[-1].endswith("applied")
+
+
+@pytest.mark.postgres
+def test_timeouts_are_set_in_each_revision_transaction(postgres_url: str) -> None:
+    migrator, _safe, _alter = at_base(postgres_url)
+    result = migrator.upgrade(lock_timeout="2s", statement_timeout="15min")
+    sql = [statement for step in result.steps for statement in step.sql]
+    assert sql.count("SET LOCAL lock_timeout = '2000ms'") == 2
+    assert sql.count("SET LOCAL statement_timeout = '900000ms'") == 2
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:  # SET LOCAL ended with the revision's transaction
+        assert connection.exec_driver_sql("SHOW lock_timeout").scalar() == "0"
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_lint_error_refuses_upgrade_unless_allowed(postgres_url: str, shell: object) -> None:
+    migrator, _safe, _alter = at_base(postgres_url)
+    migrator.upgrade()
+    before = migrator.current().revisions[0].revision
+    migrator.revision("truncate", body="def upgrade():\n    op.execute('TRUNCATE big CASCADE')\n")
+    migrate(shell, f"config --url {postgres_url}")
+    shown = one_line_error(shell, "upgrade")
+    assert "ban-truncate-cascade on big" in shown and "upgrade --allow-lint" in shown
+    with pytest.raises(LintError):
+        migrator.upgrade()
+    assert migrator.current().revisions[0].revision == before  # refused before anything ran
+    assert migrator.upgrade(allow_lint=True).after != (before,)
