@@ -103,6 +103,7 @@ OPTIONS: dict[str, Option] = {
     "limit": option("-n", "--limit", type=int, metavar="N"),
     "single_head": option("--single-head", action="store_true"),
     "since": option("--since", metavar="REV"),
+    "locks": option("--locks", action="store_true"),
     "lock_timeout": option("--lock-timeout", metavar="DURATION"),
     "statement_timeout": option("--statement-timeout", metavar="DURATION"),
     "retries": option("--retries", type=int, metavar="N", default=0),

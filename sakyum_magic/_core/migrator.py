@@ -309,16 +309,28 @@ class Migrator(Bound):
             empty.dispose()
 
     @on_engine_loop
-    def plan(self, revision: str = "head") -> Plan:
+    def plan(self, revision: str = "head", locks: bool = False) -> Plan:
         """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes.
 
         :param revision: the target: head (default), -1, base, an id.
+        :param locks: PostgreSQL: the locks each statement takes and the tables it rewrites, observed.
         """
         from .._features.plan import plan
 
         script = self.script_directory()
         require_database_file(self.url)
-        return plan(self.target(), script, revision, current_heads(self.engine()))
+        if not locks:
+            return plan(self.target(), script, revision, current_heads(self.engine()))
+        from .._lint.locks import LockTracer
+
+        if self.engine().dialect.name != "postgresql":
+            raise ConfigurationError("plan --locks reads PostgreSQL's pg_locks: leave out --locks here")
+        tracer = LockTracer()
+        try:
+            found = plan(self.target(), script, revision, current_heads(self.engine()), tracer)
+        finally:
+            tracer.close()
+        return replace(found, locks=tuple(tracer.observed))
 
     @on_engine_loop
     def lint(

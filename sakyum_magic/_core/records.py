@@ -109,6 +109,8 @@ class Plan:
     current: tuple[str, ...]
     steps: tuple[Step, ...]
     method: str
+    locks: tuple[tuple[str, str], ...] = ()
+    """``plan --locks``: for each statement, in order, the locks it took and what it rewrote."""
 
     @property
     def destructive(self) -> bool:

@@ -66,6 +66,7 @@ STEP_COLUMNS = ["revision", "message", "direction", "seconds"]
 NEW_REVISION_COLUMNS = ["revision", "message", "path"]
 OPERATION_COLUMNS = ["op", "schema", "table", "name", "detail", "destructive"]
 PLAN_COLUMNS = ["step", "revision", "message", "direction", "statement", "destructive"]
+PLAN_LOCK_COLUMNS = ["locks", "rewrites"]  # plan --locks
 DATABASE_COLUMN = "database"
 DESTRUCTIVE_MARK = MARK
 DTYPES = {
@@ -318,6 +319,9 @@ def plan(result: Plan) -> ResultFrame:
         flags = step.destructive or (False,) * len(step.sql)
         for statement, lossy in zip(step.sql, flags, strict=True):
             rows.append([number, step.revision, step.message, step.direction, statement, lossy])
+    if result.locks:  # plan --locks: what each statement took and rewrote
+        observed = [*result.locks, *[("", "")] * (len(rows) - len(result.locks))]
+        rows = [[*row, *found] for row, found in zip(rows, observed, strict=False)]
     title = (
         f"Plan: {result.command} {where} → {result.target}, {plural(len(result.steps), 'step')}; "
         "nothing was run"
@@ -327,7 +331,7 @@ def plan(result: Plan) -> ResultFrame:
         notes.append(f"Statements marked {DESTRUCTIVE_MARK} lose data.")
     return frame(
         rows,
-        PLAN_COLUMNS,
+        [*PLAN_COLUMNS, *PLAN_LOCK_COLUMNS] if result.locks else PLAN_COLUMNS,
         title=title if result.steps else "",
         notes=notes if result.steps else (),
         empty_note=f"Nothing to do: the database is already at {where}.",

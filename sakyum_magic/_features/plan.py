@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import traceback
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core import translation
@@ -40,8 +41,17 @@ _NAME = r'(?:"[^"]+"|`[^`]+`|\w+)(?:\.(?:"[^"]+"|`[^`]+`|\w+))?'
 _TMP = "_alembic_tmp_"
 
 
-def plan(target: Target, script: ScriptDirectory, revision: str, current: tuple[str, ...]) -> Plan:
-    """The steps and SQL a migration from ``current`` to ``revision`` would run; nothing is changed."""
+def plan(
+    target: Target,
+    script: ScriptDirectory,
+    revision: str,
+    current: tuple[str, ...],
+    observe: Callable[[Any, str], Any] | None = None,
+) -> Plan:
+    """The steps and SQL a migration from ``current`` to ``revision`` would run; nothing is changed.
+
+    ``observe`` is called before each statement that writes, after it is classified (``plan --locks``).
+    """
     engine = target.engine
     require_database_file(target.url)
     name = direction(script, revision, current, target.url)
@@ -50,7 +60,7 @@ def plan(target: Target, script: ScriptDirectory, revision: str, current: tuple[
             f"plan needs DDL that can be rolled back, and {engine.dialect.name} commits each DDL "
             f"statement: read the SQL with %migrate {name} {revision} --sql instead"
         )
-    strategy = Strategy(dry_run=True, classify=Classifier())
+    strategy = Strategy(dry_run=True, classify=_observed(Classifier(), observe))
     try:
         result = migrate(target, script, name, revision, strategy=strategy)
     except MigrationError as exc:
@@ -66,6 +76,18 @@ def plan(target: Target, script: ScriptDirectory, revision: str, current: tuple[
             raise
         raise commit_refused() from exc
     return Plan(mask_url(target.url), name, revision, current, tuple(result.steps), METHOD)
+
+
+def _observed(classify: Classifier, observe: Callable[[Any, str], Any] | None) -> Callable[[Any, str], bool]:
+    if observe is None:
+        return classify
+
+    def both(connection: Any, statement: str) -> bool:
+        lossy = classify(connection, statement)
+        observe(connection, statement)
+        return lossy
+
+    return both
 
 
 def direction(script: ScriptDirectory, revision: str, current: tuple[str, ...], url: Any = None) -> str:

@@ -1,0 +1,126 @@
+"""``plan --locks`` on PostgreSQL: the locks each statement really takes, observed inside the
+transaction ``plan`` rolls back.
+
+After each statement that writes, one query reads the relation locks this session holds
+(``pg_locks`` for ``pg_backend_pid()``, joined to ``pg_class``) and each relation's
+``relfilenode``: a lock not held before was taken by that statement, and a table or index whose
+``relfilenode`` changed was rewritten by it. The query only reads; the transaction is rolled back as
+every plan's is, so nothing is committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+_RELATIONS = (
+    "SELECT c.oid, c.relname, c.relkind, c.relfilenode, c.reltuples FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'i', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+    "AND left(n.nspname, 8) <> 'pg_toast'"
+)
+_LOCKS = (
+    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(c.relname, 15) <> 'alembic_version'"
+)
+# Lock modes from the weakest to the strongest, shown as PostgreSQL's documentation names them.
+_MODES = [
+    "AccessShareLock",
+    "RowShareLock",
+    "RowExclusiveLock",
+    "ShareUpdateExclusiveLock",
+    "ShareLock",
+    "ShareRowExclusiveLock",
+    "ExclusiveLock",
+    "AccessExclusiveLock",
+]
+
+
+def mode_name(mode: str) -> str:
+    """``AccessExclusiveLock`` -> ``ACCESS EXCLUSIVE``."""
+    words: list[str] = []
+    for char in mode.removesuffix("Lock"):
+        if char.isupper() and words:
+            words.append(" ")
+        words.append(char.upper())
+    return "".join(words)
+
+
+@dataclass
+class LockTracer:
+    """Called before each writing statement (``plan``'s classify hook): on the first call it takes the
+    relations' ``relfilenode`` and listens for the end of each statement on that connection.
+
+    A statement's locks are those it newly took on relations that existed before the run: a lock the
+    same run already holds is not taken again (PostgreSQL keeps each until the transaction ends)."""
+
+    observed: list[tuple[str, str]] = field(default_factory=list)
+    """Per writing statement, in order: the locks it took (``t ACCESS EXCLUSIVE``) and what it rewrote."""
+    _connection: Any = None
+    _files: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
+    _before: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
+    _held: set[tuple[str, str]] = field(default_factory=set)
+    _pending: bool = False
+
+    def __call__(self, connection: Any, statement: str) -> bool:
+        if self._connection is None:
+            from sqlalchemy import event
+
+            self._files = self._relations(connection)
+            self._before = dict(self._files)
+            self._held = self._locks(connection)
+            event.listen(connection, "after_cursor_execute", self._after)
+            self._connection = connection
+        self._pending = True
+        return False
+
+    def close(self) -> None:
+        if self._connection is not None:
+            from sqlalchemy import event
+
+            event.remove(self._connection, "after_cursor_execute", self._after)
+            self._connection = None
+
+    def _after(self, connection: Any, *_: Any) -> None:
+        if not self._pending:
+            return  # a query of ours, or one the run makes that writes nothing
+        self._pending = False
+        held = self._locks(connection)
+        existed = {name for name, _kind, _file, _rows in self._before.values()}
+        # A relation the run created is seen by no one else until the end: its locks block nobody.
+        new = [lock for lock in held - self._held if lock[0] in existed]
+        taken = sorted(new, key=lambda lock: (lock[0], -_MODES.index(lock[1])))
+        self._held = held
+        files = self._relations(connection)
+        rewrote = [
+            self._rewrite_text(oid, before)
+            for oid, before in self._files.items()
+            if oid in files and files[oid][2] != before[2]
+        ]
+        self._files.update(files)
+        strongest: dict[str, str] = {}
+        for name, mode in taken:
+            strongest.setdefault(name, mode)
+        locks = ", ".join(f"{name} {mode_name(mode)}" for name, mode in strongest.items())
+        self.observed.append((locks, "; ".join(rewrote)))
+
+    @staticmethod
+    def _rewrite_text(oid: int, before: tuple[str, str, int, float]) -> str:
+        name, kind, _file, tuples = before
+        what = "index " if kind == "i" else ""
+        rows = f" ({int(tuples):,} rows)" if kind != "i" and tuples >= 0 else ""
+        return f"rewrote {what}{name}{rows}"
+
+    @staticmethod
+    def _relations(connection: Any) -> dict[int, tuple[str, str, int, float]]:
+        found = connection.exec_driver_sql(_RELATIONS).all()
+        return {
+            int(oid): (str(name), str(kind), int(node), float(tuples))
+            for oid, name, kind, node, tuples in found
+        }
+
+    @staticmethod
+    def _locks(connection: Any) -> set[tuple[str, str]]:
+        return {(str(name), str(mode)) for name, mode in connection.exec_driver_sql(_LOCKS).all()}

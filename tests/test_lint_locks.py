@@ -1,0 +1,95 @@
+"""``plan --locks``: the locks each statement takes and the tables it rewrites, observed on PostgreSQL
+inside the rolled-back transaction; the database is left exactly as it was."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sakyum_magic import ConfigurationError, Migrator
+from tests.shells import migrate
+
+ROWS = 2_300
+BASE = (
+    "def upgrade():\n"
+    "    op.create_table('t', sa.Column('id', sa.Integer, primary_key=True), sa.Column('a', sa.Integer))\n"
+    "    op.create_table('quiet', sa.Column('id', sa.Integer, primary_key=True))\n"
+)
+RISKY = (
+    "def upgrade():\n    op.add_column('t', sa.Column('b', sa.Integer))\n"
+    "    op.create_index('ix_quiet', 'quiet', ['id'])\n"
+    "    op.alter_column('t', 'a', type_=sa.BigInteger)\n"
+)
+
+
+def snapshot(url: str) -> tuple[Any, ...]:
+    """Schema, rows and the write counters of every table but the version table (whose UPDATE plan runs
+    and rolls back, as every plan does), once two readings a second apart agree (a session reports
+    its statistics when it has been idle for a moment)."""
+    last = _read(url)
+    for _ in range(10):
+        time.sleep(1.0)
+        found = _read(url)
+        if found == last:
+            return found
+        last = found
+    return last
+
+
+def _read(url: str) -> tuple[Any, ...]:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+        counters = connection.exec_driver_sql(
+            "SELECT relname, n_tup_ins, n_tup_upd, n_tup_del, n_live_tup FROM pg_stat_user_tables "
+            "WHERE relname <> 'alembic_version' ORDER BY relname"
+        ).all()
+        columns = connection.exec_driver_sql(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = 'public' ORDER BY 1, 2"
+        ).all()
+        indexes = connection.exec_driver_sql(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+        ).all()
+        rows = connection.exec_driver_sql("SELECT sum(a), count(*) FROM t").one()
+        version = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+    engine.dispose()
+    return counters, columns, sorted(indexes), rows, version
+
+
+@pytest.mark.postgres
+def test_plan_locks_observes_locks_and_rewrites_and_writes_nothing(postgres_url: str, shell: object) -> None:
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    migrator.revision("base", body=BASE)
+    migrator.upgrade()
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"INSERT INTO t (a) SELECT g FROM generate_series(1, {ROWS}) g")
+        connection.exec_driver_sql("ANALYZE t")
+    engine.dispose()
+    migrator.revision("risky", body=RISKY)
+    migrator.dispose()  # its sessions report the upgrade's writes when they close, not during the plan
+    before = snapshot(postgres_url)
+    assert {row[0]: row[1] for row in before[0]}["t"] == ROWS  # the counters are read: t's inserts are there
+    plan = migrator.plan(locks=True)
+    observed = dict(zip(plan.steps[0].sql, plan.locks, strict=False))
+    assert observed["ALTER TABLE t ADD COLUMN b INTEGER"] == ("t ACCESS EXCLUSIVE", "")
+    assert observed["CREATE INDEX ix_quiet ON quiet (id)"] == ("quiet SHARE", "")
+    assert f"rewrote t ({ROWS:,} rows)" in observed["ALTER TABLE t ALTER COLUMN a TYPE BIGINT"][1]
+    assert snapshot(postgres_url) == before
+    migrate(shell, f"config --url {postgres_url}")
+    table = migrate(shell, "plan --locks")
+    assert list(table.columns[-2:]) == ["locks", "rewrites"] and "quiet SHARE" in set(table["locks"])
+    assert snapshot(postgres_url) == before
+
+
+def test_plan_locks_needs_postgresql(sqlite_url: str) -> None:
+    migrator = Migrator(url=sqlite_url)
+    migrator.init()
+    migrator.upgrade()
+    with pytest.raises(ConfigurationError, match="pg_locks"):
+        migrator.plan(locks=True)
