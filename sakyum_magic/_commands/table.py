@@ -116,6 +116,10 @@ OPTIONS: dict[str, Option] = {
     "parallel": option("--parallel", type=int, metavar="K"),
     "max_failures": option("--max-failures", type=int, metavar="F"),
     "continue_on_error": option("--continue-on-error", action="store_true"),
+    "models": option("--models", action="store_true"),
+    "at": option("--at", metavar="REV"),
+    "diff": option("--diff", action="store_true"),
+    "table_pattern": option("--tables", metavar="PATTERN"),
     # The magic's own options: they fill no parameter of the function.
     "verbose": option(
         "-v",
@@ -435,6 +439,13 @@ COMMANDS: dict[str, Command] = {
             positional=("targets", "action", "revision?"),
             unlike="Alembic migrates one database per run (its cookbook: run it once per tenant)",
             on_session=True,
+        ),
+        Command(
+            "schema",
+            Migrator.schema,
+            lambda picture, args: picture,
+            unlike="Alembic draws no schema; paracelsus writes the Mermaid text from a MetaData",
+            needs_metadata=lambda args, migrator: bool(args.models or args.diff),
         ),
         Command(
             "test",

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from .._fleet import FleetResult
     from .._guards.audit import LogEntry
     from .._lint import LintResult
+    from .._schema.baseline import Baseline
+    from .._schema.er import SchemaDiagram
     from .._schema.renames import TableRename
 
 
@@ -126,6 +128,8 @@ class Migrator(Bound):
         renamed, checked = _checked_inputs(renames, body, autogenerate)
         message = mask_text(message) if message else message  # the file, its name and every table
         require_initialized(self.directory)
+        if autogenerate and not sql and self.script_directory().get_heads():
+            self._refuse_unversioned("autogenerate")
         self._check_new_id(rev_id)
         collected: dict[str, Any] = {}
         values = (message, autogenerate, sql, head, splice, branch_label, version_path, rev_id, depends_on)
@@ -207,6 +211,8 @@ class Migrator(Bound):
         waits = guard.seconds(lock_timeout, "--lock-timeout")
         runs = guard.seconds(statement_timeout, "--statement-timeout")
         settings = guard.statements(self.engine(), waits, runs) if waits or runs else ()
+        if not sql:
+            self._refuse_unversioned("upgrade")
         if not (sql or allow_lint):
             self._refuse_lint_errors(revision)
         attempts = []
@@ -284,6 +290,29 @@ class Migrator(Bound):
         with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
             return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
 
+    # -- baselines: a database with tables but no version table (see _schema.baseline) -----
+
+    def _baseline(self) -> Baseline | None:
+        if self._missing_file():
+            return None
+        from .._schema.baseline import baseline
+
+        return baseline(self)
+
+    def _refuse_unversioned(self, command: str) -> None:
+        """RevisionError before ``command`` runs on a database whose schema is a revision's already."""
+        adopt = self._baseline()
+        if adopt is not None and (adopt.revision is not None or command == "autogenerate"):
+            raise RevisionError(f"{adopt.line}; {command} refused, nothing was changed")
+
+    def _with_baseline(self, rows: list[Operation]) -> list[Operation]:
+        adopt = self._baseline()
+        if adopt is None:
+            return rows
+        from .._schema.baseline import Differences
+
+        return Differences(rows, adopt.line)
+
     # -- comparing the models with the database ------------------------------------------
 
     @on_engine_loop
@@ -300,7 +329,8 @@ class Migrator(Bound):
 
         target = as_target(self.target_metadatas())
         if not self._missing_file():
-            return compare_database(self.engine(), target, schema, include_schemas, tables)
+            rows = compare_database(self.engine(), target, schema, include_schemas, tables)
+            return self._with_baseline(rows)
         # No database file yet: compare with an empty database rather than create the file.
         empty = create_engine(parse_url("sqlite://"))
         try:
@@ -396,6 +426,30 @@ class Migrator(Bound):
             )
         return operations
 
+    @on_engine_loop
+    def schema(
+        self,
+        models: bool = False,
+        at: str | None = None,
+        diff: bool = False,
+        table_pattern: str | None = None,
+        schema: str | None = None,
+    ) -> SchemaDiagram:
+        """Draw an ER diagram of the database, the models, a revision, or the models' difference.
+
+        Shown as Mermaid where the front end draws it (JupyterLab 4.1+, Notebook 7.1+), else as an
+        SVG drawn here, and as a listing in a terminal; nothing is fetched.
+
+        :param models: draw the bound models instead of the database.
+        :param at: draw the schema revision AT builds, on a scratch database (``--at REV``).
+        :param diff: mark what the models add, remove and change against the database (or ``--at``).
+        :param table_pattern: only tables whose name matches this pattern (``--tables 'user*'``).
+        :param schema: only this schema (``--schema``).
+        """
+        from .._schema.er_sources import schema_picture
+
+        return schema_picture(self, models, at, diff, table_pattern, schema)
+
     # -- checking the revisions on a scratch database ----------------------------------------
 
     def test(self, checks: Sequence[str] = ()) -> list[CheckResult]:
@@ -430,6 +484,10 @@ class Migrator(Bound):
             found = [("", current_heads(self.engine()))]
         else:
             found = envrun.read_heads(self.target(), snapshot.script)
+        if not any(heads for _database, heads in found):
+            adopt = self._baseline()
+            if adopt is not None:
+                return CurrentResult(mask_url(self.url), (), note=adopt.line)
         with translation.alembic_errors(parse_url(self.url)):
             rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]

@@ -285,11 +285,12 @@ def _lossy_note(ops: Sequence[Operation], whole: str = "of them") -> list[str]:
 
 def diff(ops: Sequence[Operation]) -> ResultFrame:
     """``diff``: the differences, those that lose data highlighted; none is an empty frame that says so."""
+    adopt = str(getattr(ops, "note", ""))  # a database with tables but no version table says so
     return operations(
         ops,
         title=f"{plural(len(ops), 'difference')} between the models and the database" if ops else "",
-        notes=_lossy_note(ops),
-        empty_note="No differences: the database matches the models.",
+        notes=[*_lossy_note(ops), *([adopt] if adopt else [])],
+        empty_note=adopt or "No differences: the database matches the models.",
     )
 
 

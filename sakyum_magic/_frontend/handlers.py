@@ -56,7 +56,8 @@ def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
     with session.one_evaluation(magics):
         result = _run(magics, command, args)
     shown = command.show(result, args)
-    if isinstance(shown, ResultFrame | ResultText | RevisionGraph):
+    # Also any other shape that takes a footer (the ER picture of %migrate schema).
+    if isinstance(shown, ResultFrame | ResultText | RevisionGraph) or hasattr(type(shown), "describe_with"):
         bound = {"directory": magics.directory}  # what init without DIR made, for `alembic init DIR`
         shown.describe_with(
             command=("%" if cell is not None else "") + command.migrate_line(args),
