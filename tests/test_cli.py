@@ -187,7 +187,7 @@ ONE_KIND_ONLY = {
     "lint": False,
     "fleet": True,  # a fleet has one row per target, and no targets is an error
 }
-TEXT_RESULTS = {"init", "graph"}  # graph draws itself (its nodes and edges are in .frames())
+TEXT_RESULTS = {"init", "graph", "schema"}  # graph and schema draw themselves (graph.frames(), schema.tables)
 
 
 def test_the_sequence_covers_the_whole_table() -> None:

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sakyum_magic._core.errors import RevisionError
 
 from sakyum_magic import Migrator
 from sakyum_magic._schema.baseline import unversioned_tables
-from sakyum_magic.errors import RevisionError
 from tests.shells import migrate, one_line_error
 
 

@@ -17,7 +17,8 @@ from sakyum_magic._schema.er_model import er_tables
 from tests.shells import migrate
 
 
-def shop(with_reviews: bool = False, price: Any = sa.Numeric(10, 2)) -> sa.MetaData:
+def shop(with_reviews: bool = False, price: Any = None) -> sa.MetaData:
+    price = sa.Numeric(10, 2) if price is None else price
     m = sa.MetaData()
     sa.Table("customers", m, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(80)))
     sa.Table(
@@ -53,7 +54,7 @@ def upgraded(url: str) -> Migrator:
 
 
 def test_database_picture_has_every_form(any_url: str, workdir: Path) -> None:
-    picture = upgraded(any_url).schema()
+    picture = upgraded(any_url).schema_diagram()
     assert [t.name for t in picture.tables] == ["customers", "items", "orders"]
     bundle = picture._repr_mimebundle_()
     mermaid = bundle[MERMAID]
@@ -71,13 +72,14 @@ def test_models_at_revision_and_filters(sqlite_url: str, workdir: Path) -> None:
     migrator = upgraded(sqlite_url)
     first = migrator.current().revisions[0].revision
     migrator.metadata = shop(with_reviews=True)
-    assert [t.name for t in migrator.schema(models=True).tables] == ["customers", "items", "orders", "reviews"]
-    assert [t.name for t in migrator.schema(at=first).tables] == ["customers", "items", "orders"]
-    assert [t.name for t in migrator.schema(models=True, table_pattern="o*").tables] == ["orders"]
-    empty = migrator.schema(table_pattern="nothing*")
+    names = ["customers", "items", "orders", "reviews"]
+    assert [t.name for t in migrator.schema_diagram(models=True).tables] == names
+    assert [t.name for t in migrator.schema_diagram(at=first).tables] == ["customers", "items", "orders"]
+    assert [t.name for t in migrator.schema_diagram(models=True, table_pattern="o*").tables] == ["orders"]
+    empty = migrator.schema_diagram(table_pattern="nothing*")
     assert empty.tables == () and "No table matches --tables nothing*" in repr(empty)
     with pytest.raises(ConfigurationError, match="add --diff"):
-        migrator.schema(models=True, at=first)
+        migrator.schema_diagram(models=True, at=first)
 
 
 def test_diff_marks_added_removed_and_changed(any_url: str, workdir: Path) -> None:
@@ -87,7 +89,7 @@ def test_diff_marks_added_removed_and_changed(any_url: str, workdir: Path) -> No
     orders = after.tables["orders"]
     orders.foreign_keys.clear()
     migrator.metadata = after
-    picture = migrator.schema(diff=True)
+    picture = migrator.schema_diagram(diff=True)
     marks = {t.name: t.mark for t in picture.tables}
     assert marks == {"customers": "removed", "items": "changed", "orders": "", "reviews": "added"}
     items = {c.name: (c.mark, c.detail) for c in picture.tables[1].columns}

@@ -442,7 +442,7 @@ COMMANDS: dict[str, Command] = {
         ),
         Command(
             "schema",
-            Migrator.schema,
+            Migrator.schema_diagram,
             lambda picture, args: picture,
             unlike="Alembic draws no schema; paracelsus writes the Mermaid text from a MetaData",
             needs_metadata=lambda args, migrator: bool(args.models or args.diff),

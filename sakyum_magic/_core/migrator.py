@@ -427,7 +427,7 @@ class Migrator(Bound):
         return operations
 
     @on_engine_loop
-    def schema(
+    def schema_diagram(
         self,
         models: bool = False,
         at: str | None = None,

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._run.database import OWN_TABLES, VERSION_TABLE, connect
 from .._core.errors import SakyumError
+from .._run.database import OWN_TABLES, VERSION_TABLE, connect
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData

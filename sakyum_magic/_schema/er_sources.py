@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def schema_picture(
     migrator: Migrator, models: bool, at: str | None, diff: bool, pattern: str | None, schema: str | None
 ) -> SchemaDiagram:
-    """The picture the options ask for (see :meth:`~..commands.Migrator.schema`)."""
+    """The picture the options ask for (see :meth:`~.._core.migrator.Migrator.schema_diagram`)."""
     if models and at is not None and not diff:
         raise ConfigurationError(
             "--models and --at name two schemas: add --diff to compare them, or drop one"
