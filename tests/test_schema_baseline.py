@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sakyum_magic._core.errors import RevisionError
 
 from sakyum_magic import Migrator
+from sakyum_magic._core.errors import RevisionError
 from sakyum_magic._schema.baseline import unversioned_tables
 from tests.shells import migrate, one_line_error
 
