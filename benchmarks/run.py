@@ -20,14 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import cases, features, processes, scale
+from benchmarks import cases, features, lint, processes, scale
 from benchmarks.measure import HEADER, Row, machine
 
 POSTGRES_URL = os.environ.get(
     "SAKYUM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 RESULTS = Path(__file__).with_name("results.md")
-GROUPS = ["read", "upgrade", "diff", "process", "scale", "graph", "complete", "plan", "test"]
+GROUPS = ["read", "upgrade", "diff", "process", "scale", "graph", "complete", "plan", "test", "lint"]
 
 
 def _arguments() -> argparse.Namespace:
@@ -97,6 +97,8 @@ def _run(
         features.migrate_test(bench, 100)
     if "plan" in only:
         features.plan(bench, features.PLAN_QUICK_MB if quick else features.PLAN_MB)
+    if "lint" in only:
+        lint.run(bench)
     if "process" in only:
         for row in processes.workflow(bench.root, bench.runs):
             bench.record(row)

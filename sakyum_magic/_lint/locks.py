@@ -17,13 +17,15 @@ _RELATIONS = (
     "SELECT c.oid, c.relname, c.relkind, c.relfilenode, c.reltuples FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('r', 'p', 'i', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
-    "AND left(n.nspname, 8) <> 'pg_toast'"
+    "AND left(n.nspname, 8) <> 'pg_toast' AND left(c.relname, 15) <> 'alembic_version'"
 )
+# Only a relation this session holds a lock on can have been rewritten by it (a rewrite takes ACCESS
+# EXCLUSIVE), so one query per statement reads both the locks and those relations' relfilenode; no join:
+# the names come from the relations read at the start (a relation not among them is the run's own, or
+# a catalog).
 _LOCKS = (
-    "SELECT c.relname, l.mode FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-    "JOIN pg_namespace n ON n.oid = c.relnamespace "
-    "WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted "
-    "AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND left(c.relname, 15) <> 'alembic_version'"
+    "SELECT relation, mode, pg_relation_filenode(relation) FROM pg_locks "
+    "WHERE pid = pg_backend_pid() AND locktype = 'relation'"
 )
 # Lock modes from the weakest to the strongest, shown as PostgreSQL's documentation names them.
 _MODES = [
@@ -61,7 +63,7 @@ class LockTracer:
     _connection: Any = None
     _files: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
     _before: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
-    _held: set[tuple[str, str]] = field(default_factory=set)
+    _held: set[tuple[int, str]] = field(default_factory=set)
     _pending: bool = False
 
     def __call__(self, connection: Any, statement: str) -> bool:
@@ -70,7 +72,7 @@ class LockTracer:
 
             self._files = self._relations(connection)
             self._before = dict(self._files)
-            self._held = self._locks(connection)
+            self._held = {(oid, mode) for oid, mode, _file in self._locks(connection)}
             event.listen(connection, "after_cursor_execute", self._after)
             self._connection = connection
         self._pending = True
@@ -87,19 +89,18 @@ class LockTracer:
         if not self._pending:
             return  # a query of ours, or one the run makes that writes nothing
         self._pending = False
-        held = self._locks(connection)
-        existed = {name for name, _kind, _file, _rows in self._before.values()}
+        locked = self._locks(connection)
+        held = {(oid, mode) for oid, mode, _file in locked}
         # A relation the run created is seen by no one else until the end: its locks block nobody.
-        new = [lock for lock in held - self._held if lock[0] in existed]
+        new = [(self._before[oid][0], mode) for oid, mode in held - self._held if oid in self._before]
         taken = sorted(new, key=lambda lock: (lock[0], -_MODES.index(lock[1])))
         self._held = held
-        files = self._relations(connection)
-        rewrote = [
-            self._rewrite_text(oid, before)
-            for oid, before in self._files.items()
-            if oid in files and files[oid][2] != before[2]
-        ]
-        self._files.update(files)
+        rewrote = []
+        for oid, _mode, node in locked:
+            before = self._files.get(oid)
+            if before is not None and node is not None and before[2] != node:
+                rewrote.append(self._rewrite_text(before))
+                self._files[oid] = (*before[:2], node, before[3])
         strongest: dict[str, str] = {}
         for name, mode in taken:
             strongest.setdefault(name, mode)
@@ -107,7 +108,7 @@ class LockTracer:
         self.observed.append((locks, "; ".join(rewrote)))
 
     @staticmethod
-    def _rewrite_text(oid: int, before: tuple[str, str, int, float]) -> str:
+    def _rewrite_text(before: tuple[str, str, int, float]) -> str:
         name, kind, _file, tuples = before
         what = "index " if kind == "i" else ""
         rows = f" ({int(tuples):,} rows)" if kind != "i" and tuples >= 0 else ""
@@ -122,5 +123,6 @@ class LockTracer:
         }
 
     @staticmethod
-    def _locks(connection: Any) -> set[tuple[str, str]]:
-        return {(str(name), str(mode)) for name, mode in connection.exec_driver_sql(_LOCKS).all()}
+    def _locks(connection: Any) -> list[tuple[int, str, int | None]]:
+        found = connection.exec_driver_sql(_LOCKS).all()
+        return [(int(oid), str(mode), None if node is None else int(node)) for oid, mode, node in found]
