@@ -20,14 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import cases, features, lint, processes, scale
+from benchmarks import cases, features, lint, processes, scale, servers
 from benchmarks.measure import HEADER, Row, machine
 
 POSTGRES_URL = os.environ.get(
     "SAKYUM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 RESULTS = Path(__file__).with_name("results.md")
-GROUPS = ["read", "upgrade", "diff", "process", "scale", "graph", "complete", "plan", "test", "lint"]
+GROUPS = [
+    *("read", "upgrade", "servers", "diff", "process", "scale"),
+    *("graph", "complete", "plan", "test", "lint"),
+]
 
 
 def _arguments() -> argparse.Namespace:
@@ -35,16 +38,17 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer sizes and runs (a smoke run)")
     parser.add_argument("--runs", type=int, help="runs per measurement (default 5, or 3 with --quick)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL cases")
+    parser.add_argument("--no-mysql", action="store_true", help="skip the MariaDB cases")
     parser.add_argument("--only", nargs="*", default=None, help=f"groups: {' '.join(GROUPS)}")
     parser.add_argument("--no-write", action="store_true", help=f"do not rewrite {RESULTS.name}")
     return parser.parse_args()
 
 
-def _postgres_reachable() -> bool:
+def _reachable(url: str) -> bool:
     import sqlalchemy as sa
     from sqlalchemy.exc import DBAPIError
 
-    engine = sa.create_engine(POSTGRES_URL)
+    engine = sa.create_engine(url)
     try:
         with engine.connect():
             return True
@@ -60,12 +64,15 @@ def main() -> None:
     sizes = [10, 100, 1000] if args.quick else [10, 100, 1000, 3000]
     kinds = ["table"] if args.quick else ["table", "column"]
     only = set(args.only or GROUPS)
-    postgres = not args.no_postgres and _postgres_reachable()
+    postgres = not args.no_postgres and _reachable(POSTGRES_URL)
     started, load = time.perf_counter(), os.getloadavg()
     print(HEADER, flush=True)
     with tempfile.TemporaryDirectory(prefix="sakyum-bench-") as folder:
         bench = cases.Bench(Path(folder), runs, POSTGRES_URL if postgres else None)
         _run(bench, args.quick, sizes, kinds, only, postgres)
+        if "servers" in only:
+            mysql = not args.no_mysql and _reachable(servers.MYSQL_URL)
+            servers.run(bench, 30 if args.quick else 100, POSTGRES_URL if postgres else None, mysql)
         if postgres:
             cases.drop_server_databases(POSTGRES_URL)
     text = report(bench.rows, runs, args.quick, postgres, time.perf_counter() - started)

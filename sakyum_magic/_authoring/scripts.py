@@ -47,24 +47,42 @@ class Snapshot:
     _infos: dict[str, RevisionInfo] = field(default_factory=dict)
     _memo: dict[Hashable, Any] = field(default_factory=dict)
     _heads: frozenset[str] | None = None
+    _loaded: bool = False
+    _light: ScriptDirectory | None = None
 
     @property
     def script(self) -> ScriptDirectory:
-        """The ScriptDirectory, its revision files read on first use (with the collector paused)."""
-        self._read()
+        """The ScriptDirectory, its revision files imported on first use (with the collector paused)."""
+        # An error in a revision file is raised here, where the caller first needs the map, as
+        # Alembic raises it; nothing is kept, so the next command tries again.
+        if not self._loaded:
+            with collector_paused():
+                self.directory.get_heads()
+            self._loaded = True
         return self.directory
+
+    @property
+    def light(self) -> ScriptDirectory:
+        """The map for commands that only read it: built from the revision index (no file executed,
+        see :mod:`sakyum_magic._authoring.revindex`) unless the files are imported already, or must be."""
+        if self._loaded:
+            return self.directory
+        if self._light is None:
+            from .revindex import light_directory
+
+            light = light_directory(self.directory, self.fingerprint)
+            if light is None:
+                return self.script
+            with collector_paused():
+                light.get_heads()
+            self._light = light
+        return self._light
 
     @property
     def heads(self) -> frozenset[str]:
         """The head revision ids."""
-        return self._read()
-
-    def _read(self) -> frozenset[str]:
-        # An error in a revision file is raised here, where the caller first needs the map, as
-        # Alembic raises it; nothing is kept, so the next command tries again.
         if self._heads is None:
-            with collector_paused():
-                self._heads = frozenset(self.directory.get_heads())
+            self._heads = frozenset(self.light.get_heads())
         return self._heads
 
     def info(self, script: Script) -> RevisionInfo:

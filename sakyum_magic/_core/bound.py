@@ -187,12 +187,14 @@ class Bound:
         made.scripts, made.private = self.scripts, True
         return made
 
-    def snapshot(self) -> Snapshot:
-        """The cached revision map with its derived data (see :mod:`sakyum_magic._authoring.scripts`)."""
+    def snapshot(self, light: bool = False) -> Snapshot:
+        """The cached revision map with its derived data (see :mod:`sakyum_magic._authoring.scripts`); with
+        ``light``, for a command that only reads the map (its ``light`` directory: no file executed)."""
         require_initialized(self.directory)
         with translation.alembic_errors(parse_url(self.url)):
             snapshot = self.scripts.snapshot(self.config())
-            snapshot.script  # noqa: B018 - the files are read on first use: their errors belong here
+            # The files are read on first use: their errors belong here.
+            snapshot.light if light else snapshot.script  # noqa: B018
             return snapshot
 
     def _current_if_any(self) -> tuple[str, ...]:
@@ -208,7 +210,7 @@ class Bound:
         from alembic.util import CommandError
 
         try:
-            found = snapshot.script.get_revision(rev)
+            found = snapshot.light.get_revision(rev)
         except (AlembicRevisionError, CommandError):  # ScriptDirectory wraps lookups in CommandError
             return None
         return snapshot.info(found) if found is not None else None

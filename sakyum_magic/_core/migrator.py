@@ -476,7 +476,7 @@ class Migrator(Bound):
         up in the cached map; any other env.py is run as ``alembic current`` runs it, so every
         database it configures (a multidb directory) is covered.
         """
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(light=True)
         if self._missing_file():  # connecting would create it: say so instead
             note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
             return CurrentResult(mask_url(self.url), (), note=note)
@@ -505,14 +505,14 @@ class Migrator(Bound):
         :param rev_range: START:END, START: or :END (current allowed).
         :param indicate_current: ask the database, and fill the is_current column.
         """
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(light=True)
         needs_db = indicate_current or "current" in (rev_range or "")
         current = self._current_if_any() if needs_db else ()
         base, head = history_range(rev_range, current)
         with translation.alembic_errors(parse_url(self.url)):
             walked = snapshot.memo(
                 ("history", base, head),
-                lambda: tuple(snapshot.infos(snapshot.script.walk_revisions(base, head))),
+                lambda: tuple(snapshot.infos(snapshot.light.walk_revisions(base, head))),
             )
         mark, applied = set(current), self._applied_at() if indicate_current else {}
         return [
@@ -540,17 +540,17 @@ class Migrator(Bound):
 
         :param resolve_dependencies: treat dependencies as down revisions.
         """
-        snapshot = self.snapshot()
-        script = snapshot.script
+        snapshot = self.snapshot(light=True)
+        script = snapshot.light
         with translation.alembic_errors(parse_url(self.url)):
             names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
             return snapshot.infos(script.get_revisions(names))
 
     def branches(self) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(light=True)
         with translation.alembic_errors(parse_url(self.url)):
-            return [snapshot.info(s) for s in snapshot.script.walk_revisions() if s.is_branch_point]
+            return [snapshot.info(s) for s in snapshot.light.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
     def show(self, rev: str) -> list[RevisionInfo]:
@@ -558,10 +558,10 @@ class Migrator(Bound):
 
         :param rev: an id, prefix, head, heads, or current.
         """
-        snapshot = self.snapshot()
+        snapshot = self.snapshot(light=True)
         names: Any = self._current_if_any() if rev == "current" else rev
         with translation.alembic_errors(parse_url(self.url)):
-            found = snapshot.script.get_revisions(names)
+            found = snapshot.light.get_revisions(names)
         return snapshot.infos(found)
 
     @on_engine_loop
@@ -572,7 +572,7 @@ class Migrator(Bound):
         """
         from .._features.graph import revision_graph
 
-        script = self.snapshot().script
+        script = self.snapshot(light=True).light
         current, note = self._current_or_note()
         return revision_graph(script, current, show_all=show_all, note=note)
 

@@ -260,7 +260,7 @@ def revision_names(magics: MigrateMagics) -> RevisionNames | None:
     from .._core.translation import alembic_errors
 
     try:
-        snapshot = magics.migrator.snapshot()
+        snapshot = magics.migrator.snapshot(light=True)
         with alembic_errors(None):  # the map loads its files when first walked
             return snapshot.memo(("completion",), lambda: _names(snapshot))
     except _LOAD_ERRORS:
@@ -268,7 +268,7 @@ def revision_names(magics: MigrateMagics) -> RevisionNames | None:
 
 
 def _names(snapshot: Snapshot) -> RevisionNames:
-    scripts = [s for s in snapshot.script.walk_revisions() if s is not None]
+    scripts = [s for s in snapshot.light.walk_revisions() if s is not None]
     ids = tuple(s.revision for s in scripts)
     labels = tuple(sorted({label for s in scripts for label in s.branch_labels}))
     return RevisionNames(ids, labels, frozenset(ids))

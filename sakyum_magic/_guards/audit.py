@@ -108,6 +108,7 @@ class Logger:
         self.direction = direction
         self.database = database  # the step's database: "" for the bound one, the only one logged
         self._started = time.perf_counter()
+        self._carried = False
 
     def step_started(self) -> None:
         """Called when a step begins, so that its row says how long it took."""
@@ -116,13 +117,25 @@ class Logger:
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if self.database():
             return
+        if self._carried:  # already written with the version update (see carry.py)
+            self._carried = False
+            return
+        # The row as parameters of one cached statement (compiled once per run, not once per row).
+        ctx.connection.execute(table().insert(), self._step_row(step))
+
+    def carry(self, step: Any) -> dict[str, Any] | None:
+        """The row of ``step`` (a migration step of the bound database), to be written with its
+        version update; the hook then writes none."""
+        self._carried = True
+        return self._step_row(step.info)
+
+    def _step_row(self, step: Any) -> dict[str, Any]:
         direction = self.direction if self.direction == "stamp" else ("up" if step.is_upgrade else "down")
         before = ", ".join(step.source_revision_ids) or "base"
         after = ", ".join(step.destination_revision_ids) or "base"
         revision = getattr(step, "up_revision_id", None) or ", ".join(step.up_revision_ids) or "base"
         seconds = round(time.perf_counter() - self._started, 4)
-        # The row as parameters of one cached statement (compiled once per run, not once per row).
-        ctx.connection.execute(table().insert(), _row(revision, before, after, direction, seconds, True))
+        return _row(revision, before, after, direction, seconds, True)
 
 
 def log_failure(engine: Engine, revision: str, before: str, direction: str) -> None:

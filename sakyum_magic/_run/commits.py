@@ -32,13 +32,21 @@ class FlushAtTheEnd:
 
     def __init__(self, connection: Any, total: int) -> None:
         self.connection, self.total, self.seen = connection, total, 0
+        self._carried = False
 
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         if ctx.connection is not self.connection:
             return
         self.seen += 1
-        if self.seen < self.total:
+        carried, self._carried = self._carried, False
+        if self.seen < self.total and not carried:
             ctx.connection.exec_driver_sql(DEFER_FLUSH)
+
+    def carry(self) -> bool:
+        """Whether the step now running (on the run's connection) defers its flush; if so the
+        deferral goes with its version update (see carry.py) and the hook sends none."""
+        self._carried = self.seen + 1 < self.total
+        return self._carried
 
     def flush(self, engine: Any) -> None:
         """After a run that stopped before its last revision: wait until the commits it deferred are

@@ -23,6 +23,7 @@ from .._core.errors import MigrationError, RevisionError
 from .._core.records import MigrationResult, Step
 from .._guards import audit, locking, markers
 from . import interrupts
+from .carry import Carrier
 from .commits import FlushAtTheEnd, deferred_flush
 from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
 from .environment import (
@@ -154,6 +155,7 @@ class _Run:
             audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
         )
         self.deferred: list[FlushAtTheEnd] = []  # see commits.py
+        self.carrier = Carrier(self.log, self.deferred)
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
         self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
@@ -178,16 +180,17 @@ class _Run:
 
         @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
         def guarded(**kw: Any) -> Any:
+            from alembic import op
+
             interrupts.check()
             if self.log is not None:
                 self.log.step_started()
             if self.watch.active and not self.recorder.database():
                 self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
-            if self.strategy.settings:
-                from alembic import op
-
-                for statement in self.strategy.settings:
-                    op.get_bind().exec_driver_sql(statement)
+            for statement in self.strategy.settings:
+                op.get_bind().exec_driver_sql(statement)
+            if not self.recorder.database():
+                self.carrier.started(step, op.get_context().version_table)
             return migration_fn(**kw)
 
         return guarded
@@ -239,6 +242,7 @@ class _Run:
                 yield attributes["connection"]
             finally:
                 self.watch.detach()
+                self.carrier.detach()
 
     def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:
         return rolled_back(connection) if self.strategy.dry_run else nullcontext()
@@ -253,15 +257,22 @@ class _Run:
         hooks: list[Callable[..., None]] = [self.recorder]
         hooks += [self.watch] if self.watch.active else []
         hooks += [self.log] if self.log is not None else []
-        self.deferred = deferred_flush(connection, self.name, self.recorder.total or 0, self.strategy.dry_run)
+        total, dry_run = self.recorder.total or 0, self.strategy.dry_run
+        self.deferred[:] = deferred_flush(connection, self.name, total, dry_run)
         hooks += self.deferred
+
+        def watch(configured: Connection) -> None:
+            self.recorder.watch(configured)
+            if configured is connection:  # after the recorder, which sees each statement as Alembic sent it
+                self.carrier.attach(configured)
+
         control = RunControl(
             connection,
             self.target.url,
             options,
             hooks,
             dry_run=self.strategy.dry_run,
-            watch=self.recorder.watch,
+            watch=watch,
             one_transaction=self.name == "stamp",
             fence=self.target.fence,
         )

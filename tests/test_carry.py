@@ -1,0 +1,122 @@
+"""Round trips per revision on PostgreSQL, counted on the wire (libpq's protocol trace of psycopg 3):
+the log row and the flush deferral travel with the version update, so a revision costs plain
+Alembic's round trips plus its own BEGIN and COMMIT (one transaction per revision)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from sakyum_magic import Migrator
+from tests.revisions import version, write
+
+pytestmark = pytest.mark.postgres
+
+
+def table_chain(directory: Path, count: int) -> None:
+    for k in range(1, count + 1):
+        write(
+            directory,
+            f"r{k}",
+            f"r{k - 1}" if k > 1 else None,
+            f"op.create_table('t{k}', sa.Column('id', sa.Integer))",
+            f"op.drop_table('t{k}')",
+        )
+
+
+@contextlib.contextmanager
+def wire() -> Iterator[list[int]]:
+    """Count the round trips of every psycopg 3 connection checked out meanwhile (in this process):
+    each simple Query, and each Sync that ends an extended-protocol exchange, waits for the server."""
+    from psycopg.pq import Trace
+    from sqlalchemy.pool import Pool
+
+    traces: list[Any] = []
+    counted: list[int] = []
+
+    def checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        pgconn = getattr(dbapi_connection, "pgconn", None)
+        if pgconn is not None:
+            trace = tempfile.TemporaryFile("w+")  # noqa: SIM115 - read and closed after the run
+            traces.append((pgconn, trace))
+            pgconn.trace(trace.fileno())
+            pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+
+    def checkin(dbapi_connection: Any, record: Any) -> None:
+        pgconn = getattr(dbapi_connection, "pgconn", None)
+        if pgconn is not None:
+            pgconn.untrace()
+
+    sa.event.listen(Pool, "checkout", checkout)
+    sa.event.listen(Pool, "checkin", checkin)
+    try:
+        yield counted
+    finally:
+        sa.event.remove(Pool, "checkout", checkout)
+        sa.event.remove(Pool, "checkin", checkin)
+    for _pgconn, trace in traces:
+        trace.seek(0)
+        fields = [line.split("\t") for line in trace]
+        counted += [1 for found in fields if found[0] == "F" and found[2:3] in (["Query"], ["Sync"])]
+        trace.close()
+
+
+def round_trips(run: Callable[[], Any]) -> int:
+    with wire() as counted:
+        run()
+    return len(counted)
+
+
+def plain_config(workdir: Path, url: str) -> Any:
+    """A directory made by ``alembic init`` (its own env.py: one transaction for the whole run)."""
+    from alembic import command
+    from alembic.config import Config
+
+    ini = workdir / "plain.ini"
+    config = Config(str(ini), stdout=io.StringIO())
+    if not ini.exists():
+        with contextlib.redirect_stdout(io.StringIO()):
+            command.init(config, str(workdir / "plain"))
+    config.set_main_option("script_location", str(workdir / "plain"))
+    config.set_main_option("sqlalchemy.url", url)
+    return config
+
+
+def per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callable[[], Any]) -> float:
+    """Round trips of one revision: an upgrade of six revisions against one of three (after a first
+    run, which also creates the version table)."""
+    counts = []
+    for target in ("r1", "r3", "r6"):
+        counts.append(round_trips(upgrade(target)))
+        downgrade()
+    return (counts[2] - counts[1]) / 3
+
+
+def test_a_revision_costs_plain_alembics_round_trips_plus_its_commit(
+    workdir: Path, postgres_url: str
+) -> None:
+    if not postgres_url.startswith("postgresql+psycopg:"):
+        pytest.skip("counted with psycopg 3's protocol trace; this run uses another driver")
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    table_chain(migrator.directory, 6)
+    magic = per_revision(lambda target: lambda: migrator.upgrade(target), lambda: migrator.downgrade("base"))
+    migrator.dispose()
+    from alembic import command
+
+    config = plain_config(workdir, postgres_url)
+    table_chain(workdir / "plain", 6)
+    plain = per_revision(
+        lambda target: lambda: command.upgrade(config, target), lambda: command.downgrade(config, "base")
+    )
+    assert version(postgres_url) == ()
+    # plain: CREATE TABLE and the version UPDATE; here BEGIN, CREATE TABLE, the version UPDATE carrying
+    # the log row and the flush deferral, COMMIT.
+    assert (plain, magic) == (2, 4)
