@@ -81,7 +81,8 @@ def test_a_revision_reads_no_table_it_does_not_touch(
     seen.clear()
     migrator.upgrade()
     assert seen == alone  # the same statements, whatever else the database holds
-    assert not [s for s in seen if "other" in s or "SHOW FULL TABLES" in s.upper()]
+    assert not [s for s in seen if "other" in s]
+    assert len([s for s in seen if "SHOW FULL TABLES" in s.upper()]) <= 1  # per run, never per revision
 
 
 @pytest.mark.mysql
