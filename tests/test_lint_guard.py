@@ -89,3 +89,45 @@ def test_a_lint_error_refuses_upgrade_unless_allowed(postgres_url: str, shell: o
         migrator.upgrade()
     assert migrator.current().revisions[0].revision == before  # refused before anything ran
     assert migrator.upgrade(allow_lint=True).after != (before,)
+
+
+@pytest.mark.mysql
+def test_online_refuses_a_table_copy_on_mariadb(mysql_url: str) -> None:
+    migrator = Migrator(url=mysql_url)
+    migrator.init()
+    migrator.revision(
+        "base",
+        body="def upgrade():\n    op.create_table('big', sa.Column('id', sa.Integer, "
+        "primary_key=True), sa.Column('a', sa.Integer))\n",
+    )
+    migrator.upgrade()
+    added = migrator.revision(
+        "add", body="def upgrade():\n    op.add_column('big', sa.Column('b', sa.Integer))\n"
+    )
+    migrator.revision("retype", body="def upgrade():\n    op.alter_column('big', 'a', type_=sa.BigInteger)\n")
+    with pytest.raises(MigrationError, match="LOCK=NONE"):
+        migrator.upgrade(online=True)
+    assert migrator.current().revisions[0].revision == added.revisions[0].revision
+    engine = sa.create_engine(mysql_url)
+    assert [c["name"] for c in sa.inspect(engine).get_columns("big")] == ["id", "a", "b"]
+    engine.dispose()
+    migrator.stamp(added.revisions[0].revision)  # DDL commits at once here: say where the schema is
+    migrator.upgrade()  # without --online the copy runs
+
+
+@pytest.mark.mysql
+def test_lock_wait_timeout_on_mariadb_names_the_table(mysql_url: str) -> None:
+    migrator, safe, _alter = at_base(mysql_url)
+    holder = sa.create_engine(mysql_url).connect()
+    transaction = holder.begin()
+    holder.exec_driver_sql("SELECT * FROM big")  # a metadata lock until the transaction ends
+    try:
+        started = time.monotonic()
+        with pytest.raises(MigrationError, match="lock on table big") as caught:
+            migrator.upgrade(lock_timeout="1s")
+        assert time.monotonic() - started < 10
+        assert "Lock wait timeout" not in str(caught.value)  # the one line of ours, not the driver's
+    finally:
+        transaction.rollback()
+        holder.close()
+    assert migrator.current().revisions[0].revision == safe

@@ -109,6 +109,7 @@ OPTIONS: dict[str, Option] = {
     "retries": option("--retries", type=int, metavar="N", default=0),
     "retry_delay": option("--retry-delay", type=float, metavar="SECONDS", default=1.0),
     "allow_lint": option("--allow-lint", action="store_true"),
+    "online": option("--online", action="store_true"),
     "lint": option("--lint", action="store_true"),
     "large": option("--large", type=int, metavar="ROWS", default=0),
     "executor": option("--executor", choices=("process", "dask")),

@@ -191,6 +191,7 @@ class Migrator(Bound):
         retries: int = 0,
         retry_delay: float = 1.0,
         allow_lint: bool = False,
+        online: bool = False,
     ) -> MigrationResult:
         """Upgrade the database to ``revision`` (head, heads, an id or prefix, +N, branch@head).
 
@@ -205,12 +206,15 @@ class Migrator(Bound):
         :param retries: after a lock timeout, run the rolled-back revision again, up to N more times.
         :param retry_delay: seconds to wait before each retry.
         :param allow_lint: apply even when lint finds an error in the revisions to apply.
+        :param online: MySQL/MariaDB: each ALTER TABLE and index asks for LOCK=NONE, so the server
+            refuses a table copy (which blocks writes) instead of running it.
         """
         from .._lint import guard
 
         waits = guard.seconds(lock_timeout, "--lock-timeout")
         runs = guard.seconds(statement_timeout, "--statement-timeout")
         settings = guard.statements(self.engine(), waits, runs) if waits or runs else ()
+        rewrite = guard.online(self.engine()) if online else None
         if not sql:
             self._refuse_unversioned("upgrade")
         if not (sql or allow_lint):
@@ -218,7 +222,9 @@ class Migrator(Bound):
         attempts = []
         for attempt in range(retries + 1):
             try:
-                result = self._migrate("upgrade", revision, sql=sql, tag=tag, settings=settings)
+                result = self._migrate(
+                    "upgrade", revision, sql=sql, tag=tag, settings=settings, rewrite=rewrite
+                )
             except MigrationError as exc:
                 if not guard.lock_timed_out(exc):
                     raise
@@ -283,10 +289,15 @@ class Migrator(Bound):
         return self._migrate("stamp", revision, sql=sql, tag=tag, purge=purge)
 
     def _migrate(
-        self, name: str, revision: str | Sequence[str], settings: tuple[str, ...] = (), **options: Any
+        self,
+        name: str,
+        revision: str | Sequence[str],
+        settings: tuple[str, ...] = (),
+        rewrite: Callable[[str], str] | None = None,
+        **options: Any,
     ) -> MigrationResult:
         script = self.script_directory()
-        strategy = execution.Strategy(settings=settings) if settings else None
+        strategy = execution.Strategy(settings=settings, rewrite=rewrite) if settings or rewrite else None
         with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
             return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
 

@@ -9,6 +9,7 @@ and ``max_execution_time`` (both for the session, set again at each revision).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._core.errors import ConfigurationError
@@ -61,6 +62,33 @@ def statements(
             f"--lock-timeout and --statement-timeout need PostgreSQL, MySQL or MariaDB, not {dialect}"
         )
     return tuple(found)
+
+
+_ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.I)
+_INDEX = re.compile(r"^\s*(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX)\b", re.I)
+_HAS_LOCK = re.compile(r"\bLOCK\s*=", re.I)
+
+
+def online(engine: Engine) -> Callable[[str], str]:
+    """``upgrade --online``: ``LOCK=NONE`` added to each ALTER TABLE and index statement. The server
+    then runs it in place or instantly, with reads and writes going on, or refuses it at once (a
+    table copy cannot allow writes), where without it the copy would run and block writes."""
+    if engine.dialect.name != "mysql":
+        raise ConfigurationError(
+            f"--online is for MySQL and MariaDB (ALTER TABLE ... LOCK=NONE), not {engine.dialect.name}"
+        )
+    return add_lock_none
+
+
+def add_lock_none(statement: str) -> str:
+    text = statement.rstrip().rstrip(";")
+    if _HAS_LOCK.search(text):
+        return statement
+    if _ALTER.match(text):
+        return f"{text}, LOCK=NONE"
+    if _INDEX.match(text):
+        return f"{text} LOCK=NONE"
+    return statement
 
 
 def lock_timed_out(exc: BaseException) -> bool:

@@ -49,6 +49,8 @@ class Strategy:
     classify: Callable[[Any, str], bool] | None = None
     settings: tuple[str, ...] = ()
     """Statements run first in each revision's transaction (a guarded upgrade's timeouts)."""
+    rewrite: Callable[[str], str] | None = None
+    """Applied to each statement a revision runs (``upgrade --online`` adds ``LOCK=NONE``)."""
 
 
 def migrate(
@@ -187,13 +189,29 @@ class _Run:
                 self.log.step_started()
             if self.watch.active and not self.recorder.database():
                 self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
-            for statement in self.strategy.settings:
-                op.get_bind().exec_driver_sql(statement)
+            if self.strategy.settings or self.strategy.rewrite:
+                self._prepare()
             if not self.recorder.database():
                 self.carrier.started(step, op.get_context().version_table)
             return migration_fn(**kw)
 
         return guarded
+
+    def _prepare(self) -> None:
+        """A guarded run: its settings in the revision's transaction, its statements rewritten."""
+        from alembic import op
+        from sqlalchemy import event
+
+        bind = op.get_bind()
+        for statement in self.strategy.settings:
+            bind.exec_driver_sql(statement)
+        rewrite = self.strategy.rewrite
+        if rewrite is not None and not event.contains(bind, "before_cursor_execute", self._rewritten):
+            event.listen(bind, "before_cursor_execute", self._rewritten, retval=True)
+
+    def _rewritten(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
+        assert self.strategy.rewrite is not None
+        return self.strategy.rewrite(statement), parameters
 
     def check_unfinished(self) -> None:
         """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
