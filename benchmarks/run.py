@@ -122,8 +122,20 @@ def _load_note(start: tuple[float, float, float]) -> str:
     )
 
 
+def previous_ratios(text: str) -> dict[tuple[str, str], str]:
+    """The ratio of each (group, case) in an earlier results table (empty when there is none)."""
+    found: dict[tuple[str, str], str] = {}
+    for line in text.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if line.startswith("| ") and len(cells) >= 7 and cells[0] not in {"group", "---"}:
+            found[(cells[0], cells[1])] = cells[4] or cells[3]
+    return found
+
+
 def report(rows: list[Row], runs: int, quick: bool, postgres: bool, seconds: float) -> str:
-    """The results as a Markdown table, with the machine and versions."""
+    """The results as a Markdown table, with the machine and versions, and each case's ratio in the
+    previous run (the results file this run replaces) beside the new one."""
+    previous = previous_ratios(RESULTS.read_text()) if RESULTS.exists() else {}
     judged = [row for row in rows if row.met is not None]
     missed = [row for row in judged if not row.met]
     lines = [
@@ -131,8 +143,8 @@ def report(rows: list[Row], runs: int, quick: bool, postgres: bool, seconds: flo
         f"magic/plain ratios, measured alternately. PostgreSQL cases: {'run' if postgres else 'skipped'}. "
         f"Whole run: {seconds:.0f} s. Targets met: {len(judged) - len(missed)} of {len(judged)}.",
         "",
-        "| group | case | plain / peer | sakyum-magic | ratio | target | met |",
-        "|---|---|---:|---:|---:|---|---|",
+        "| group | case | plain / peer | sakyum-magic | ratio | previous run | target | met |",
+        "|---|---|---:|---:|---:|---:|---|---|",
     ]
     for row in rows:
         plain = f"{row.plain_ms:.1f}" if row.plain_ms is not None else ""
@@ -140,7 +152,11 @@ def report(rows: list[Row], runs: int, quick: bool, postgres: bool, seconds: flo
         ratio = f"{row.ratio:.3f}" if row.ratio is not None else ""
         verdict = {"no": "**no**"}.get(row.verdict, row.verdict)
         target = row.target.text if row.target else ""
-        lines.append(f"| {row.group} | {row.case} | {plain} | {magic} | {ratio} | {target} | {verdict} |")
+        before = previous.get((row.group, row.case), "")
+        cells = [row.group, row.case, plain, magic, ratio, before, target, verdict]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- {r.group}, {r.case}: {r.note}" for r in rows if r.note and r.magic_ms is not None]
+    lines += ["", "Notes:", "", *notes] if notes else []
     lines += ["", "Times in ms unless the case says otherwise. Machine and versions:", ""]
     lines += [f"- {key}: {value}" for key, value in machine().items()]
     return "\n".join(lines) + "\n"
