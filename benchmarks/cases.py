@@ -227,6 +227,9 @@ def _postgres_upgrade(bench: Bench, project: Project, base_url: str) -> None:
     group = f"{project.kind} chain, N={project.n}"
     upgrade = lambda: bench.migrate("upgrade head")  # noqa: E731
     bench.add(group, "upgrade base → head, PostgreSQL", plain, upgrade, ratio_at_most(1.00), setup=fresh)
+    lint_off = lambda: bench.migrate("upgrade head --allow-lint")  # noqa: E731
+    case = "the same, --allow-lint: no lint pass first (no target)"
+    bench.add(group, case, plain, lint_off, None, setup=fresh)
     # The same without the applied-at log's row per revision: what the log costs, apart.
     bench.magics.audit = False
     try:
