@@ -36,7 +36,12 @@ def operation_rows(operations: Iterable[MigrateOperation]) -> list[Operation]:
 def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, ...]]:
     from alembic.operations.ops import AlterColumnOp, DropTableCommentOp, OpContainer, RenameTableOp
 
+    from .._schema.enums import is_enum_op
+
     for operation in operations:
+        if is_enum_op(operation):  # alembic-postgresql-enum's, on PostgreSQL
+            yield ("enum", operation)
+            continue
         if isinstance(operation, OpContainer):
             yield from _diff_tuples(operation.ops)
             continue
@@ -55,10 +60,14 @@ def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, 
 
 
 def _row(diff: tuple[Any, ...]) -> Operation:
+    from .._schema.enums import enum_reshaped, enum_row
+
     kind = diff[0]
+    if kind == "enum":
+        return enum_row(diff[1])
     if kind.startswith("modify_"):
         _, schema, table, column, _existing, old, new = diff
-        lossy = kind == "modify_type" and narrowing(shape(old), shape(new))
+        lossy = kind == "modify_type" and (narrowing(shape(old), shape(new)) or enum_reshaped(old, new))
         return Operation(kind, schema, table, column, f"{_show(old)} → {_show(new)}", lossy)
     if kind == "rename_column":
         _, schema, table, column, alter = diff
@@ -228,8 +237,13 @@ def compare(
     if schema is not None or include_schemas:
         opts["include_schemas"] = True
     opts["include_name"], opts["include_object"] = filters.include_name, filters.include_object
+    from .._schema.enums import count_rewrites, load_for
+
+    enums = load_for(connection.dialect.name)  # enum types compared on PostgreSQL only
     context = MigrationContext.configure(connection, opts=opts)
     script = produce_migrations(context, target)
+    if enums:
+        count_rewrites(connection, script.upgrade_ops_list)
     return operation_rows(script.upgrade_ops_list)
 
 

@@ -31,7 +31,7 @@ def parsed(statement: str, dialect: str) -> exp.Expression | None:
     module = sqlglot()
     try:
         return module.parse_one(statement, read=dialect)  # type: ignore[no-any-return]
-    except module.errors.ParseError:
+    except (module.errors.ParseError, module.errors.TokenError):  # e.g. a $$ function body
         return None
 
 
