@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
+    from ._commands.table import register_command as register_command
     from ._core.errors import ConfigurationError as ConfigurationError
     from ._core.errors import DatabaseError as DatabaseError
     from ._core.errors import DropRefusedError as DropRefusedError
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from ._core.records import Step as Step
     from ._display.results import ResultFrame as ResultFrame
     from ._display.results import ResultText as ResultText
+    from ._features.checks import CheckResult as CheckResult
+    from ._features.graph import RevisionGraph as RevisionGraph
+    from ._guards.audit import LogEntry as LogEntry
 
 __version__ = "0.1.0"
 
@@ -74,6 +78,10 @@ _EXPORTS = {
             "Step",
         ),
         "_display.results": ("ResultFrame", "ResultText"),
+        "_commands.table": ("register_command",),
+        "_guards.audit": ("LogEntry",),
+        "_features.checks": ("CheckResult",),
+        "_features.graph": ("RevisionGraph",),
     }.items()
     for name in names
 }

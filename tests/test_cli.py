@@ -14,9 +14,9 @@ import pytest
 from IPython.core.error import UsageError
 
 from sakyum_magic import Migrator, Operation, ResultFrame, ResultText
+from sakyum_magic._commands import lines as command_lines
 from sakyum_magic._commands.table import COMMANDS, OPTIONS, Command
 from sakyum_magic._display import render
-from sakyum_magic._frontend import handlers
 from sakyum_magic._frontend.parser import HelpRequested, build_parser, param_help, parse_line, summary
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
@@ -44,8 +44,8 @@ def squeezed(text: str) -> str:
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=list(COMMANDS))
 def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, command: Command) -> None:
     shown = help_of(parser, f"{command.name} -h")
-    assert summary(command.function) and squeezed(summary(command.function)) in shown
-    helps = param_help(command.function)
+    assert summary(command.target()) and squeezed(summary(command.target())) in shown
+    helps = param_help(command.target())
     for parameter in command.parameters():
         if parameter.name == command.cell:  # the text of a %%migrate cell, not an option of the line
             assert helps.get(parameter.name), f"{command.name}: no :param {parameter.name}: line"
@@ -60,7 +60,7 @@ def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, com
 def test_the_overview_lists_every_command(shell: Any) -> None:
     doc = shell.magics_manager.magics["line"]["migrate"].__doc__
     for name, command in COMMANDS.items():
-        assert name in doc and summary(command.function).split()[0] in doc
+        assert name in doc and summary(command.target()).split()[0] in doc
 
 
 def test_each_shared_option_is_declared_once(parser: argparse.ArgumentParser) -> None:
@@ -88,7 +88,7 @@ def test_the_equivalent_alembic_command_line(parser: argparse.ArgumentParser) ->
     def lines(text: str, ini: str | None = None) -> tuple[str, str]:
         args = parse_line(parser, text)
         command = COMMANDS[args.command]
-        return command.migrate_line(args), command.alembic_line(args, ini)
+        return command_lines.migrate_line(command, args), command_lines.alembic_line(command, args, ini)
 
     assert lines("upgrade") == ("%migrate upgrade head", "alembic upgrade head")
     assert lines("upgrade +1 --sql --tag t -x a=1 -v --show-sql") == (
@@ -111,18 +111,19 @@ def test_the_equivalent_alembic_command_line(parser: argparse.ArgumentParser) ->
 def test_init_without_a_directory_names_the_bound_one(parser: argparse.ArgumentParser) -> None:
     init = COMMANDS["init"]
     assert (
-        init.alembic_line(parse_line(parser, "init"), bound={"directory": "alembic"})
+        command_lines.alembic_line(init, parse_line(parser, "init"), bound={"directory": "alembic"})
         == "alembic init alembic"
     )
     given = parse_line(parser, "init migrations")
-    assert init.alembic_line(given, bound={"directory": "alembic"}) == "alembic init migrations"
-    assert init.migrate_line(parse_line(parser, "init")) == "%migrate init"
+    bound = {"directory": "alembic"}
+    assert command_lines.alembic_line(init, given, bound=bound) == "alembic init migrations"
+    assert command_lines.migrate_line(init, parse_line(parser, "init")) == "%migrate init"
 
 
 def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argparse.ArgumentParser) -> None:
     def equivalent(text: str) -> str:
         args = parse_line(parser, text)
-        return COMMANDS[args.command].equivalent(args)
+        return command_lines.equivalent(COMMANDS[args.command], args)
 
     assert equivalent("current -v") == "alembic equivalent: `alembic current --verbose`"
     assert equivalent("diff users").startswith("nearest alembic command: `alembic check` (")
@@ -138,7 +139,7 @@ def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argpars
 def test_env_py_arguments_are_masked_in_both_lines(parser: argparse.ArgumentParser) -> None:
     args = parse_line(parser, "diff -x url=postgresql+psycopg://app:hunter2@db/app -x password=hunter2")
     command = COMMANDS["diff"]
-    shown = [command.migrate_line(args), command.equivalent(args)]
+    shown = [command_lines.migrate_line(command, args), command_lines.equivalent(command, args)]
     assert all("hunter2" not in line and "app:***@db/app" in line for line in shown), shown
     assert "`alembic -x 'url=postgresql+psycopg://app:***@db/app' -x 'password=***' check`" in shown[1]
 
@@ -272,22 +273,51 @@ def env_arguments(migrator: Migrator, table: str | None = None) -> list[Operatio
 def test_a_new_subcommand_is_one_table_entry(shell: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """A command added to the table alone gets its parser, help, dispatch and display."""
     entry = Command("xargs", env_arguments, lambda ops, args: render.diff(ops), positional=("table?",))
-    monkeypatch.setitem(COMMANDS, "xargs", entry)
-    handlers.parser.cache_clear()
+    monkeypatch.setitem(COMMANDS, "xargs", entry)  # the parser follows the table: no cache to clear
     SEEN.clear()
+    shown = migrate(shell, "xargs -h")
+    assert "List what env.py would be given with -x" in shown and "only this table" in shown
+    listed = migrate(shell, "xargs users -x a=1 -x b=2")
+    assert isinstance(listed, ResultFrame) and list(listed["detail"]) == ["a=1", "b=2"]
+    assert set(listed["table"]) == {"users"} and listed.title.startswith("2 differences")
+    assert listed.command == "%migrate xargs users -x a=1 -x b=2"
+    none = migrate(shell, "xargs")
+    assert isinstance(none, ResultFrame) and none.empty
+    assert SEEN == [("a=1", "b=2"), ()]  # -x holds for one command only
+    assert shell.magics_manager.registry["MigrateMagics"].migrator.x_arguments == ()
+
+
+def count_revisions(migrator: Migrator, limit: int | None = None) -> int:
+    """Count the revisions of the directory.
+
+    :param limit: count at most this many.
+    """
+    found = len(migrator.history())
+    return found if limit is None else min(found, limit)
+
+
+def test_an_extension_registers_a_subcommand(shell: Any, workdir: Path) -> None:
+    """register_command adds a subcommand from outside the table: parser, help, dispatch, display, lines."""
+    import sakyum_magic
+
+    command = sakyum_magic.register_command(
+        count_revisions, show=lambda n, args: ResultText(f"{n} revisions")
+    )
     try:
-        shown = migrate(shell, "xargs -h")
-        assert "List what env.py would be given with -x" in shown and "only this table" in shown
-        listed = migrate(shell, "xargs users -x a=1 -x b=2")
-        assert isinstance(listed, ResultFrame) and list(listed["detail"]) == ["a=1", "b=2"]
-        assert set(listed["table"]) == {"users"} and listed.title.startswith("2 differences")
-        assert listed.command == "%migrate xargs users -x a=1 -x b=2"
-        none = migrate(shell, "xargs")
-        assert isinstance(none, ResultFrame) and none.empty
-        assert SEEN == [("a=1", "b=2"), ()]  # -x holds for one command only
-        assert shell.magics_manager.registry["MigrateMagics"].migrator.x_arguments == ()
+        assert command.name == "count-revisions" and COMMANDS["count-revisions"] is command
+        migrate(shell, "init")
+        write(workdir / "alembic", "r1", None, "pass")
+        write(workdir / "alembic", "r2", "r1", "pass")
+        assert "Count the revisions" in migrate(shell, "count-revisions -h")
+        shown = migrate(shell, "count-revisions -n 1")
+        assert isinstance(shown, ResultText) and str(shown) == "1 revisions"
+        assert shown.command == "%migrate count-revisions --limit 1"
+        assert shown.equivalent.startswith("no alembic equivalent (")
+        with pytest.raises(sakyum_magic.ConfigurationError, match="exists already"):
+            sakyum_magic.register_command(count_revisions)
     finally:
-        handlers.parser.cache_clear()
+        COMMANDS.pop("count-revisions", None)
+    assert "count-revisions" not in migrate(shell, "-h")
 
 
 X_REVISION = """

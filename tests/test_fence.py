@@ -84,8 +84,8 @@ def test_include_schemas_on_mariadb_is_refused(mysql_url: str, workdir: Path) ->
     "reach",
     [
         'op.create_table("t2", sa.Column("id", sa.Integer, primary_key=True), schema={db!r})',
-        'op.execute("INSERT INTO `{db}`.t1 (id, note) VALUES (999, \'x\')")',
-        'op.execute("UPDATE {db}.alembic_version SET version_num = \'r2\'")',
+        "op.execute(\"INSERT INTO `{db}`.t1 (id, note) VALUES (999, 'x')\")",
+        "op.execute(\"UPDATE {db}.alembic_version SET version_num = 'r2'\")",
     ],
     ids=["schema-argument", "quoted-name-in-sql", "bare-name-in-sql"],
 )

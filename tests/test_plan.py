@@ -268,7 +268,9 @@ def test_offline_sql_of_a_sqlite_batch_revision_points_to_plan(sqlite_url: str, 
 
     m = Migrator(url=sqlite_url)
     m.init()
-    create = "op.create_table('users', sa.Column('id', sa.Integer, primary_key=True), sa.Column('b', sa.Text))"  # noqa: E501
+    create = (
+        "op.create_table('users', sa.Column('id', sa.Integer, primary_key=True), sa.Column('b', sa.Text))"
+    )
     m.revision(message="users", rev_id="r1", body=f"def upgrade():\n    {create}\n")
     batch = "with op.batch_alter_table('users') as b:\n        b.alter_column('b', type_=sa.String(50))"
     m.revision(message="batch", rev_id="r2", body=f"def upgrade():\n    {batch}\n")

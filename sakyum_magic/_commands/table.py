@@ -21,14 +21,11 @@ import argparse
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, cast
 
 from .._core.errors import ConfigurationError
 from .._core.migrator import Migrator
-from .._display import render
-from .._features.checks import render_checks
-from .._frontend import fleet as fleet_line
-from .._frontend import session
 from .._guards.safety import Rename, parse_rename
 
 if TYPE_CHECKING:
@@ -176,8 +173,8 @@ class Command:
     """
 
     name: str
-    function: Callable[..., Any]
-    show: Show
+    function: Callable[..., Any] | str
+    show: Show | None = None
     positional: tuple[str, ...] = ()
     own_options: tuple[str, ...] = ()
     alembic: tuple[str, ...] | None = None
@@ -187,12 +184,21 @@ class Command:
     needs_metadata: Callable[[argparse.Namespace, Migrator], bool] = _never
     runs_env_py: bool = True
     on_session: bool = False
-    after: Callable[[MigrateMagics, Any], None] | None = None
+    after: Callable[[MigrateMagics, Any], None] | str | None = None
     cell: str | None = None
+
+    def target(self) -> Callable[..., Any]:
+        """The function the command calls (a ``"module:name"`` reference imported on first use)."""
+        return _resolve(self.function)
+
+    def run_after(self, magics: MigrateMagics, result: Any) -> None:
+        """What the session does after the command succeeded (``init`` adopts its directory)."""
+        if self.after is not None:
+            _resolve(self.after)(magics, result)
 
     def parameters(self) -> list[inspect.Parameter]:
         """The function's parameters, without the first (the migrator or the session)."""
-        return list(inspect.signature(self.function).parameters.values())[1:]
+        return list(inspect.signature(self.target()).parameters.values())[1:]
 
     def positionals(self) -> dict[str, str | None]:
         """Each positional parameter with its nargs (None: exactly one)."""
@@ -209,34 +215,7 @@ class Command:
         """Call the function with the parsed arguments it takes."""
         given = vars(args)
         values = {p.name: given[p.name] for p in self.parameters() if p.name in given}
-        return self.function(magics if self.on_session else magics.migrator, **values)
-
-    def migrate_line(self, args: argparse.Namespace) -> str:
-        """The parsed line as ``%migrate`` takes it (see :mod:`sakyum_magic._commands.lines`)."""
-        from .lines import migrate_line
-
-        return migrate_line(self, args)
-
-    def alembic_line(
-        self, args: argparse.Namespace, ini: str | None = None, bound: Mapping[str, Any] | None = None
-    ) -> str:
-        """The equivalent ``alembic`` command line, "" when there is none (see
-        :mod:`sakyum_magic._commands.lines`)."""
-        from .lines import alembic_line
-
-        return alembic_line(self, args, ini, bound)
-
-    def equivalent(
-        self,
-        args: argparse.Namespace,
-        ini: str | None = None,
-        bound: Mapping[str, Any] | None = None,
-        result: Any = None,
-    ) -> str:
-        """The line shown under a result that names its ``alembic`` twin, the nearest, or none."""
-        from .lines import equivalent
-
-        return equivalent(self, args, ini, bound, result)
+        return self.target()(magics if self.on_session else magics.migrator, **values)
 
 
 def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
@@ -248,16 +227,6 @@ def _autogenerate(args: argparse.Namespace, migrator: Migrator) -> bool:
     return bool(args.autogenerate) and getattr(args, "body", None) is None and own_env(migrator.directory)
 
 
-def _shown_with(function: Callable[..., Any]) -> Show:
-    """Show a result with ``function(result, verbose=...)``."""
-    return lambda result, args: function(result, verbose=bool(getattr(args, "verbose", False)))
-
-
-def _show_migration(result: Any, args: argparse.Namespace) -> Any:
-    """upgrade, downgrade and stamp: the steps, with each one's SQL under it when ``--show-sql`` asks."""
-    return render.migration(result, verbose=bool(args.verbose), show_sql=bool(args.show_sql))
-
-
 def _plan_nearest(plan: Any) -> tuple[str, ...]:
     """``alembic upgrade REV --sql``; for a downgrade, Alembic's offline form needs where it starts:
     ``alembic downgrade FROM:REV --sql``."""
@@ -267,14 +236,13 @@ def _plan_nearest(plan: Any) -> tuple[str, ...]:
     return ("upgrade", "revision", "--sql")
 
 
-def _render_lint(result: Any) -> Any:
-    from .._display.lint import lint
-
-    return lint(result)
-
-
-def _show_revisions(empty_note: str) -> Show:
-    return lambda infos, args: render.revisions(infos, bool(args.verbose), empty_note)
+def _resolve(reference: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A function, or the one a ``"package.module:name"`` reference names (imported here, so that the
+    table itself imports nothing above it)."""
+    if callable(reference):
+        return reference
+    module, _, name = reference.partition(":")
+    return cast(Callable[..., Any], getattr(import_module(module), name))
 
 
 COMMANDS: dict[str, Command] = {
@@ -282,8 +250,7 @@ COMMANDS: dict[str, Command] = {
     for c in [
         Command(
             "config",
-            session.config,
-            lambda record, args: render.binding(record),
+            "sakyum_magic._frontend.session:config",
             unlike="alembic reads these settings from alembic.ini and env.py",
             runs_env_py=False,
             on_session=True,
@@ -291,16 +258,14 @@ COMMANDS: dict[str, Command] = {
         Command(
             "init",
             Migrator.init,
-            lambda result, args: render.init(result),
             positional=("directory?",),
             alembic=("init", "directory"),
             runs_env_py=False,
-            after=session.adopt_directory,
+            after="sakyum_magic._frontend.session:adopt_directory",
         ),
         Command(
             "revision",
             Migrator.revision,
-            lambda result, args: render.new_revisions(result),
             alembic=(
                 "revision",
                 "autogenerate",
@@ -323,7 +288,6 @@ COMMANDS: dict[str, Command] = {
         Command(
             "upgrade",
             Migrator.upgrade,
-            _show_migration,
             positional=("revision?",),
             own_options=("verbose", "show_sql"),
             alembic=("upgrade", "sql", "tag", "revision"),
@@ -331,7 +295,6 @@ COMMANDS: dict[str, Command] = {
         Command(
             "downgrade",
             Migrator.downgrade,
-            _show_migration,
             positional=("revision",),
             own_options=("verbose", "show_sql"),
             alembic=("downgrade", "sql", "tag", "revision"),
@@ -339,42 +302,36 @@ COMMANDS: dict[str, Command] = {
         Command(
             "current",
             Migrator.current,
-            _shown_with(render.current),
             own_options=("verbose",),
             alembic=("current", "verbose"),
         ),
         Command(
             "history",
             Migrator.history,
-            _shown_with(render.history),
             own_options=("verbose",),
             alembic=("history", "rev_range", "verbose", "indicate_current"),
         ),
         Command(
             "heads",
             Migrator.heads,
-            _show_revisions(render.NO_REVISIONS),
             own_options=("verbose",),
             alembic=("heads", "verbose", "resolve_dependencies"),
         ),
         Command(
             "branches",
             Migrator.branches,
-            _show_revisions("No branch points: no revision has more than one child."),
             own_options=("verbose",),
             alembic=("branches", "verbose"),
         ),
         Command(
             "show",
             Migrator.show,
-            lambda infos, args: render.revisions(infos, verbose=True),
             positional=("rev",),
             alembic=("show", "rev"),
         ),
         Command(
             "stamp",
             Migrator.stamp,
-            _show_migration,
             positional=("revision+",),
             own_options=("verbose", "show_sql"),
             alembic=("stamp", "sql", "tag", "purge", "revision"),
@@ -382,21 +339,18 @@ COMMANDS: dict[str, Command] = {
         Command(
             "merge",
             Migrator.merge,
-            lambda result, args: render.new_revisions(result),
             positional=("revisions+",),
             alembic=("merge", "message", "branch_label", "rev_id", "revisions"),
         ),
         Command(
             "check",
             Migrator.check,
-            lambda ops, args: render.check(ops),
             alembic=("check",),
             needs_metadata=_unless_lint,
         ),
         Command(
             "diff",
             Migrator.diff,
-            lambda ops, args: render.diff(ops),
             positional=("tables*",),
             nearest=("check",),
             unlike="which fails when there are differences instead of listing them",
@@ -405,7 +359,6 @@ COMMANDS: dict[str, Command] = {
         Command(
             "plan",
             Migrator.plan,
-            lambda result, args: render.plan(result),
             positional=("revision?",),
             nearest=_plan_nearest,
             unlike="offline SQL, where plan runs the steps in a transaction and rolls it back",
@@ -413,7 +366,6 @@ COMMANDS: dict[str, Command] = {
         Command(
             "lint",
             Migrator.lint,
-            lambda result, args: _render_lint(result),
             positional=("rev_range?",),
             nearest=("upgrade", "revision", "--sql"),
             unlike="offline SQL, where lint reads each revision's SQL and the live table sizes",
@@ -421,7 +373,6 @@ COMMANDS: dict[str, Command] = {
         Command(
             "graph",
             Migrator.graph,
-            lambda graph, args: graph,
             nearest=("history",),
             unlike="which lists the revisions as text, without the branches drawn",
             runs_env_py=False,
@@ -429,14 +380,12 @@ COMMANDS: dict[str, Command] = {
         Command(
             "log",
             Migrator.log,
-            lambda entries, args: render.log(entries),
             unlike="Alembic keeps no record of when a revision was applied",
             runs_env_py=False,
         ),
         Command(
             "fleet",
-            fleet_line.fleet,
-            lambda result, args: render.fleet(result),
+            "sakyum_magic._frontend.fleet:fleet",
             positional=("targets", "action", "revision?"),
             unlike="Alembic migrates one database per run (its cookbook: run it once per tenant)",
             on_session=True,
@@ -444,16 +393,50 @@ COMMANDS: dict[str, Command] = {
         Command(
             "schema",
             Migrator.schema_diagram,
-            lambda picture, args: picture,
             unlike="Alembic draws no schema; paracelsus writes the Mermaid text from a MetaData",
             needs_metadata=lambda args, migrator: bool(args.models or args.diff),
         ),
         Command(
             "test",
             Migrator.test,
-            lambda results, args: render_checks(results),
             positional=("checks*",),
             unlike="pytest-alembic runs these checks under pytest",
         ),
     ]
 }
+
+
+def register_command(
+    function: Callable[..., Any],
+    *,
+    name: str | None = None,
+    show: Show | None = None,
+    positional: tuple[str, ...] = (),
+    alembic: tuple[str, ...] | None = None,
+    nearest: tuple[str, ...] | None = None,
+    unlike: str = "",
+    runs_env_py: bool = True,
+) -> Command:
+    """Add a ``%migrate`` subcommand without editing the table (as Alembic's
+    ``CommandLine.register_command`` adds an ``alembic`` one).
+
+    ``function`` takes the session's :class:`~sakyum_magic.Migrator` first; its other parameters
+    become the subcommand's arguments (those named in ``positional`` by position, the rest as the
+    options of the same name already declared), its docstring the help. ``show(result, args)`` turns
+    its result into what the notebook shows (default: the result as it is). Without ``alembic`` or
+    ``nearest``, ``unlike`` says why there is no ``alembic`` equivalent.
+    """
+    command = Command(
+        name or function.__name__.replace("_", "-"),
+        function,
+        show=show,
+        positional=positional,
+        alembic=alembic,
+        nearest=nearest,
+        unlike=unlike or "a command added to this session",
+        runs_env_py=runs_env_py,
+    )
+    if command.name in COMMANDS:
+        raise ConfigurationError(f"%migrate {command.name} exists already: register it under another name")
+    COMMANDS[command.name] = command
+    return command

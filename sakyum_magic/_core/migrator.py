@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from .._authoring.newfiles import undo_new_files, writable
 from .._authoring.scripts import history_range
 from .._authoring.template import write_directory
-from .._guards.safety import Rename, directives_hook, parse_renames
+from .._features.diff import directives_hook
+from .._guards.safety import Rename, parse_renames
 from .._run import envrun, execution
 from .._run.aio import on_engine_loop
 from .._run.database import (

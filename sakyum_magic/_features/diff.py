@@ -9,12 +9,12 @@ same family of type in one table are marked as a possible rename.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._core.errors import ConfigurationError, DatabaseError
 from .._core.records import Operation
-from .._guards.safety import compatible, narrowing, shape
+from .._guards.safety import Rename, apply_renames, compatible, guard_drops, narrowing, shape
 
 if TYPE_CHECKING:
     from alembic.operations.ops import MigrateOperation
@@ -297,3 +297,27 @@ class _Filter:
         if self.only_schema and owner != self.schema:
             return False
         return not self.tables or (owner, table) in self.tables
+
+
+def directives_hook(
+    collected: dict[str, Any],
+    autogenerate: bool,
+    allow_drop: bool = True,
+    renames: Sequence[Rename] = (),
+) -> Callable[..., None]:
+    """A process_revision_directives hook: applies --rename, records the operations, drops an empty
+    autogenerate, and refuses drops without --allow-drop (raising here means no file is written)."""
+
+    def collect(context: Any, revision: Any, directives: list[Any]) -> None:
+        if not directives:
+            return
+        script = directives[0]
+        if autogenerate and renames:
+            apply_renames(script, renames)
+        collected["operations"] = operations = operation_rows(script.upgrade_ops_list)
+        if autogenerate and all(ops.is_empty() for ops in script.upgrade_ops_list):
+            directives[:] = []
+        elif autogenerate:
+            guard_drops(operations, allow_drop)
+
+    return collect

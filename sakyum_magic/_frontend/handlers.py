@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 
+from .._commands import lines
 from .._commands.table import COMMANDS, Command
 from .._core.errors import (
     DropRefusedError,
@@ -25,7 +26,7 @@ from .._core.errors import (
     SakyumError,
 )
 from .._core.migrator import Migrator
-from .._display import render
+from .._display import render, shows
 from .._display.results import ResultFrame, ResultText
 from .._features.graph import RevisionGraph
 from . import session
@@ -35,9 +36,13 @@ if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
 
 
-@cache
 def parser() -> argparse.ArgumentParser:
-    """The %migrate parser, built once per process (it is never modified)."""
+    """The %migrate parser, built once per set of commands (a registered command adds one)."""
+    return _parser(tuple(COMMANDS))
+
+
+@cache
+def _parser(_names: tuple[str, ...]) -> argparse.ArgumentParser:
     return build_parser()
 
 
@@ -55,14 +60,15 @@ def run_line(magics: Magics, line: str, cell: str | None = None) -> Any:
         _take_cell(command, args, cell)
     with session.one_evaluation(magics):
         result = _run(magics, command, args)
-    shown = command.show(result, args)
+    show = command.show or (lambda result, args: shows.shown(command.name, result, args))
+    shown = show(result, args)
     # Also any other shape that takes a footer (the ER picture of %migrate schema).
     if isinstance(shown, ResultFrame | ResultText | RevisionGraph) or hasattr(type(shown), "describe_with"):
         bound = {"directory": magics.directory}  # what init without DIR made, for `alembic init DIR`
         shown.describe_with(
-            command=("%" if cell is not None else "") + command.migrate_line(args),
-            alembic=command.alembic_line(args, magics.ini, bound),
-            equivalent=command.equivalent(args, magics.ini, bound, result),
+            command=("%" if cell is not None else "") + lines.migrate_line(command, args),
+            alembic=lines.alembic_line(command, args, magics.ini, bound),
+            equivalent=lines.equivalent(command, args, magics.ini, bound, result),
             show_cli=magics.show_cli,
         )
     return shown
@@ -89,8 +95,7 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
                 session.require_metadata(magics)
             with _x_arguments(migrator, args.x if command.runs_env_py else ()):
                 result = command.call(magics, args)
-            if command.after is not None:
-                command.after(magics, result)
+            command.run_after(magics, result)
             return result
     except PendingChangesError as exc:
         session.show(magics, render.diff(exc.operations or []))

@@ -117,8 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for command in COMMANDS.values():
-        help_text = summary(command.function)
-        child = sub.add_parser(command.name, help=help_text, description=description(command.function))
+        help_text = summary(command.target())
+        child = sub.add_parser(command.name, help=help_text, description=description(command.target()))
         for flags, settings in arguments(command):
             child.add_argument(*flags, **settings)
     return parser
@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def arguments(command: Command) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
     """``add_argument`` calls for ``command``: positionals, then options, each with its help."""
-    helps = param_help(command.function)
+    helps = param_help(command.target())
     defaults = {p.name: p.default for p in command.parameters()}
     made: list[tuple[tuple[str, ...], dict[str, Any]]] = []
     for name, nargs in command.positionals().items():

@@ -9,7 +9,7 @@ integer, a date becoming a timestamp, ...): when unsure, it is marked, since "ma
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -271,29 +271,3 @@ def _alter(drop: Any, add: Any) -> Any:
         modify_type=None if same_type else after.type,
         modify_nullable=None if before.nullable == after.nullable else after.nullable,
     )
-
-
-def directives_hook(
-    collected: dict[str, Any],
-    autogenerate: bool,
-    allow_drop: bool = True,
-    renames: Sequence[Rename] = (),
-) -> Callable[..., None]:
-    """A process_revision_directives hook: applies --rename, records the operations, drops an empty
-    autogenerate, and refuses drops without --allow-drop (raising here means no file is written)."""
-    from .._features.diff import operation_rows
-    from .safety import apply_renames, guard_drops
-
-    def collect(context: Any, revision: Any, directives: list[Any]) -> None:
-        if not directives:
-            return
-        script = directives[0]
-        if autogenerate and renames:
-            apply_renames(script, renames)
-        collected["operations"] = operations = operation_rows(script.upgrade_ops_list)
-        if autogenerate and all(ops.is_empty() for ops in script.upgrade_ops_list):
-            directives[:] = []
-        elif autogenerate:
-            guard_drops(operations, allow_drop)
-
-    return collect

@@ -64,7 +64,7 @@ def call(engine: Engine, fn: Callable[[], T]) -> T:
 def _wait(future: concurrent.futures.Future[T]) -> T:
     """The worker's result. An interrupt here does not reach the worker: ask it to stop at the next
     revision boundary, and wait until it has (so nothing keeps running, and its locks are released)."""
-    from .interrupts import request_stop
+    from .stopping import request_stop
 
     while True:
         try:

@@ -22,38 +22,21 @@ the client during statements and to stop the statement when it is gone.
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .stopping import RunStopped as RunStopped
+from .stopping import check as check
+from .stopping import clear as clear
+from .stopping import request_stop as request_stop
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-_stop = threading.Event()
 MYSQL_UNKNOWN_THREAD = 1094
 CLIENT_CHECK = "SET client_connection_check_interval = '1s'"
 """PostgreSQL 14+: check once a second during a statement that the client is still connected."""
-
-
-class RunStopped(Exception):
-    """Raised in a run's thread at a revision boundary after :func:`request_stop`."""
-
-
-def request_stop() -> None:
-    """Ask the run in progress to stop at its next revision boundary."""
-    _stop.set()
-
-
-def clear() -> None:
-    """Forget a stop request (a new run starts)."""
-    _stop.clear()
-
-
-def check() -> None:
-    """Raise RunStopped if a stop was requested (called at each revision boundary)."""
-    if _stop.is_set():
-        raise RunStopped("stop requested")
 
 
 @dataclass(frozen=True)
