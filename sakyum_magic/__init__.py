@@ -41,7 +41,9 @@ if TYPE_CHECKING:
     from ._display.results import ResultText as ResultText
     from ._features.checks import CheckResult as CheckResult
     from ._features.graph import RevisionGraph as RevisionGraph
+    from ._fleet.records import FleetResult as FleetResult
     from ._guards.audit import LogEntry as LogEntry
+    from ._lint.findings import LintResult as LintResult
 
 __version__ = "0.1.0"
 
@@ -82,6 +84,8 @@ _EXPORTS = {
         "_guards.audit": ("LogEntry",),
         "_features.checks": ("CheckResult",),
         "_features.graph": ("RevisionGraph",),
+        "_fleet.records": ("FleetResult",),
+        "_lint.findings": ("LintResult",),
     }.items()
     for name in names
 }

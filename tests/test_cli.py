@@ -130,7 +130,8 @@ def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argpars
     assert equivalent("plan").startswith("nearest alembic command: `alembic upgrade head --sql` (")
     assert equivalent("plan abc1").startswith("nearest alembic command: `alembic upgrade abc1 --sql` (")
     assert equivalent("test") == "no alembic equivalent (pytest-alembic runs these checks under pytest)"
-    for name in ("graph", "log", "config"):
+    assert equivalent("graph").startswith("nearest alembic command: `alembic history` (")
+    for name in ("log", "config"):
         assert equivalent(name).startswith("no alembic equivalent (")
     for name, command in COMMANDS.items():  # every command says something, from the table alone
         assert command.alembic is not None or command.nearest is not None or command.unlike, name
