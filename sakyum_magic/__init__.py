@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._fleet.records import FleetResult as FleetResult
     from ._guards.audit import LogEntry as LogEntry
     from ._lint.findings import LintResult as LintResult
+    from ._schema.er import SchemaDiagram as SchemaDiagram
 
 __version__ = "0.1.0"
 
@@ -86,6 +87,7 @@ _EXPORTS = {
         "_features.graph": ("RevisionGraph",),
         "_fleet.records": ("FleetResult",),
         "_lint.findings": ("LintResult",),
+        "_schema.er": ("SchemaDiagram",),
     }.items()
     for name in names
 }

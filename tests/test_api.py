@@ -48,6 +48,7 @@ def test_all_is_pinned() -> None:
         "RevisionInfo",
         "RevisionResult",
         "SakyumError",
+        "SchemaDiagram",
         "ScratchError",
         "Step",
         "load_ipython_extension",
