@@ -20,12 +20,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests import widgets
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,27 +67,43 @@ def _missing() -> str | None:
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on a free local port, serving a copy of the tutorial; yields (url, root)."""
+    _skip_if_missing()
+    root = tmp_path / "lab"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "tutorial.ipynb", root / "tutorial.ipynb")
+    with _server("jupyterlab", root, tmp_path) as (base, token):
+        yield f"{base}/lab/tree/tutorial.ipynb?token={token}", root
+
+
+def _skip_if_missing() -> None:
     reason = _missing()
     if reason is not None:
         if IN_CI and not CANNOT_INSTALL:
             pytest.fail(f"{reason} (CI=true requires the browser test)")
         pytest.skip(reason)
-    root, home = tmp_path / "lab", tmp_path / "jupyter"
-    root.mkdir()
-    shutil.copy(ROOT / "notebooks" / "tutorial.ipynb", root / "tutorial.ipynb")
+
+
+@contextmanager
+def _server(
+    app: str, root: Path, tmp_path: Path, widgets_dir: Path | None = None
+) -> Iterator[tuple[str, str]]:
+    """``python -m APP`` (jupyterlab, or notebook for Notebook 7) serving ``root`` on a free local port,
+    its kernels seeing ipywidgets when ``widgets_dir`` has them; yields the base URL and the token."""
+    home = tmp_path / "jupyter"
     token, port = secrets.token_hex(16), _free_port()
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
+        sys.executable, "-m", app, "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root}",
     ]  # fmt: skip
-    log = tmp_path / "lab.log"
+    log = tmp_path / f"{app}.log"
+    env = widgets.environment(widgets_dir, _lab_environment(home))
     with log.open("w") as sink:
-        server = subprocess.Popen(command, cwd=root, env=_lab_environment(home), stdout=sink, stderr=sink)
+        server = subprocess.Popen(command, cwd=root, env=env, stdout=sink, stderr=sink)
     try:
         base = f"http://127.0.0.1:{port}"
         _wait_until_up(f"{base}/api/status?token={token}", server, log)
-        yield f"{base}/lab/tree/tutorial.ipynb?token={token}", root
+        yield base, token
     finally:
         server.terminate()
         try:
@@ -160,7 +178,7 @@ def test_tutorial_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) -> None:
     assert (root / "default.db").is_file() and len(list((root / "alembic" / "versions").glob("*.py"))) == 2
 
 
-def _wait_for_every_cell(page: Any, shots: Path) -> None:
+def _wait_for_every_cell(page: Any, shots: Path, last_has_output: bool = True) -> None:
     """Until every code cell has its execution count (none queued "[ ]" or running "[*]")."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -176,8 +194,9 @@ def _wait_for_every_cell(page: Any, shots: Path) -> None:
         page.screenshot(path=str(shots / "stuck.png"), full_page=True)
         prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
         pytest.fail(f"the cells did not all run; prompts {prompts}; see {shots / 'stuck.png'}")
-    last = page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output")
-    last.first.wait_for(timeout=30_000)  # `!alembic current`, the last cell, has printed
+    if last_has_output:
+        last = page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output")
+        last.first.wait_for(timeout=30_000)  # `!alembic current`, the last cell, has printed
 
 
 def _check_outputs(page: Any, expect: Any) -> None:
@@ -199,3 +218,114 @@ def _check_outputs(page: Any, expect: Any) -> None:
     box = graph.bounding_box()
     assert box is not None and box["width"] > 200 and box["height"] > 40
     assert "(head)" in page.locator(".jp-CodeCell").last.inner_text()
+
+
+# -- every front end: JupyterLab with and without ipywidgets, Notebook 7 --------------------------
+
+# Twelve revisions, each creating a table with long column names (long SQL) and sleeping 0.2 s (so that
+# an upgrade over them lasts long enough to show its progress bar), with messages long enough to wrap.
+CHAIN = r"""
+columns = ", ".join(f"sa.Column('a_rather_long_column_name_{k}', sa.String(200))" for k in range(6))
+for i in range(12):
+    body = (
+        "def upgrade():\n    import time\n    time.sleep(0.2)\n"
+        f"    op.create_table('table_{i}', sa.Column('id', sa.Integer, primary_key=True), {columns})\n"
+        f"\n\ndef downgrade():\n    op.drop_table('table_{i}')\n"
+    )
+    message = f"Step {i}: add table_{i} with the columns the reporting screens read every night"
+    get_ipython().run_cell_magic("migrate", f"revision -m '{message}' --rev-id r{i:02d}", body)
+""".strip()
+FRONT_END_CELLS = [
+    "%load_ext sakyum_magic",
+    "%migrate init",
+    CHAIN,
+    "%migrate upgrade r08",
+    "%migrate history --verbose",
+    "%migrate log",
+    "%migrate plan",
+    "%migrate test",
+]
+CHECKED = {4: "history --verbose", 5: "log", 6: "plan", 7: "test"}  # cell index: what it shows
+
+
+@pytest.mark.parametrize(
+    ("app", "with_widgets"),
+    [("jupyterlab", False), ("jupyterlab", True), ("notebook", False)],
+    ids=["jupyterlab", "jupyterlab-ipywidgets", "notebook7"],
+)
+def test_results_in_each_front_end(
+    app: str, with_widgets: bool, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """At 1,280 px: no stderr box, no error, no progress bar left behind, and the output area of
+    ``history --verbose``, ``log``, ``plan`` and ``test`` never wider than the page (no scrolling)."""
+    from playwright.sync_api import sync_playwright
+
+    _skip_if_missing()
+    if find_spec("notebook") is None and app == "notebook":
+        pytest.skip("the notebook package (Notebook 7) is not installed (pip install -e '.[browser]')")
+    widgets_dir = widgets.install(tmp_path_factory.getbasetemp() / "widgets") if with_widgets else None
+    root = tmp_path / "root"
+    root.mkdir()
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in FRONT_END_CELLS]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, root / "front.ipynb")
+    path = "lab/tree" if app == "jupyterlab" else "notebooks"
+    with _server(app, root, tmp_path, widgets_dir) as (base, token), sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=str(CHROMIUM))
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{base}/{path}/front.ipynb?token={token}")
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+            page.wait_for_function("() => !!document.querySelector('.jp-Notebook')", timeout=60_000)
+            _run_all(page)
+            _wait_for_every_cell(page, tmp_path, last_has_output=False)
+            page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output table").wait_for(timeout=60_000)
+            _front_end_checks(page, tmp_path, with_widgets)
+        finally:
+            browser.close()
+
+
+def _run_all(page: Any) -> None:
+    """Run every cell from the Run menu (the same menu in JupyterLab and Notebook 7), again if the
+    first click came before the kernel was there to take it."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(12):
+        page.locator(".lm-MenuBar-item", has_text="Run").click()
+        page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+        try:
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]
+                         .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))""",
+                timeout=10_000,
+            )
+            return
+        except PlaywrightTimeout:
+            continue
+    pytest.fail("Run All Cells ran nothing within two minutes")
+
+
+def _front_end_checks(page: Any, shots: Path, with_widgets: bool) -> None:
+    stderr = page.locator('[data-mime-type="application/vnd.jupyter.stderr"]')
+    errors = page.locator("[data-mime-type='application/vnd.jupyter.error']")
+    assert stderr.count() == 0, stderr.all_inner_texts()
+    assert errors.count() == 0, errors.all_inner_texts()
+    leftover = page.locator(".sakyum-progress, .widget-progress, progress")
+    assert leftover.count() == 0, leftover.all_inner_texts()
+    cells = page.locator(".jp-CodeCell")
+    for index, name in CHECKED.items():
+        cell = cells.nth(index)
+        cell.scroll_into_view_if_needed()
+        page.screenshot(path=str(shots / f"{name.replace(' ', '_').strip('-')}.png"))
+        widths = cell.evaluate(
+            """cell => [...cell.querySelectorAll('.jp-OutputArea-output')].map(
+                   o => [o.scrollWidth, o.clientWidth, o.getBoundingClientRect().right])"""
+        )
+        assert widths, f"{name}: no output"
+        for scroll, client, right in widths:
+            assert scroll <= client + 1 and right <= 1280, f"{name} overflows: {widths}"
+    assert "3 of 4 checks passed" in cells.nth(7).inner_text() or "4 of 4" in cells.nth(7).inner_text()
+    page.screenshot(path=str(shots / "whole.png"), full_page=True)

@@ -183,7 +183,7 @@ def test_html_tables_are_laid_out_for_reading() -> None:
         ["message", "seconds", "applied_at", "tool"],
     )
     page = frame._repr_html_()
-    headers = re.findall(r'<th style="text-align: (\w+)">', page)
+    headers = re.findall(r'<th style="text-align: (\w+);', page)
     assert headers == ["left", "right", "left", "left"]
     cells = re.findall(r'<td style="([^"]*)"', page)
     assert [re.search(r"text-align: (\w+)", c).group(1) for c in cells] == headers  # type: ignore[union-attr]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
@@ -215,9 +216,10 @@ def html_table(frame: pd.DataFrame) -> str:
     cut = len(rows) - tail if skipped else None
     lossy = list(frame["destructive"].iloc[rows]) if "destructive" in frame.columns else [False] * len(rows)
     kinds = [_kind(str(name), dtype) for name, dtype in frame.dtypes.items()]
+    aligned = ["right" if kind == "number" else "left" for kind in kinds]
     head = "".join(
-        f'<th style="text-align: {"right" if kind == "number" else "left"}">{_breakable(str(c), "_")}</th>'
-        for c, kind in zip(frame.columns, kinds, strict=True)
+        f'<th style="text-align: {side}; {CELL}">{_breakable(str(c), "_")}</th>'
+        for c, side in zip(frame.columns, aligned, strict=True)
     )
     body = []
     for position, values in enumerate(frame.iloc[rows].itertuples(index=False, name=None)):
@@ -225,10 +227,12 @@ def html_table(frame: pd.DataFrame) -> str:
             body.append(f'<tr><td colspan="{len(frame.columns)}">... {skipped} more rows ...</td></tr>')
         flagged = lossy[position] is not pd.NA and bool(lossy[position])
         style = f' style="{DESTRUCTIVE_STYLE}"' if flagged else ""
-        cells = "".join(_html_cell(v, kind) for v, kind in zip(values, kinds, strict=True))
+        cells = "".join(
+            _html_cell(v, kind, str(c)) for v, kind, c in zip(values, kinds, frame.columns, strict=True)
+        )
         body.append(f"<tr{style}>{cells}</tr>")
     return (
-        '<table class="dataframe sakyum-table">\n<thead><tr>'
+        '<table class="dataframe sakyum-table" style="table-layout: auto; margin-left: 0">\n<thead><tr>'
         f"{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
     )
 
@@ -237,12 +241,13 @@ TEXT_WIDTH = "36em"
 """The widest a column of long text gets before it wraps (a message, a statement, a doc); it gets no
 narrower than ``TEXT_MIN_WIDTH`` while the output area has room, and breaks inside words only when a
 word alone is wider than its column."""
-TEXT_MIN_WIDTH = "8em"
+TEXT_MIN_WIDTH = "5em"
+CELL = "vertical-align: top; padding: 0.25em 0.35em"
 CELL_STYLES = {
-    "number": "text-align: right; vertical-align: top; white-space: nowrap",
-    "unbroken": "text-align: left; vertical-align: top; white-space: nowrap",
-    "text": "text-align: left; vertical-align: top",
-    "path": "text-align: left; vertical-align: top",
+    "number": f"text-align: right; {CELL}; white-space: nowrap",
+    "unbroken": f"text-align: left; {CELL}; white-space: nowrap",
+    "text": f"text-align: left; {CELL}",
+    "path": f"text-align: left; {CELL}",
 }
 WRAPPED = (
     f"min-width: {TEXT_MIN_WIDTH}; max-width: {TEXT_WIDTH}; white-space: pre-wrap; overflow-wrap: anywhere"
@@ -261,14 +266,28 @@ def _kind(name: str, dtype: Any) -> str:
     return "text"
 
 
-def _html_cell(value: Any, kind: str) -> str:
+FOLDED = frozenset({"doc"})
+"""Columns of long text that repeats the rest of the row (a revision's docstring): folded to its first
+line, the rest one click away."""
+FOLDED_STYLE = f"max-width: {TEXT_WIDTH}; white-space: pre-wrap; overflow-wrap: anywhere"
+SUBSECONDS = re.compile(r"^(\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d)\.\d+")
+"""A timestamp's fraction of a second, left out of the cell (its title holds the whole value)."""
+
+
+def _html_cell(value: Any, kind: str, name: str = "") -> str:
     text = cell_text(value)
     style = CELL_STYLES[kind]
     if kind == "path" and text:
         shown = shown_path(text)
         title = f' title="{html.escape(text)}"' if shown != text else ""
         return f'<td style="{style}"{title}>{_breakable(shown, os.sep, "_")}</td>'
+    if kind == "unbroken" and (short := SUBSECONDS.sub(r"\1", text)) != text:
+        return f'<td style="{style}" title="{html.escape(text)}">{html.escape(short)}</td>'
     if kind == "text" and (len(text) > 40 or "\n" in text):
+        if name in FOLDED and "\n" in text:
+            first, rest = text.split("\n", 1)
+            inner = f"<details><summary>{html.escape(first)}</summary>{html.escape(rest.strip())}</details>"
+            return f'<td style="{style}"><div style="{FOLDED_STYLE}">{inner}</div></td>'
         return f'<td style="{style}"><div style="{WRAPPED}">{html.escape(text)}</div></td>'
     return f'<td style="{style}">{html.escape(text)}</td>'
 
