@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, Migrator
+from tests.conftest import with_driver
 from tests.shells import migrate
 
 ROWS = 2_300
@@ -93,3 +94,17 @@ def test_plan_locks_needs_postgresql(sqlite_url: str) -> None:
     migrator.upgrade()
     with pytest.raises(ConfigurationError, match="pg_locks"):
         migrator.plan(locks=True)
+
+
+@pytest.mark.postgres
+def test_plan_locks_and_lint_through_asyncpg(postgres_url: str) -> None:
+    pytest.importorskip("sqlglot", reason="lint's checkers need the migrate-lint extra")
+    migrator = Migrator(url=with_driver(postgres_url, "postgresql+asyncpg"))
+    migrator.init()
+    migrator.revision("base", body=BASE)
+    migrator.upgrade()
+    migrator.revision("retype", body="def upgrade():\n    op.alter_column('t', 'a', type_=sa.BigInteger)\n")
+    ((locks, rewrites), *_rest) = migrator.plan(locks=True).locks
+    assert locks == "t ACCESS EXCLUSIVE, t_pkey ACCESS EXCLUSIVE"
+    assert "rewrote t" in rewrites and "rewrote index t_pkey" in rewrites
+    assert [f.rule for f in migrator.lint().findings] == ["changing-column-type"]

@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# relkind as text: asyncpg gives the "char" type as bytes.
 _RELATIONS = (
-    "SELECT c.oid, c.relname, c.relkind, c.relfilenode, c.reltuples FROM pg_class c "
+    "SELECT c.oid, c.relname, c.relkind::text, c.relfilenode, c.reltuples FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE c.relkind IN ('r', 'p', 'i', 'm') AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
     "AND left(n.nspname, 8) <> 'pg_toast' AND left(c.relname, 15) <> 'alembic_version'"
