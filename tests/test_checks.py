@@ -183,7 +183,10 @@ def test_an_error_in_revision_code_names_the_revision(sqlite_url: str, workdir: 
     results = by_check(core.test(["upgrade", "up_down_consistency"]))
     assert results["upgrade"].detail.startswith("upgrade failed in revision r2 (line ")
     assert "NameError" in results["upgrade"].detail
-    assert results["up_down_consistency"].detail.startswith("upgrade failed in revision r2 (line ")
+    # The same report as the command's own, after the revision and direction the walk was at.
+    assert results["up_down_consistency"].detail.startswith(
+        "revision r2, upgrade: upgrade failed in revision r2 (line 16 of r2.py): NameError: "
+    )
 
 
 def test_an_interrupt_ends_the_checks_and_removes_the_scratch_database(

@@ -50,11 +50,13 @@ class MultipleHeadsError(RevisionError):
 
 
 class MigrationError(SakyumError):
-    """A revision failed while it ran; ``result`` tells what was applied before it."""
+    """A revision failed while it ran; ``result`` tells what was applied before it, and for a Python
+    error in the revision's code ``user_traceback`` its traceback through the user's files only."""
 
-    def __init__(self, message: str, result: Any = None) -> None:
+    def __init__(self, message: str, result: Any = None, user_traceback: str = "") -> None:
         super().__init__(message)
         self.result = result
+        self.user_traceback = user_traceback
 
 
 class PendingChangesError(SakyumError):

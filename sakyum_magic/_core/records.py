@@ -134,6 +134,8 @@ class MigrationResult:
     """Alembic's log lines during the run (kept out of the output; shown on error or when asked)."""
     notes: tuple[str, ...] = ()
     """Things to know about the run, such as another database that env.py migrated."""
+    stopped: bool = False
+    """The run ended early (a failure or an interrupt): ``steps`` is what it applied before that."""
 
     @property
     def changed(self) -> bool:

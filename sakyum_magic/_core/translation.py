@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,23 @@ AMBIGUOUS_WALK = (
     "name the target revision instead (see %migrate history)"
 )
 REVISION_HINT = "see %migrate history for the revision ids"
+PACKAGE = Path(__file__).resolve().parents[1]
+
+# What a revision's own Python code may raise while it runs (a typo, a missing key, a downgrade that
+# refuses with NotImplementedError): recognised by type, and taken as the revision's own only when
+# its traceback passes through a file of the migration directory (see user_frames).
+CODE_ERRORS: tuple[type[BaseException], ...] = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    ImportError,
+    LookupError,
+    NameError,
+    OSError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+)
 
 
 @contextmanager
@@ -162,13 +180,78 @@ def multiple_heads(heads: tuple[str, ...], argument: str = "head") -> MultipleHe
     )
 
 
-def failed_step(exc: BaseException, result: MigrationResult, failing: str | None, url: URL) -> MigrationError:
-    """A MigrationError naming the revision that failed and the statement it was running."""
+def code_errors() -> tuple[type[BaseException], ...]:
+    """:data:`CODE_ERRORS`, with SQLAlchemy's own errors (a bad argument to ``op``, a compile error)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (*CODE_ERRORS, SQLAlchemyError)
+
+
+def user_frames(exc: BaseException, places: Sequence[str | Path]) -> list[traceback.FrameSummary]:
+    """The user's frames of ``exc``'s traceback: those in a file under ``places`` (env.py, the revision
+    files), then the library frames below the last of them (what the revision called, down to where
+    it raised), never this package's. Empty when no user file is in it (an error of this package or
+    of a library, not the revision's)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    roots = [Path(place).resolve() for place in places]
+    own = [k for k, frame in enumerate(frames) if _under(frame.filename, roots)]
+    if not own:
+        return []
+    return [
+        frame
+        for k, frame in enumerate(frames)
+        if (k in own or k > own[-1]) and not _under(frame.filename, [PACKAGE])
+    ]
+
+
+def formatted(exc: BaseException, frames: list[traceback.FrameSummary], url: URL | None) -> str:
+    """A traceback of ``frames`` only, as Python prints one (any password in the message masked)."""
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return scrub("".join(lines).rstrip(), url)
+
+
+def _under(filename: str, roots: list[Path]) -> bool:
+    path = Path(filename)
+    if not path.is_absolute():
+        return False
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(root) for root in roots)
+
+
+def failed_step(
+    exc: BaseException,
+    result: MigrationResult,
+    failing: str | None,
+    url: URL,
+    places: Sequence[str | Path] = (),
+    cli_before: tuple[str, ...] | None = None,
+) -> MigrationError:
+    """A MigrationError naming the revision that failed and the statement it was running, or, for a
+    Python error in its code, the line that raised it and its traceback through the user's files.
+
+    :param places: the migration directory and version locations, for a Python error.
+    :param cli_before: where the ``alembic`` CLI would have left the database instead (it runs every
+        revision in one transaction here), or None when it would have left the same.
+    """
     statement = getattr(exc, "statement", None)
-    reason = scrub(str(getattr(exc, "orig", None) or exc).strip().splitlines()[0], url)
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = scrub(text.splitlines()[0], url) if text else ""
     where = f"revision {failing}" if failing else "the migration"
     applied = f"{len(result.steps)} step(s) applied before it" if result.steps else "nothing applied"
     sql = f" while running {_short(statement)!r}" if statement else ""
+    frames = user_frames(exc, places) if places else []
+    if frames:
+        roots = [Path(place).resolve() for place in places]
+        last = [frame for frame in frames if _under(frame.filename, roots)][-1]
+        sql = f" (line {last.lineno} of {Path(last.filename).name})"
+        reason = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+    differs = ""
+    if cli_before is not None:
+        differs = (
+            " (each revision was committed on its own; the alembic CLI runs them all in one transaction "
+            f"on this database and would have rolled back to {', '.join(cli_before) or 'base'})"
+        )
     todo = ". Fix the revision file and run it again"
     if result.left_behind:
         todo = (
@@ -179,15 +262,25 @@ def failed_step(exc: BaseException, result: MigrationResult, failing: str | None
         )
     return MigrationError(
         f"{result.command} failed in {where}{sql}: {reason}; {applied}, database now at "
-        f"{', '.join(result.after) or 'base'}{todo}",
+        f"{', '.join(result.after) or 'base'}{differs}{todo}",
         result,
+        formatted(exc, frames, url) if frames else "",
     )
 
 
-def interrupted(result: MigrationResult, total: int, running: str | None = None) -> MigrationError:
-    """The error for a run the user stopped: how far it got, and where the database is."""
+def interrupted(
+    result: MigrationResult, total: int, running: str | None = None, cli_before: tuple[str, ...] | None = None
+) -> MigrationError:
+    """The error for a run the user stopped: how far it got, and where the database is (and where the
+    ``alembic`` CLI's one transaction would have left it, ``cli_before``, where that differs)."""
     of = f" of {total}" if total else ""
     at = ", ".join(result.after) or "base"
+    differs = ""
+    if cli_before is not None:
+        differs = (
+            f" (each revision was committed on its own; the alembic CLI would have rolled back to "
+            f"{', '.join(cli_before) or 'base'})"
+        )
     todo = f" (the revision in progress was rolled back, or not begun); run %migrate {result.command} "
     todo += f"{result.target} again to continue"
     if result.left_behind:
@@ -197,7 +290,8 @@ def interrupted(result: MigrationResult, total: int, running: str | None = None)
             "(until then upgrade refuses), then run the command again"
         )
     return MigrationError(
-        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at {at}{todo}",
+        f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at "
+        f"{at}{differs}{todo}",
         result,
     )
 

@@ -231,12 +231,16 @@ def migration(
     if result.sql is not None:
         return ResultText(result.sql, code=True)
     where = ", ".join(result.after) or "base"
-    if result.changed and not result.steps:
+    steps = list(result.steps)
+    title = f"{result.command} {result.target}: {plural(len(steps), 'step')}; the database is now at {where}"
+    if getattr(result, "stopped", False):  # a failed or interrupted run: its error follows
+        run = f"{result.command} {result.target} stopped"
+        empty = f"{run} before any step was applied; the database is at {where}."
+        title = f"{run} after {plural(len(steps), 'step')}; the database is now at {where}"
+    elif result.changed and not result.steps:
         empty = f"{result.command} {result.target}: the database is now at {where}."
     else:
         empty = f"Nothing to do: the database is already at {where}."
-    steps = list(result.steps)
-    title = f"{result.command} {result.target}: {plural(len(steps), 'step')}; the database is now at {where}"
     table = frame(
         [[s.revision, s.message, s.direction, s.seconds] for s in steps],
         STEP_COLUMNS,

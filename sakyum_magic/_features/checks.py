@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .._authoring.scripts import as_tuple
 from .._core.binding import parse_url
 from .._core.errors import ConfigurationError, MigrationError, SakyumError, ScratchError
+from .._core.translation import CODE_ERRORS
 from .._run import aio, envrun
 from .fence import watched
 from .scratch import remove_stale, require_scratch_support, scratch_migrator
@@ -48,20 +49,6 @@ CHECKS = (SINGLE_HEAD, UPGRADE, MODELS_MATCH, UP_DOWN)
 CHECK_COLUMNS = ["check", "ok", "detail", "seconds"]
 SCRATCH_NOTE = "Run on scratch databases made for the checks and removed after; the bound one was not used."
 
-# What a revision's own Python code may raise while it runs (a typo, a downgrade that refuses with
-# NotImplementedError): the check fails and names the revision, rather than %migrate test stopping.
-CODE_ERRORS = (
-    NotImplementedError,
-    NameError,
-    AttributeError,
-    TypeError,
-    ValueError,
-    LookupError,
-    AssertionError,
-    RuntimeError,
-    ImportError,
-    ArithmeticError,
-)
 
 
 @dataclass(frozen=True)
@@ -265,10 +252,10 @@ class _UpDown:
         below = parents[0] if len(parents) > 1 else f"{revision}@-1"
         try:
             self.target.downgrade(below)
-        except NotImplementedError:  # pytest-alembic's sign of a downgrade that cannot be written
-            self.irreversible.append(revision)
-            return ""
         except SakyumError as exc:
+            if isinstance(exc.__cause__, NotImplementedError):  # pytest-alembic's sign of a downgrade
+                self.irreversible.append(revision)  # that cannot be written
+                return ""
             if stopped(exc):
                 raise
             return f"revision {revision}, downgrade: {exc}"

@@ -97,25 +97,29 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
                 result = command.call(magics, args)
             command.run_after(magics, result)
             return result
-    except PendingChangesError as exc:
+    except SakyumError as exc:
+        _explain(magics, exc, bool(getattr(args, "show_sql", False)))
+        if magics.tracebacks:
+            raise  # Alembic's --raiseerr: the whole chain, this package's frames included
+        raise UsageError(str(exc)) from None
+
+
+def _explain(magics: Magics, exc: SakyumError, show_sql: bool) -> None:
+    """What is shown above a core error's one line: the table that helps, or what a failed run did."""
+    if isinstance(exc, PendingChangesError):
         session.show(magics, render.diff(exc.operations or []))
-        raise UsageError(str(exc)) from None
-    except DropRefusedError as exc:
+    elif isinstance(exc, DropRefusedError):
         session.show(magics, render.refused(exc.operations or []))
-        raise UsageError(str(exc)) from None
-    except LintError as exc:
+    elif isinstance(exc, LintError):
         from .._display.lint import lint
 
         session.show(magics, lint(exc.result))
-        raise UsageError(str(exc)) from None
-    except MultipleHeadsError as exc:
-        session.show(magics, render.heads_way_out(migrator.heads(), exc.heads))
-        raise UsageError(str(exc)) from None
-    except MigrationError as exc:
-        _show_log(magics, exc.result, bool(getattr(args, "show_sql", False)))
-        raise UsageError(str(exc)) from None
-    except SakyumError as exc:
-        raise UsageError(str(exc)) from None
+    elif isinstance(exc, MultipleHeadsError):
+        session.show(magics, render.heads_way_out(magics.migrator.heads(), exc.heads))
+    elif isinstance(exc, MigrationError):
+        _show_log(magics, exc.result, show_sql)
+        if exc.user_traceback and not magics.tracebacks:  # the revision's own frames, not this package's
+            session.show(magics, render.preformatted(exc.user_traceback))
 
 
 def _show_log(magics: Magics, result: Any, show_sql: bool) -> None:

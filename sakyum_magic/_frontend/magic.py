@@ -50,6 +50,11 @@ class MigrateMagics(Magics):
         help="Show under each result the alembic command that does the same (or the nearest one); "
         "the result keeps it as .equivalent either way",
     ).tag(config=True)
+    tracebacks = Bool(
+        False,
+        help="Raise a failed command's error with its whole traceback, this package's frames included "
+        "(alembic --raiseerr), instead of one line (and the revision's own frames for a Python error)",
+    ).tag(config=True)
     rerun_models = Bool(
         True,
         help="A re-run cell that declares ORM classes on a Base from an earlier cell replaces its "

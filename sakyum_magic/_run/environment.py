@@ -65,6 +65,8 @@ class RunControl:
     """Run all of run_migrations() on the bound connection in one transaction, begun here if need be."""
     fence: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None
     """A scratch run's check of env.py's options (redirected or refused when they reach a real database)."""
+    asked: dict[str, Any] = field(default_factory=dict)
+    """The transaction options env.py itself passed (what the ``alembic`` CLI would run with)."""
 
     def configure(self, options: dict[str, Any]) -> dict[str, Any]:
         """The options to hand Alembic instead of env.py's own."""
@@ -72,6 +74,8 @@ class RunControl:
         connection = options.get("connection")
         if connection is None or not hasattr(connection, "engine"):
             return options  # offline (--sql), or an Engine that Alembic itself will refuse
+        asked = ("transaction_per_migration", "transactional_ddl")
+        self.asked = {key: options[key] for key in asked if key in options}
         adopted = False
         if self.connection is not None and connection is not self.connection:
             if not same_database(connection.engine.url, self.url):

@@ -123,20 +123,27 @@ def _apply(
             with translation.alembic_errors(target.url):
                 run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
-            run.finish(result, control, stopped=True)
-            result.left_behind = run.watch.left_behind(target.engine)
-            run.log_failure(result)
+            run.stop(result, control)
             # Another writer (which took no lock) is to blame, not the revision that was running.
             other = locking.busy_error(exc, target.url)
             if other is None and not any(step.database for step in result.steps):  # one database
                 other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
-            raise other or translation.failed_step(exc, result, run.failing(), target.url) from exc
+            cli = run.cli_before(control, connection, result)
+            raise other or translation.failed_step(exc, result, run.failing(), target.url, (), cli) from exc
+        except translation.code_errors() as exc:
+            places = [script.dir, *(script.version_locations or ())]
+            if not translation.user_frames(exc, places):
+                raise  # not the revision's error: this package's or a library's, shown as it is
+            run.stop(result, control)
+            cli = run.cli_before(control, connection, result)
+            raise translation.failed_step(exc, result, run.failing(), target.url, places, cli) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             if run.server_thread is not None:
                 run.server_thread.end_if_orphaned(target.engine)
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
-            raise translation.interrupted(result, total, run.failing()) from exc
+            cli = run.cli_before(control, connection, result)
+            raise translation.interrupted(result, total, run.failing(), cli) from exc
     run.finish(result, control)
     if run.watch.created:
         markers.drop(target.engine)
@@ -230,6 +237,27 @@ class _Run:
             f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
         )
 
+    def stop(self, result: MigrationResult, control: RunControl) -> None:
+        """After a failed step: what was applied, what the failed step left, and its line in the log."""
+        self.finish(result, control, stopped=True)
+        result.left_behind = self.watch.left_behind(self.target.engine)
+        self.log_failure(result)
+
+    def cli_before(
+        self, control: RunControl, connection: Connection, result: MigrationResult
+    ) -> tuple[str, ...] | None:
+        """Where the ``alembic`` CLI would have left the database after this failure, when that differs:
+        with transactional DDL and no ``transaction_per_migration`` from env.py, it runs every revision
+        in one transaction and rolls them all back; here each revision commits on its own."""
+        if self.strategy.dry_run or self.name == "stamp" or result.before == result.after:
+            return None
+        if any(step.database for step in result.steps) or control.asked.get("transaction_per_migration"):
+            return None
+        from alembic.ddl.impl import DefaultImpl
+
+        default = DefaultImpl.get_by_dialect(connection.dialect).transactional_ddl
+        return result.before if control.asked.get("transactional_ddl", default) else None
+
     def log_failure(self, result: MigrationResult) -> None:
         """Log the step that failed, after its rollback (another database's steps are not logged here)."""
         failing = self.failing()
@@ -302,7 +330,7 @@ class _Run:
     def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
         for deferred in self.deferred if stopped else ():
             deferred.flush(self.target.engine)
-        result.steps, result.log = self.recorder.steps, tuple(control.log)
+        result.steps, result.log, result.stopped = self.recorder.steps, tuple(control.log), stopped
         if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
             result.after = current_heads(self.target.engine)
         if stopped and result.steps and not _committed(result.steps[-1], result.after):
