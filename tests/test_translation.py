@@ -126,7 +126,7 @@ def test_the_message_says_where_the_cli_would_roll_back_to(postgres_url: str, wo
     assert version(postgres_url) == ()  # the CLI's one transaction: r1 and r2 rolled back with r3
     core = Migrator(url=postgres_url, directory="mig", progress=False)
     with pytest.raises(MigrationError) as caught:
-        core.upgrade("head")
+        core.upgrade("head", allow_lint=True)  # the run itself, not lint's offline pass before it
     assert str(caught.value) == (
         "upgrade failed in revision r3 (line 17 of r3.py): KeyError: 'missing'; 2 step(s) applied before "
         "it, database now at r2 (each revision was committed on its own; the alembic CLI runs them all in "
@@ -140,7 +140,7 @@ def test_an_sql_error_gets_the_same_note(postgres_url: str, workdir: Path) -> No
     stock_directory(workdir, postgres_url)
     write(workdir / "mig", "r3", "r2", "op.execute('SELECT * FROM no_such_table')")
     with pytest.raises(MigrationError, match=r"would have rolled back to base\)\. Fix the revision"):
-        Migrator(url=postgres_url, directory="mig", progress=False).upgrade("head")
+        Migrator(url=postgres_url, directory="mig", progress=False).upgrade("head", allow_lint=True)
 
 
 def test_where_the_cli_leaves_the_same_there_is_no_note(mysql_url: str, workdir: Path) -> None:
@@ -151,6 +151,20 @@ def test_where_the_cli_leaves_the_same_there_is_no_note(mysql_url: str, workdir:
     assert version(mysql_url) == ("r2",)
     alembic(workdir, "downgrade", "base")
     with pytest.raises(MigrationError) as caught:
-        Migrator(url=mysql_url, directory="mig", progress=False).upgrade("head")
+        Migrator(url=mysql_url, directory="mig", progress=False).upgrade("head", allow_lint=True)
     assert "2 step(s) applied before it, database now at r2. Fix" in str(caught.value)
     assert "alembic CLI" not in str(caught.value)
+
+
+def test_a_python_error_while_writing_sql_offline(sqlite_url: str, workdir: Path) -> None:
+    core = Migrator(url=sqlite_url, directory="mig", progress=False)
+    core.init()
+    chain(workdir / "mig", 1)
+    write(workdir / "mig", "r2", "r1", KEY_ERROR)
+    with pytest.raises(MigrationError) as caught:
+        core.upgrade("head", sql=True)
+    assert str(caught.value) == (
+        "upgrade failed while writing its SQL offline, in r2.py (line 17): KeyError: 'missing'; nothing was "
+        "run on the database. Fix the revision file and run it again"
+    )
+    assert isinstance(caught.value.__cause__, KeyError) and 'r2.py", line 17' in caught.value.user_traceback

@@ -242,10 +242,8 @@ def failed_step(
     sql = f" while running {_short(statement)!r}" if statement else ""
     frames = user_frames(exc, places) if places else []
     if frames:
-        roots = [Path(place).resolve() for place in places]
-        last = [frame for frame in frames if _under(frame.filename, roots)][-1]
-        sql = f" (line {last.lineno} of {Path(last.filename).name})"
-        reason = f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
+        last = _last_own(frames, places)
+        sql, reason = f" (line {last.lineno} of {Path(last.filename).name})", _python_reason(exc, url)
     differs = ""
     if cli_before is not None:
         differs = (
@@ -266,6 +264,32 @@ def failed_step(
         result,
         formatted(exc, frames, url) if frames else "",
     )
+
+
+def failed_offline(
+    exc: BaseException, command: str, places: Sequence[str | Path], url: URL
+) -> MigrationError:
+    """A Python error in a revision's code while its SQL was written offline: nothing ran anywhere."""
+    frames = user_frames(exc, places)
+    last = _last_own(frames, places)
+    return MigrationError(
+        f"{command} failed while writing its SQL offline, in {Path(last.filename).name} "
+        f"(line {last.lineno}): {_python_reason(exc, url)}; nothing was run on the database. Fix the "
+        "revision file and run it again",
+        None,
+        formatted(exc, frames, url),
+    )
+
+
+def _last_own(frames: list[traceback.FrameSummary], places: Sequence[str | Path]) -> traceback.FrameSummary:
+    """The innermost of ``frames`` in env.py or a revision file (where the user's code raised)."""
+    roots = [Path(place).resolve() for place in places]
+    return [frame for frame in frames if _under(frame.filename, roots)][-1]
+
+
+def _python_reason(exc: BaseException, url: URL | None) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {scrub(text.splitlines()[0], url)}" if text else type(exc).__name__
 
 
 def interrupted(

@@ -157,7 +157,7 @@ def single_head(script: ScriptDirectory) -> tuple[bool, str]:
 def upgrade(target: Migrator, script: ScriptDirectory) -> tuple[bool, str]:
     """From an empty database to every head, in one run."""
     try:
-        result = target.upgrade("heads")
+        result = target.upgrade("heads", allow_lint=True)  # the checks are about behaviour, not lint
     except SakyumError as exc:
         if stopped(exc):
             raise
@@ -230,7 +230,7 @@ class _UpDown:
     def upgrade(self, revision: str) -> str:
         again, self.again = self.again, None
         try:
-            self.target.upgrade(revision)
+            self.target.upgrade(revision, allow_lint=True)
         except MigrationError as exc:
             if stopped(exc):
                 raise

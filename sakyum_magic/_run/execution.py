@@ -83,13 +83,19 @@ def _offline(
     config.attributes["sakyum_url"] = target.url
     config.attributes["target_metadata"] = None
     control = RunControl(None, target.url)
-    with (
-        locking.alembic_context(),
-        kept_logging(),
-        translation.alembic_errors(target.url),
-        translation.offline_batch(name),
-    ):
-        run_env(script, config, steps, control, as_sql=True, tag=tag)
+    try:
+        with (
+            locking.alembic_context(),
+            kept_logging(),
+            translation.alembic_errors(target.url),
+            translation.offline_batch(name),
+        ):
+            run_env(script, config, steps, control, as_sql=True, tag=tag)
+    except translation.code_errors() as exc:
+        places = [script.dir, *(script.version_locations or ())]
+        if not translation.user_frames(exc, places):
+            raise  # not the revision's error: this package's or a library's, shown as it is
+        raise translation.failed_offline(exc, name, places, target.url) from exc
     return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
 
 
