@@ -243,22 +243,12 @@ class Migrator(Bound):
 
     def _refuse_lint_errors(self, revision: str) -> None:
         """A lint error in the revisions an upgrade would apply refuses it (the lint extra installed)."""
-        from importlib.util import find_spec
+        from .._lint import gated, refuse_errors
 
-        from .._lint import refuse_errors
-
-        relative = any(mark in revision for mark in "+-@:")
-        if relative or self._missing_file() or find_spec("sqlglot") is None:
+        if self._missing_file():
             return
-        if self.engine().dialect.name not in {"postgresql", "mysql"}:
+        if not gated(self.engine(), revision, current_heads(self.engine()), self.script_directory()):
             return
-        if self.engine().dialect.name == "postgresql":
-            from .._lint.postgres import squawk_path
-
-            try:
-                squawk_path()
-            except ConfigurationError:
-                return
         end = "heads" if revision in {"head", "heads"} else revision
         refuse_errors(self.lint(rev_range=end), "upgrade", " or upgrade --allow-lint")
 

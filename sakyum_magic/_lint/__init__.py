@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import live as live_facts
 from .findings import Finding, Hit, LintResult
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from .._run.envrun import Target
 
-__all__ = ["Finding", "LintResult", "Span", "lint"]
+__all__ = ["Finding", "LintResult", "Span", "gated", "lint", "refuse_errors"]
 
 _ALLOW = re.compile(r"#\s*lint:\s*allow\s+([\w\-]+(?:\s*,\s*[\w\-]+)*)", re.I)
 _SHORT = 90
@@ -80,6 +80,30 @@ def refuse_errors(result: LintResult, command: str, way_out: str = "") -> None:
         f"{way_out}",
         result,
     )
+
+
+def gated(engine: Any, revision: str, current: tuple[str, ...], script: ScriptDirectory) -> bool:
+    """Whether ``upgrade`` lints what it is about to apply first: with the extra installed, on PostgreSQL,
+    MySQL or MariaDB, for a named target (not +N) that is not reached yet, on a database already at some
+    revision (a database at base has none of the chain's tables, so none with rows to block)."""
+    from importlib.util import find_spec
+
+    from .._core.errors import ConfigurationError
+
+    if any(mark in revision for mark in "+-@:") or not current or find_spec("sqlglot") is None:
+        return False
+    if revision in {"head", "heads"} and current == tuple(sorted(script.get_heads())):
+        return False
+    if revision in current or engine.dialect.name not in {"postgresql", "mysql"}:
+        return False
+    if engine.dialect.name == "postgresql":
+        from .postgres import squawk_path
+
+        try:
+            squawk_path()
+        except ConfigurationError:
+            return False
+    return True
 
 
 def _sources(target: Target, script: ScriptDirectory, span: Span, dialect: str) -> list[RevisionSQL]:
