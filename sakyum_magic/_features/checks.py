@@ -50,7 +50,6 @@ CHECK_COLUMNS = ["check", "ok", "detail", "seconds"]
 SCRATCH_NOTE = "Run on scratch databases made for the checks and removed after; the bound one was not used."
 
 
-
 @dataclass(frozen=True)
 class CheckResult:
     """One check of ``%migrate test``: whether it passed (None: not run, ``detail`` says why)."""

@@ -11,10 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, magics_class, no_var_expand
-from traitlets import Bool, Dict, Float, Unicode, observe, validate
+from traitlets import Bool, Dict, Float, TraitType, Unicode, observe, validate
+
+from .._core.settings import FOLLOWED, SETTINGS, Setting
 
 if TYPE_CHECKING:
     from .._core.migrator import Migrator
+
+
+_TRAITS: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, bool: Bool, float: Float}
+
+
+def _trait(setting: Setting) -> Any:
+    """The traitlet of a declared setting, settable with ``%config``."""
+    trait = _TRAITS[setting.kind](setting.default, allow_none=setting.optional, help=setting.help)
+    return trait.tag(config=True)
 
 
 @magics_class
@@ -24,42 +35,22 @@ class MigrateMagics(Magics):
     The settings live here only: the migrator follows each change (see :mod:`sakyum_magic._frontend.session`).
     """
 
-    url = Unicode(
-        None,
-        allow_none=True,
-        help="Database URL; None means $DATABASE_URL, else sqlite:///default.db",
-    ).tag(config=True)
-    metadata = Unicode(
-        None,
-        allow_none=True,
-        help="Python expression, evaluated once per command that needs it, giving the models' metadata",
-    ).tag(config=True)
-    directory = Unicode("alembic", help="The Alembic migration directory").tag(config=True)
-    ini = Unicode(
-        "alembic.ini", help="The alembic.ini (or pyproject.toml) read when present and written by init"
-    ).tag(config=True)
-    progress = Bool(True, help="Show a progress bar for runs over many revisions").tag(config=True)
-    lock_timeout = Float(600.0, help="Seconds a migration waits for another one on the same database").tag(
-        config=True
-    )
-    audit = Bool(True, help="Log each applied step in the database's sakyum_migration_log table").tag(
-        config=True
-    )
-    show_cli = Bool(
-        True,
-        help="Show under each result the alembic command that does the same (or the nearest one); "
-        "the result keeps it as .equivalent either way",
-    ).tag(config=True)
-    tracebacks = Bool(
-        False,
-        help="Raise a failed command's error with its whole traceback, this package's frames included "
-        "(alembic --raiseerr), instead of one line (and the revision's own frames for a Python error)",
-    ).tag(config=True)
-    rerun_models = Bool(
-        True,
-        help="A re-run cell that declares ORM classes on a Base from an earlier cell replaces its "
-        "earlier declarations (as %%migrate models does)",
-    ).tag(config=True)
+    if TYPE_CHECKING:  # for type checkers only: the traitlets below, as their values read
+        url: str | None
+        metadata: str | None
+        directory: str
+        ini: str
+        progress: bool
+        lock_timeout: float
+        audit: bool
+        show_cli: bool
+        tracebacks: bool
+        rerun_models: bool
+
+    # One traitlet per declared setting (sakyum_magic._core.settings): %config MigrateMagics.NAME.
+    for _setting in SETTINGS:
+        locals()[_setting.name] = _trait(_setting)
+    del _setting
     # URLs given to `%migrate config --url` with a password: the `url` setting holds the masked form
     # (so `%config MigrateMagics` never shows the password), and this maps it back. Not configurable.
     secret_urls = Dict()
@@ -95,7 +86,7 @@ class MigrateMagics(Magics):
 
         return masked_url_setting(self, proposal["value"])
 
-    @observe("url", "secret_urls", "metadata", "directory", "ini", "progress", "audit", "lock_timeout")
+    @observe(*FOLLOWED, "secret_urls")
     def _migrator_follows(self, change: Any) -> None:
         if self._migrator is not None:
             from .session import follow

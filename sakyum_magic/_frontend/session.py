@@ -23,11 +23,12 @@ from .._core.configuration import check_path, configuration_for
 from .._core.errors import ConfigurationError
 from .._core.migrator import Migrator
 from .._core.records import Binding, InitResult
+from .._core.settings import BY_NAME, FOLLOWED
 
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
 
-SETTINGS = ("url", "metadata", "directory", "ini", "progress", "audit", "lock_timeout")
+SETTINGS = FOLLOWED  # the settings the session's Migrator follows (declared in _core/settings.py)
 DEFAULT_INI = "alembic.ini"
 
 _EXPRESSION_ERRORS = (
@@ -63,7 +64,8 @@ def _waiting(magics: Magics, line: str) -> None:
 
 def follow(migrator: Migrator, magics: Magics, name: str) -> None:
     """Set the field of ``migrator`` that the setting ``name`` (or ``secret_urls``) maps to."""
-    _FOLLOWERS["url" if name == "secret_urls" else name](migrator, magics)
+    name = "url" if name == "secret_urls" else name
+    _FOLLOWERS.get(name, _as_declared(name))(migrator, magics)
 
 
 def _url(migrator: Migrator, magics: Magics) -> None:
@@ -77,15 +79,14 @@ def _metadata(migrator: Migrator, magics: Magics) -> None:
     migrator.metadata_label = expression or ""
 
 
-_FOLLOWERS: dict[str, Callable[[Migrator, Magics], None]] = {
-    "url": _url,
-    "metadata": _metadata,
-    "directory": lambda migrator, magics: setattr(migrator, "directory", Path(magics.directory)),
-    "ini": lambda migrator, magics: setattr(migrator, "ini", Path(magics.ini)),
-    "progress": lambda migrator, magics: setattr(migrator, "progress", magics.progress),
-    "audit": lambda migrator, magics: setattr(migrator, "audit", magics.audit),
-    "lock_timeout": lambda migrator, magics: setattr(migrator, "lock_timeout", magics.lock_timeout),
-}
+# The settings the Migrator takes in a form of its own; every other one is set as it is (converted as
+# declared).
+_FOLLOWERS: dict[str, Callable[[Migrator, Magics], None]] = {"url": _url, "metadata": _metadata}
+
+
+def _as_declared(name: str) -> Callable[[Migrator, Magics], None]:
+    setting = BY_NAME[name]
+    return lambda migrator, magics: setattr(migrator, name, setting.value_for_migrator(getattr(magics, name)))
 
 
 def adopt_directory(magics: Magics, result: InitResult) -> None:
