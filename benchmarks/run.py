@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import cases, features, lint, processes, scale, servers
+from benchmarks import cases, features, fleet, lint, processes, scale, servers
 from benchmarks.measure import HEADER, Row, machine
 
 POSTGRES_URL = os.environ.get(
@@ -29,7 +29,7 @@ POSTGRES_URL = os.environ.get(
 RESULTS = Path(__file__).with_name("results.md")
 GROUPS = [
     *("read", "upgrade", "servers", "diff", "process", "scale"),
-    *("graph", "complete", "plan", "test", "lint"),
+    *("graph", "complete", "plan", "test", "lint", "fleet"),
 ]
 
 
@@ -111,6 +111,8 @@ def _run(
             bench.record(row)
     if "scale" in only:
         scale.run(bench, quick)
+    if "fleet" in only:
+        fleet.run(bench, quick)
 
 
 def _load_note(start: tuple[float, float, float]) -> str:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ._features.checks import CheckResult as CheckResult
     from ._features.graph import RevisionGraph as RevisionGraph
     from ._fleet.records import FleetResult as FleetResult
+    from ._fleet.records import TargetRow as TargetRow
+    from ._fleet.targets import FleetTarget as FleetTarget
     from ._guards.audit import LogEntry as LogEntry
     from ._lint.findings import LintResult as LintResult
     from ._schema.er import SchemaDiagram as SchemaDiagram
@@ -85,7 +87,8 @@ _EXPORTS = {
         "_guards.audit": ("LogEntry",),
         "_features.checks": ("CheckResult",),
         "_features.graph": ("RevisionGraph",),
-        "_fleet.records": ("FleetResult",),
+        "_fleet.records": ("FleetResult", "TargetRow"),
+        "_fleet.targets": ("FleetTarget",),
         "_lint.findings": ("LintResult",),
         "_schema.er": ("SchemaDiagram",),
     }.items()

@@ -24,12 +24,15 @@ from .._core.binding import parse_url, scrub
 from .._core.errors import DatabaseError, SakyumError
 from .._run.database import current_heads
 from .drift import already_at, drift
+from .readers import version_of
 from .records import DONE, FAILED, LOST, SKIPPED, Outcome
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
 ACTIONS = ("current", "plan", "upgrade", "downgrade", "stamp", "check")
+SKIPPABLE = frozenset({"plan", "upgrade", "downgrade", "stamp"})
+"""The commands that have nothing to do on a target at the revision already."""
 """The fleet commands a worker runs (``lint`` runs once for the chain, not per target)."""
 
 # A worker runs many targets of one chain: their revision map is loaded once per process and reloaded
@@ -55,6 +58,9 @@ def run_target(task: Task) -> Outcome:
     began = time.perf_counter()
     if task.started is not None and not task.started():
         return lost_outcome(task, began)
+    skipped = _skipped(task)
+    if skipped is not None:
+        return replace(skipped, seconds=round(time.perf_counter() - began, 4))
     migrator = open_migrator(task)
     migrator.scripts = _SCRIPTS
     waits = LockWait(migrator)
@@ -135,6 +141,20 @@ def _where(engine: Engine, exc: SakyumError) -> tuple[str, ...]:
         return tuple(result.after)
     at = heads_or_error(engine)
     return at if isinstance(at, tuple) else ()
+
+
+def _skipped(task: Task) -> Outcome | None:
+    """A skipped outcome when the target is at the revision already, read the cheap way; else None."""
+    if task.command not in SKIPPABLE:
+        return None
+    before = version_of(task.url, task.schema)
+    if before is None:
+        return None
+    migrator = open_migrator(task)
+    migrator.scripts = _SCRIPTS
+    if _own_env(migrator) and already_at(task.revision or "head", before, migrator.script_directory()):
+        return Outcome(SKIPPED, before, before)
+    return None
 
 
 # -- the commands ------------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""Fleets: PostgreSQL tenant schemas x 10 revisions, on four Dask worker processes against one after another.
+
+The peer is what Alembic's cookbook does for tenants: one run per tenant, one after another; here
+in this process through the same core API (``Migrator(url, schema=...).upgrade()``), so the pair
+differs only in the parallelism, not in process start-up. The parallel side is ``Migrator.fleet``
+on a ``LocalCluster(n_workers=4, threads_per_worker=1, processes=True)`` started once (as a notebook
+or a real cluster has it). Both sides start from freshly made, empty schemas, alternately.
+
+Then every target is at head: ``per target at head`` is the median time a worker spends on one
+such target (connect, read the version table, compare, skip: no lock, no env.py), as each row
+reports it; the wall time of the whole no-op rollout divided by the targets is shown beside it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+from benchmarks.cases import Bench, _server_database
+from benchmarks.measure import Row, below, not_available, paired, times_faster
+
+SCHEMAS, QUICK_SCHEMAS, REVISIONS, WORKERS = 200, 40, 10, 4
+DATABASE = "sakyum_bench_fleet"
+GROUP = "fleet (PostgreSQL schemas)"
+REVISION = """revision = {rev!r}
+down_revision = {down!r}
+branch_labels = depends_on = None
+import sqlalchemy as sa
+from alembic import op
+
+
+def upgrade():
+    op.create_table("t{k}", sa.Column("id", sa.Integer, primary_key=True), sa.Column("v", sa.Text))
+
+
+def downgrade():
+    op.drop_table("t{k}")
+"""
+
+
+def run(bench: Bench, quick: bool) -> None:
+    count = QUICK_SCHEMAS if quick else SCHEMAS
+    parallel_case = f"{count} schemas x {REVISIONS} revisions: {WORKERS} Dask workers vs one after another"
+    head_case = "per target at head, in its worker (median)"
+    if bench.postgres_url is None:
+        bench.record(not_available(GROUP, parallel_case, times_faster(3), "no PostgreSQL server"))
+        bench.record(not_available(GROUP, head_case, below(20), "no PostgreSQL server"))
+        return
+    try:
+        import distributed as imported
+    except ModuleNotFoundError:
+        bench.record(not_available(GROUP, parallel_case, times_faster(3), "dask[distributed] not installed"))
+        return
+    distributed: Any = imported
+    url = _server_database(bench.postgres_url, DATABASE)
+    migrator = _chain(bench, url)
+    names = [f"tenant_{k:03}" for k in range(count)]
+    with (
+        distributed.LocalCluster(
+            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        _rollouts(bench, migrator, url, names, client, parallel_case)
+        _at_head(bench, migrator, names, client, head_case)
+    _drop(bench.postgres_url)
+
+
+def _chain(bench: Bench, url: str) -> Any:
+    from sakyum_magic import Migrator
+
+    migrator = Migrator(url=url, directory=bench.root / "fleet", ini=bench.root / "fleet.ini")
+    migrator.init()
+    for k in range(1, REVISIONS + 1):
+        text = REVISION.format(rev=f"f{k}", down=f"f{k - 1}" if k > 1 else None, k=k)
+        (migrator.directory / "versions" / f"f{k}.py").write_text(text)
+    return migrator
+
+
+def _rollouts(bench: Bench, migrator: Any, url: str, names: list[str], client: Any, case: str) -> None:
+    from sakyum_magic import Migrator
+
+    def sequential() -> None:
+        for name in names:
+            one = Migrator(
+                url=url, directory=migrator.directory, ini=migrator.ini, schema=name, progress=False
+            )
+            one.upgrade()
+            one.dispose()
+
+    def parallel() -> None:
+        result = migrator.fleet(names, "upgrade", executor=client, parallel=WORKERS)
+        assert result.counts()["done"] == len(names), result.summary()
+
+    pair = paired(sequential, parallel, bench.runs if bench.runs < 3 else 2, lambda side: _fresh(url, names))
+    row = Row(GROUP, case, pair.plain_ms, pair.magic_ms, pair.ratio, times_faster(3), delta_ms=pair.delta_ms)
+    bench.record(row)
+
+
+def _at_head(bench: Bench, migrator: Any, names: list[str], client: Any, case: str) -> None:
+    per_target: list[float] = []
+    walls: list[float] = []
+    for _ in range(3):
+        began = time.perf_counter()
+        result = migrator.fleet(names, "upgrade", executor=client, parallel=WORKERS)
+        walls.append((time.perf_counter() - began) * 1000 / len(names))
+        assert result.counts()["skipped"] == len(names), result.summary()
+        per_target += [row.seconds * 1000 for row in result.rows]
+    row = Row(GROUP, case, None, statistics.median(per_target), None, below(20))
+    bench.record(row)
+    wall = f"whole no-op rollout, wall time ÷ {len(names)} targets ({WORKERS} workers)"
+    bench.record(Row(GROUP, wall, None, statistics.median(walls), None, None))
+
+
+def _fresh(url: str, names: list[str]) -> None:
+    """Every tenant schema dropped and made again, empty."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        for name in names:
+            connection.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE; CREATE SCHEMA "{name}"')
+    engine.dispose()
+
+
+def _drop(base_url: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+    admin.dispose()
