@@ -58,7 +58,7 @@ def run(bench: Bench, quick: bool) -> None:
     names = [f"tenant_{k:03}" for k in range(count)]
     with (
         distributed.LocalCluster(
-            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -97,7 +97,7 @@ def cluster() -> Iterator[Any]:
     distributed = pytest.importorskip("distributed", reason="dask[distributed] (the fleet extra) is missing")
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as made,
         distributed.Client(made) as client,
     ):
@@ -180,6 +180,13 @@ def test_sqlite_files_on_the_process_pool(workdir: Path) -> None:
     assert any(row.status == "running" for update in updates for row in update.rows)  # live updates
     again = migrator.fleet(urls, "upgrade", parallel=2)
     assert {row.status for row in again.rows} == {"skipped"}
+    engine = sa.create_engine(urls[0])  # targets from a query on the bound database
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE shards (url TEXT)")
+        connection.execute(sa.text("INSERT INTO shards VALUES (:url)"), [{"url": url} for url in urls[3:6]])
+    engine.dispose()
+    queried = migrator.fleet("SELECT url FROM shards WHERE url LIKE '%shard%'", "current", parallel=1)
+    assert [row.target for row in queried.rows] == urls[3:6] and queried.summary() == "3 targets: 3 at head"
 
 
 @pytest.mark.postgres
