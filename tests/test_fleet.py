@@ -35,7 +35,8 @@ SECRET = "Fl33tS3cret"
 R2 = """
 import os, time
 from pathlib import Path
-tables = sa.inspect(op.get_bind()).get_table_names()
+from alembic import context
+tables = [] if context.is_offline_mode() else sa.inspect(op.get_bind()).get_table_names()
 if "poison" in tables:
     op.execute("SELECT * FROM no_such_table_anywhere")
 if "victim" in tables:

@@ -590,6 +590,7 @@ class Migrator(Bound):
         parallel: int | None = None,
         max_failures: int | None = None,
         continue_on_error: bool = False,
+        allow_lint: bool = False,
         on_update: Callable[[FleetResult], None] | None = None,
     ) -> FleetResult:
         """Run one command on many databases or tenant schemas, in worker processes; one row per target.
@@ -605,8 +606,13 @@ class Migrator(Bound):
         :param parallel: run at most K targets at once (default: the executor's worker count).
         :param max_failures: stop starting targets after more than F failures (default 0).
         :param continue_on_error: keep starting targets whatever fails.
+        :param allow_lint: upgrade even when lint (run once for the chain, on the bound database,
+            before any target starts) finds an error.
         """
         from .._fleet import fleet
+
+        if action == "upgrade" and not allow_lint:
+            self._refuse_lint_errors(revision or "head")
 
         metadata = self.target_metadatas() if action == "check" else None
         open_target = functools.partial(
