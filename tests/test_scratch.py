@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import Migrator
-from sakyum_magic._features.scratch import SCRATCH_PREFIX, remove_stale
+from sakyum_magic._features.scratch import FOLDER_PREFIX, SCRATCH_PREFIX, remove_stale
 from tests.revisions import chain, write
 
 STARTED = "started.txt"
@@ -79,10 +79,9 @@ def quoted(url: str, name: str) -> str:
     return f'"{name}"' if url.startswith("postgresql") else f"`{name}`"
 
 
-def test_a_killed_run_leaves_a_scratch_database_that_the_next_run_removes(url: str, workdir: Path) -> None:
-    core = Migrator(url=url, directory="mig", progress=False)
-    core.init()
-    chain(workdir / "mig", 2)
+def killed_run(url: str, workdir: Path) -> tuple[str, int]:
+    """Run ``%migrate test``'s upgrade check in a process of its own, kill it (SIGKILL) while r1 runs,
+    and give the scratch database it ran on, with the process id."""
     write(workdir / "mig", "r1", None, WAIT)
     run = f"from sakyum_magic import Migrator\nMigrator(url={url!r}, directory='mig').test(['upgrade'])\n"
     process = subprocess.Popen([sys.executable, "-c", run], cwd=workdir)
@@ -94,10 +93,17 @@ def test_a_killed_run_leaves_a_scratch_database_that_the_next_run_removes(url: s
     finally:
         process.kill()
         process.wait()
-    left = (workdir / STARTED).read_text()
+    chain(workdir / "mig", 2)  # r1 as it should be
+    return _read(workdir / STARTED), process.pid
+
+
+def test_a_killed_run_leaves_a_scratch_database_that_the_next_run_removes(url: str, workdir: Path) -> None:
+    core = Migrator(url=url, directory="mig", progress=False)
+    core.init()
+    chain(workdir / "mig", 2)
+    left, _pid = killed_run(url, workdir)
     assert left.startswith(SCRATCH_PREFIX) and left in scratch_databases(url)
     wait_unused(url, left)
-    chain(workdir / "mig", 2)  # r1 as it should be
     while int(time.time()) <= int(left.removeprefix(SCRATCH_PREFIX).split("_")[0]):
         time.sleep(0.1)  # the next run begins in a later second than the killed one's database
     results = core.test(["upgrade"])
@@ -127,10 +133,21 @@ def test_a_scratch_database_in_use_or_newer_than_the_run_is_kept(url: str) -> No
                 connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted(url, name)}")
 
 
-def test_scratch_names_carry_the_prefix_and_their_time(sqlite_url: str, workdir: Path) -> None:
+def test_scratch_names_carry_the_prefix_and_their_time() -> None:
     from sakyum_magic._features.scratch import _made_before
 
     assert _made_before(f"{SCRATCH_PREFIX}100_abcdef12", 101.5)
     assert not _made_before(f"{SCRATCH_PREFIX}101_abcdef12", 101.5)
     assert not _made_before(f"{SCRATCH_PREFIX}abcdef123456", 101.5)  # older releases' names: left alone
-    assert remove_stale(Migrator(url=sqlite_url), time.time()) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a process id is probed with signal 0 on POSIX only")
+def test_a_killed_run_on_sqlite_leaves_a_folder_the_next_run_removes(sqlite_url: str, workdir: Path) -> None:
+    core = Migrator(url=sqlite_url, directory="mig", progress=False)
+    core.init()
+    chain(workdir / "mig", 2)
+    left, pid = killed_run(sqlite_url, workdir)
+    folder = Path(left).parent
+    assert folder.name.startswith(f"{FOLDER_PREFIX}{pid}-") and folder.exists()
+    assert core.test(["upgrade"])[0].ok
+    assert not folder.exists()

@@ -47,7 +47,10 @@ MODELS_MATCH = "model_definitions_match_ddl"
 UP_DOWN = "up_down_consistency"
 CHECKS = (SINGLE_HEAD, UPGRADE, MODELS_MATCH, UP_DOWN)
 CHECK_COLUMNS = ["check", "ok", "detail", "seconds"]
-SCRATCH_NOTE = "Run on scratch databases made for the checks and removed after; the bound one was not used."
+SCRATCH_NOTE = (
+    "Run on scratch databases made for the checks and removed after; the bound one was read before and "
+    "after: unchanged."
+)
 
 
 @dataclass(frozen=True)

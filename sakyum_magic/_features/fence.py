@@ -65,7 +65,7 @@ class Fence:
             if schema is not None and str(schema).lower() == self.bound.lower():
                 options["version_table_schema"] = self.scratch
             elif schema is not None and str(schema) != self.scratch:
-                raise self.refused(f"version_table_schema={schema!r} names the database {schema!r}")
+                raise self.refused(f"version_table_schema={schema!r} names the database {schema!r}", schema)
             if options.get("include_schemas"):
                 raise self.refused("include_schemas=True reads every database on the server")
         elif self.backend == "postgresql" and schema:
@@ -84,10 +84,11 @@ class Fence:
         names += [(quoted or bare).replace("``", "`") for quoted, bare in _QUALIFIER.findall(text)]
         named = next((name for name in names if name.lower() in self.real), None)
         if named is not None:
-            raise self.refused(f"a statement names the database {named!r} ({_short(statement)!r})")
+            raise self.refused(f"a statement names the database {named!r} ({_short(statement)!r})", named)
 
-    def refused(self, what: str) -> ScratchError:
-        same = " (the bound one)" if self.bound.lower() in what.lower() else ""
+    def refused(self, what: str, database: str = "") -> ScratchError:
+        """The error for ``what``, which names ``database`` (if any) and will not run."""
+        same = " (the bound one)" if database and database.lower() == self.bound.lower() else ""
         where = "on MySQL/MariaDB a schema is a database, so " if self.backend == "mysql" else ""
         return ScratchError(
             f"%migrate test stopped before it reached a real database: {where}{what}{same}, which a "

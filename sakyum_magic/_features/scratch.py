@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     Scratch = Callable[[URL], Migrator]
 
 SCRATCH_PREFIX = "sakyum_test_"
+FOLDER_PREFIX = "sakyum-test-"
+"""A SQLite scratch database's temporary folder: ``sakyum-test-<process id>-<random>``."""
 SERVERS = frozenset({"postgresql", "mysql", "mariadb"})
 
 
@@ -87,10 +89,11 @@ def scratch_database(migrator: Migrator) -> Iterator[URL]:
     url = parse_url(migrator.url)
     backend = url.get_backend_name()
     if backend == "sqlite":
+        import os
         import tempfile
         from pathlib import Path
 
-        with tempfile.TemporaryDirectory(prefix="sakyum-test-") as folder:
+        with tempfile.TemporaryDirectory(prefix=f"{FOLDER_PREFIX}{os.getpid()}-") as folder:
             yield url.set(database=str(Path(folder) / "scratch.db"))
         return
     require_scratch_support(url)
@@ -174,10 +177,43 @@ def remove_stale(migrator: Migrator, started: float) -> list[str]:
     """Drop the scratch databases on the bound server that a killed or interrupted run left: made
     before ``started`` (their name says when) and with no connection open to them. Returns their
     names; one that cannot be dropped (another user's, or just connected to) is left alone."""
+    if parse_url(migrator.url).get_backend_name() == "sqlite":
+        return _remove_stale_folders(started)
     engine = migrator.engine()
     if engine.url.get_backend_name() not in SERVERS:
         return []
     return aio.call(engine, lambda: _drop_stale(engine, started))
+
+
+def _remove_stale_folders(started: float) -> list[str]:
+    """The temporary folders of SQLite scratch databases whose process has ended (POSIX only: there
+    a process id can be probed without touching the process)."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if os.name != "posix":
+        return []
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name.removeprefix(FOLDER_PREFIX).partition("-")[0]
+        if pid.isdigit() and not _running(int(pid)) and folder.stat().st_mtime < started:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder.name)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _drop_stale(engine: Engine, started: float) -> list[str]:
