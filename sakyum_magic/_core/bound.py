@@ -27,6 +27,7 @@ from .binding import as_target, mask_url, parse_url, resolve_metadata, table_cou
 from .configuration import build_config, check_path, require_initialized
 from .errors import ConfigurationError, DatabaseError, RevisionError, SakyumError
 from .records import Binding, RevisionInfo, RevisionResult
+from .settings import LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -62,7 +63,7 @@ class Bound:
         progress: bool = True,
         x_arguments: Sequence[str] = (),
         audit: bool = True,
-        lock_timeout: float = 600.0,
+        lock_timeout: float = LOCK_TIMEOUT,
         schema: str | None = None,
     ) -> None:
         self.url = url

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+LOCK_TIMEOUT = 600.0
+"""Seconds a migration waits for another one on the same database (the ``lock_timeout`` default)."""
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -51,7 +54,9 @@ SETTINGS: tuple[Setting, ...] = (
         convert=Path,
     ),
     Setting("progress", bool, True, "Show a progress bar for runs over many revisions"),
-    Setting("lock_timeout", float, 600.0, "Seconds a migration waits for another one on the same database"),
+    Setting(
+        "lock_timeout", float, LOCK_TIMEOUT, "Seconds a migration waits for another one on the same database"
+    ),
     Setting("audit", bool, True, "Log each applied step in the database's sakyum_migration_log table"),
     Setting(
         "show_cli",

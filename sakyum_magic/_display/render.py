@@ -63,7 +63,6 @@ VERBOSE_COLUMNS = ["depends_on", "doc"]
 CURRENT_COLUMNS = ["revision", "message", "is_head"]
 CURRENT_VERBOSE_COLUMNS = [*CURRENT_COLUMNS, "down_revision", "create_date", "path"]
 STEP_COLUMNS = ["revision", "message", "direction", "seconds"]
-NEW_REVISION_COLUMNS = ["revision", "message", "path"]
 OPERATION_COLUMNS = ["op", "schema", "table", "name", "detail", "destructive"]
 PLAN_COLUMNS = ["step", "revision", "message", "direction", "statement", "destructive"]
 PLAN_LOCK_COLUMNS = ["locks", "rewrites"]  # plan --locks

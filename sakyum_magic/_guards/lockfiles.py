@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.binding import mask_url
 from .._core.errors import DatabaseError
+from .._core.settings import LOCK_TIMEOUT
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
 
-LOCK_TIMEOUT = 600.0
 """Seconds a migration waits for another one on the same database before giving up."""
 PROGRESS_EVERY = 10.0
 """Seconds between two "still waiting" messages."""
@@ -135,13 +135,6 @@ def sqlite_lock_files(url: URL) -> list[Path]:
     """The lock files a migration of this SQLite database holds (none for an in-memory one)."""
     database = url.database or ""
     return [Path(p) for p in (sqlite_path_lock(database), sqlite_identity_lock(database)) if p]
-
-
-@contextmanager
-def file_lock(path: Path, timeout: float = LOCK_TIMEOUT, on_wait: OnWait | None = None) -> Iterator[None]:
-    """An exclusive lock on ``path`` between processes; the file is created, and removed on release."""
-    with held_file(path, Wait(str(path), timeout, on_wait or logger.warning)):
-        yield
 
 
 @contextmanager

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.binding import mask_url
 from .._core.errors import DatabaseError
-from .lockfiles import LOCK_TIMEOUT, PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
+from .._core.settings import LOCK_TIMEOUT
+from .lockfiles import PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine

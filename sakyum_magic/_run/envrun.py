@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core import translation
 from .._core.errors import ConfigurationError
+from .._core.settings import LOCK_TIMEOUT
 from .._guards import locking
 from .aio import run_without_loop
 from .database import connect
@@ -46,7 +47,7 @@ class Target:
     progress: bool = False
     metadata: Any = None
     audit: bool = True
-    lock_timeout: float = 600.0
+    lock_timeout: float = LOCK_TIMEOUT
     on_wait: Callable[[str], None] | None = None
     private: bool = False
     """A database no other process knows of (a scratch one): its runs take no migration lock."""
