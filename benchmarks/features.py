@@ -112,6 +112,56 @@ def completion(bench: Bench, project: Project) -> None:
     bench.add(group, case, complete("%config MigrateMagics.pro"), complete(line), below(50))
 
 
+def _completer(bench: Bench, text: str) -> Callable[[], list[Any]]:
+    completer = bench.shell.Completer
+
+    def run() -> list[Any]:
+        with provisionalcompleter():
+            return list(completer.completions(text, len(text)))
+
+    return run
+
+
+def completion_at_scale(bench: Bench, project: Project) -> None:
+    """The first Tab in a ``%migrate`` revision argument with the map not read yet, and later ones,
+    at 10,000 revisions (reading them takes seconds: it must not hold the keystroke up).
+
+    First Tab: each run starts from nothing read (the names forgotten, the map dropped), and the
+    background read it starts is waited for, untimed, before the next run. Peer: IPython completing
+    another magic's argument (``%config MigrateMagics.pro<TAB>``).
+    """
+    group = f"{project.kind} chain, N={project.n:,}"
+    first_case, later_case = "complete, first Tab (map not read yet)", "complete, later Tab (names read)"
+    bench.use(project)
+    magics = bench.magics
+    wanted = rev_id(project.kind, project.n // 2)
+    line, peer = (
+        _completer(bench, f"%migrate upgrade {wanted[:3]}"),
+        _completer(bench, "%config MigrateMagics.pro"),
+    )
+    if not hasattr(magics, "completion_names"):
+        for case, limit in ((first_case, 500), (later_case, 50)):
+            bench.record(
+                not_available(group, case, below(limit), "completion reads the map on the kernel's thread")
+            )
+        return
+
+    def nothing_read(side: str) -> None:
+        if side == "magic":
+            if magics.completion_names is not None:
+                magics.completion_names.forget()  # waits for the read under way first
+            magics.migrator.scripts.forget()
+
+    bench.add(group, first_case, peer, line, below(500), setup=nothing_read)
+    line()
+    magics.completion_names.settle()
+    line()  # the names are read: later Tabs answer from them
+    if not any(c.text.endswith(wanted) for c in line()):
+        bench.record(not_available(group, later_case, below(50), "no revision ids offered once read"))
+        return
+    bench.add(group, later_case, peer, line, below(50))
+
+
 # -- %migrate test -----------------------------------------------------------------------------
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks import processes
+from benchmarks import features, processes
 from benchmarks.cases import Bench
-from benchmarks.measure import Row, Target, at_most, not_available, paired
+from benchmarks.measure import Row, Target, at_most, below, not_available, paired
 
 BIG, SMALL = 10_000, 1_000
 LINEAR = 12.0  # 10x the revisions, at most 12x the time
@@ -28,6 +28,8 @@ def run(bench: Bench, quick: bool) -> None:
     if quick:
         bench.record(not_available(group, memory_case, at_most(100, "MB"), "skipped with --quick"))
         bench.record(not_available(group, current_case, scale_at_most(LINEAR), "skipped with --quick"))
+        for case, limit in (("complete, first Tab (map not read yet)", 500), ("complete, later Tab", 50)):
+            bench.record(not_available(group, case, below(limit), "skipped with --quick"))
         return
     big = bench.project(BIG, "table", stamp=False)  # plain Alembic's database is never read here
     bench.use(big)
@@ -36,6 +38,7 @@ def run(bench: Bench, quick: bool) -> None:
     row.group = group
     bench.record(row)
     _current_scale(bench, group, current_case)
+    features.completion_at_scale(bench, big)
 
 
 def _current_scale(bench: Bench, group: str, case: str) -> None:

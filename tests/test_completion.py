@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +149,7 @@ def test_errors_give_no_completions_and_no_traceback(
         (workdir / "alembic" / "versions" / "broken.py").write_text(broken)
     capsys.readouterr()
     assert ours(shell, "%migrate upgrade ") == []
-    assert ours(shell, "%migrate upgrade --s") == ["--sql", "--show-sql"]  # needs no revision map
+    assert ours(shell, "%migrate upgrade --sq") == ["--sql"]  # needs no revision map
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
 
@@ -177,6 +178,69 @@ def test_a_thousand_revisions(shell: Any, workdir: Path) -> None:
     for k, revision in enumerate(ids):
         write(workdir / "alembic", revision, ids[k - 1] if k else None, "pass")
     unique = next(rev[:4] for rev in ids if sum(other.startswith(rev[:4]) for other in ids) == 1)
+    offered(shell, "%migrate upgrade ")  # the map is read on a worker thread, offered once ready
+    magics_of(shell).completion_names.settle()
     assert offered(shell, f"%migrate upgrade {unique}") == [next(r for r in ids if r.startswith(unique))]
     everything = ours(shell, "%migrate downgrade ")
     assert everything[:4] == ["base", "head", "-1", "-2"] and everything[4] == ids[-1]
+
+
+def magics_of(shell: Any) -> Any:
+    return shell.magics_manager.registry["MigrateMagics"]
+
+
+def test_the_first_tab_answers_while_the_revisions_are_still_read(shell: Any, workdir: Path) -> None:
+    """A revision file that takes long to import (a stand-in for 10,000 of them) does not hold the
+    completion up: the keywords come at once, the ids once the files are read."""
+    migrate(shell, "init")
+    gate = workdir / "gate"
+    slow = (
+        "def _wait():\n    import pathlib, time\n"
+        f"    while not pathlib.Path({str(gate)!r}).exists():\n        time.sleep(0.01)\n\n\n"
+    )
+    path = write(workdir / "alembic", "5107e5", None, "pass")
+    # In the header itself, so even a reader of literal headers must import the file.
+    path.write_text(slow + path.read_text().replace("down_revision = None", "down_revision = _wait()"))
+    assert ours(shell, "%migrate upgrade ") == ["head", "heads", "base", "+1", "+2"]
+    assert ours(shell, "%migrate upgrade 51") == []  # still reading: nothing to offer yet, no wait
+    gate.touch()
+    magics_of(shell).completion_names.settle(timeout=30)
+    assert ours(shell, "%migrate upgrade 51") == ["5107e5"]
+
+
+@pytest.mark.parametrize("raised", ["SystemExit(3)", "KeyboardInterrupt()", "RuntimeError('at import')"])
+def test_a_revision_file_that_raises_at_import_means_no_ids_and_no_traceback(
+    shell: Any,
+    workdir: Path,
+    raised: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    migrate(shell, "init")
+    path = write(workdir / "alembic", "b0b0b0", None, "pass")
+    # Raised by the header itself, so even a reader of literal headers must import the file.
+    boom = f"def _boom():\n    raise {raised}\n\n\n"
+    path.write_text(boom + path.read_text().replace("down_revision = None", "down_revision = _boom()"))
+    shown: list[Any] = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: shown.append(exc))  # how IPython reports it
+    keywords = ["head", "heads", "base", "+1", "+2"]
+    assert ours(shell, "%migrate upgrade ") in (keywords, [])  # [] once the file is known to fail
+    magics_of(shell).completion_names.settle(timeout=30)
+    assert ours(shell, "%migrate upgrade ") == []
+    assert ours(shell, "%migrate downgrade b0") == []
+    assert ours(shell, "%migrate upgrade --sq") == ["--sql"]
+    assert not shown and "Traceback" not in capsys.readouterr().err
+
+
+def test_a_namespace_object_that_raises_gives_no_candidates_and_no_traceback(
+    shell: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell.run_cell("import sqlalchemy as sa\nmeta = sa.MetaData()")
+    assert ours(shell, "%migrate config --metadata ") == ["meta"]
+    shell.run_cell(
+        "class Odd:\n    @property\n    def Model(self):\n        raise SystemExit('no')\nodd = Odd()"
+    )
+    shown: list[Any] = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: shown.append(exc))  # how IPython reports it
+    assert ours(shell, "%migrate config --metadata ") == []
+    assert not shown

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
@@ -49,6 +50,9 @@ class Snapshot:
     _heads: frozenset[str] | None = None
     _loaded: bool = False
     _light: ScriptDirectory | None = None
+    # Tab completion reads the map on a worker thread: a command that needs it meanwhile waits for
+    # that read rather than reading every file a second time beside it.
+    _reading: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def script(self) -> ScriptDirectory:
@@ -56,15 +60,22 @@ class Snapshot:
         # An error in a revision file is raised here, where the caller first needs the map, as
         # Alembic raises it; nothing is kept, so the next command tries again.
         if not self._loaded:
-            with collector_paused():
-                self.directory.get_heads()
-            self._loaded = True
+            with self._reading, collector_paused():
+                if not self._loaded:
+                    self.directory.get_heads()
+                    self._loaded = True
         return self.directory
 
     @property
     def light(self) -> ScriptDirectory:
         """The map for commands that only read it: built from the revision index (no file executed,
         see :mod:`sakyum_magic._authoring.revindex`) unless the files are imported already, or must be."""
+        if self._loaded:
+            return self.directory
+        with self._reading:
+            return self._light_map()
+
+    def _light_map(self) -> ScriptDirectory:
         if self._loaded:
             return self.directory
         if self._light is None:

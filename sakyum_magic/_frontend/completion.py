@@ -8,9 +8,10 @@ for ``--dir``, ``--ini`` and ``init DIR``; the metadata candidates of the namesp
 check names of ``test``.
 
 Revisions come from the migrator's cached revision map
-(:meth:`~sakyum_magic._core.migrator.Migrator.snapshot`), never
-from the database. Whatever goes wrong while completing (no directory yet, a revision file that does
-not load) means no completions: a traceback in the middle of typing helps nobody.
+(:meth:`~sakyum_magic._core.migrator.Migrator.snapshot`), read on a worker thread
+(:mod:`.completion_index`), never from the database. Whatever goes wrong while completing (no
+directory yet, a revision file that does not load or raises even SystemExit) means no completions:
+a traceback in the middle of typing helps nobody.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._commands.table import COMMANDS, OPTIONS, Command
-from .._core.errors import SakyumError
 from .parser import split_line
 
 if TYPE_CHECKING:
@@ -33,21 +33,6 @@ if TYPE_CHECKING:
 # The line up to the cursor: `%migrate ...`, or `name = %migrate ...`.
 _MAGIC_LINE = re.compile(r"^\s*(?:[\w.\[\]'\"]+\s*=\s*)?%migrate\s(?P<rest>.*)$", re.DOTALL)
 HELP_FLAGS = ("-h", "--help")
-
-# What loading a revision file can raise besides the core's own errors (its module-level code runs).
-_LOAD_ERRORS = (
-    SakyumError,
-    SyntaxError,
-    OSError,
-    ImportError,
-    NameError,
-    AttributeError,
-    TypeError,
-    ValueError,
-    LookupError,
-    ArithmeticError,
-    RuntimeError,
-)
 
 REVISION_ARGUMENTS = frozenset({"revision", "revisions", "rev", "head", "depends_on"})
 DIRECTORY_ARGUMENTS = frozenset({"directory", "version_path"})
@@ -255,16 +240,29 @@ class RevisionNames:
     known: frozenset[str]
 
 
+NOT_READY = RevisionNames((), (), frozenset())
+"""While the map is still being read: the keywords (head, base, ...) are offered, no ids yet."""
+
+
 def revision_names(magics: MigrateMagics) -> RevisionNames | None:
-    """The revision map's names, built once per loaded map; None when there is no usable map."""
+    """The revision map's names as far as they are ready (see :mod:`.completion_index`): NOT_READY
+    while it is read the first time; None when there is no usable map."""
+    from .completion_index import BackgroundValue
+
+    if magics.completion_names is None:
+        magics.completion_names = BackgroundValue(lambda: read_names(magics))
+    count = magics.shell.execution_count if magics.shell is not None else 0
+    names: RevisionNames | None = magics.completion_names.get((count, magics.lines_run))
+    return NOT_READY if names is None and not magics.completion_names.known else names
+
+
+def read_names(magics: MigrateMagics) -> RevisionNames:
+    """The names, read from the migrator's cached map (loading it if need be; on a worker thread)."""
     from .._core.translation import alembic_errors
 
-    try:
-        snapshot = magics.migrator.snapshot(light=True)
-        with alembic_errors(None):  # the map loads its files when first walked
-            return snapshot.memo(("completion",), lambda: _names(snapshot))
-    except _LOAD_ERRORS:
-        return None
+    snapshot = magics.migrator.snapshot(light=True)
+    with alembic_errors(None):  # the map loads its files when first walked
+        return snapshot.memo(("completion",), lambda: _names(snapshot))
 
 
 def _names(snapshot: Snapshot) -> RevisionNames:
@@ -276,9 +274,12 @@ def _names(snapshot: Snapshot) -> RevisionNames:
 
 def _metadata_names(magics: MigrateMagics) -> list[str]:
     from .._core.binding import find_candidates
+    from .completion_index import contained
     from .session import namespace
 
-    return sorted(find_candidates(namespace(magics)))
+    # Looking into the namespace's objects runs their properties: user code, kept off the completer.
+    found = contained(lambda: sorted(find_candidates(namespace(magics))))
+    return found or []
 
 
 def paths(fragment: str, directories_only: bool) -> tuple[str, ...]:

@@ -66,6 +66,8 @@ class MigrateMagics(Magics):
         self.model_cells: Any = None  # the models.ModelCells of this session, made on first use
         self.cell_runs: list[Any] = []  # one entry per cell running (nested runs included)
         self.cell_id: str | None = None  # the notebook's id of the cell running, when it sends one
+        self.completion_names: Any = None  # completion_index.BackgroundValue, made on the first Tab
+        self.lines_run = 0  # %migrate lines and cells run so far
         if shell is not None:
             for event, callback in self._cell_events():
                 shell.events.register(event, callback)
@@ -97,6 +99,8 @@ class MigrateMagics(Magics):
         """Release the database connections held by the session's migrator; stop watching cells."""
         if self._migrator is not None:
             self._migrator.dispose()
+        if self.completion_names is not None:
+            self.completion_names.close()
         if self.shell is not None:
             for event, callback in self._cell_events():
                 if callback in self.shell.events.callbacks[event]:
@@ -136,7 +140,10 @@ class MigrateCell:
     def __call__(self, line: str, cell: str) -> Any:
         from .cells import run_cell
 
-        return run_cell(self.magics, line, cell)
+        try:
+            return run_cell(self.magics, line, cell)
+        finally:
+            self.magics.lines_run += 1  # files may have changed: completion reads them again
 
     def getdoc(self) -> str:
         """IPython's ``%%migrate?`` asks for this first."""
@@ -158,7 +165,10 @@ class MigrateLine:
     def __call__(self, line: str) -> Any:
         from .handlers import run_line
 
-        return run_line(self.magics, line)
+        try:
+            return run_line(self.magics, line)
+        finally:
+            self.magics.lines_run += 1  # files may have changed: completion reads them again
 
     def getdoc(self) -> str:
         """IPython's ``%migrate?`` asks for this first."""
