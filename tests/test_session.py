@@ -131,3 +131,25 @@ def test_config_dir_finds_the_file_that_goes_with_it(
     assert Path(magics_of(shell).ini) == Path("kept/alembic.ini")
     assert magics_of(shell).migrator.ini == Path("kept/alembic.ini")
     assert migrate(shell, "history").empty  # the ini of migrations/ is not read for kept/
+
+
+@pytest.mark.parametrize("location", ["migrations", "%(here)s/migrations"])
+def test_config_ini_takes_the_directory_that_file_names(shell: Any, workdir: Path, location: str) -> None:
+    """``config --ini PATH`` alone reads PATH's script_location, as ``alembic -c PATH`` does."""
+    (workdir / "project").mkdir()
+    alembic(workdir / "project", "init", "migrations")
+    ini = workdir / "project" / "alembic.ini"
+    ini.write_text(
+        ini.read_text()
+        .replace("script_location = %(here)s/migrations", f"script_location = {location}")
+        .replace("driver://user:pass@localhost/dbname", f"sqlite:///{workdir / 'app.db'}")
+    )
+    if location == "migrations":  # relative to the working directory, as the CLI resolves it
+        (workdir / "project" / "migrations").rename(workdir / "migrations")
+    alembic(workdir, "-c", "project/alembic.ini", "revision", "-m", "one", "--rev-id", "0ne")
+    shown = migrate(shell, "config --ini project/alembic.ini")
+    expected = workdir / "project" / "migrations" if location != "migrations" else Path("migrations")
+    assert Path(shown.loc[0, "directory"]) == expected
+    assert list(migrate(shell, "history")["revision"]) == ["0ne"]
+    migrate(shell, "upgrade head")
+    assert list(migrate(shell, "current")["revision"]) == ["0ne"]

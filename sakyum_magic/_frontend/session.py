@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._core.binding import find_candidates, has_secret, mask_url, parse_url
-from .._core.configuration import check_path, configuration_for
+from .._core.configuration import check_path, configuration_for, named_directory
 from .._core.errors import ConfigurationError
 from .._core.migrator import Migrator
 from .._core.records import Binding, InitResult
@@ -196,7 +196,8 @@ def config(
         '' unsets it, and the one metadata in the namespace is used).
     :param directory: the migration directory; without --ini, the alembic.ini or pyproject.toml that
         names it is used (else DIR/alembic.ini for an existing DIR, alembic.ini for a new one).
-    :param ini: the alembic.ini or pyproject.toml to read (init writes alembic.ini there).
+    :param ini: the alembic.ini or pyproject.toml to read (init writes alembic.ini there); without
+        --dir, the directory its script_location names, as alembic -c PATH takes it.
     """
     changes: dict[str, Any] = {}
     if url is not None:
@@ -210,6 +211,9 @@ def config(
             changes["ini"] = str(configuration_file(Path(directory)))
     if ini is not None:
         changes["ini"] = _ini_setting(ini)
+        named = named_directory(Path(ini)) if directory is None else None
+        if named is not None:  # as `alembic -c PATH` does: the directory that file names
+            changes["directory"] = str(named)
     shown = _checked(magics, changes)
     for name, value in changes.items():  # secret_urls first: the url observer reads it
         setattr(magics, name, value)
