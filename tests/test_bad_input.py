@@ -125,3 +125,16 @@ def test_through_the_magic_each_is_one_line(shell: Any, project: Migrator) -> No
     migrate(shell, "config --url sqlite:///default.db")
     for line in ("history", "upgrade head", "current", "heads"):
         assert "no file defines" in one_line_error(shell, line)
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["../../../../../../../../proc/nope", "/proc/nope", "plain_file/sub"],
+    ids=["climbing into /proc", "inside /proc", "under a file"],
+)
+def test_init_where_no_directory_can_be_made(shell: Any, workdir: Path, where: str) -> None:
+    """A place the system cannot create a directory in is one line naming it, no traceback."""
+    (workdir / "plain_file").write_text("not a folder")
+    message = one_line_error(shell, f"init {where}")
+    assert "cannot write" in message and "choose a directory" in message
+    assert not (workdir / "alembic.ini").exists()

@@ -185,14 +185,47 @@ def test_cell_without_downgrade_keeps_the_rendered_one(shell: Any) -> None:
         ("\n\ndef upgrade():\nop.drop_table('users')\n", "at line 5 (op.drop_table('users'))"),
         ("def downgrade():\n    pass\n", "defines no upgrade()"),
         ("# nothing yet\n", "defines no upgrade()"),
-        ("def upgrade():\n    op.execute('\x00')\n", "does not compile"),
+        ("def upgrade():\n    op.execute('\x00')\n", "contains a NUL character at line 3"),
         ("def upgrade():\n    pass\nrevision = 'x'\n", "sets revision at line 4"),
+        # Every other way of binding a name the revision map reads.
+        ("for down_revision in ['nope']:\n    pass\ndef upgrade():\n    pass\n", "sets down_revision"),
+        ("if (down_revision := 'x'):\n    pass\ndef upgrade():\n    pass\n", "sets down_revision at line 2"),
+        ("globals()['down_revision'] = 'nope'\ndef upgrade():\n    pass\n", "sets down_revision at line 2"),
+        ("import os as down_revision\ndef upgrade():\n    pass\n", "sets down_revision at line 2"),
+        ("from os import sep as depends_on\ndef upgrade():\n    pass\n", "sets depends_on at line 2"),
+        ("def upgrade():\n    global branch_labels\n    branch_labels = 'x'\n", "sets branch_labels"),
+        ("with open('x') as revision:\n    pass\ndef upgrade():\n    pass\n", "sets revision at line 2"),
+        ("class down_revision:\n    pass\ndef upgrade():\n    pass\n", "sets down_revision at line 2"),
+        ("x = [(down_revision := 1) for _ in 'a']\ndef upgrade():\n    pass\n", "sets down_revision"),
+        ("vars().update(down_revision='nope')\ndef upgrade():\n    pass\n", "through vars() at line 2"),
+        ("name = 'down_' + 'revision'\nglobals()[name] = 0\ndef upgrade():\n    pass", "globals() at line 3"),
     ],
 )
 def test_bad_cell_is_one_line_and_writes_nothing(shell: Any, workdir: Path, body: str, expected: str) -> None:
     migrate(shell, "init")
     assert expected in one_line_cell_error(shell, "revision -m bad", body)
     assert versions(workdir) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "import sys\nsetattr(sys.modules[__name__], 'down_revision', 'nope')\ndef upgrade():\n    pass\n",
+        "exec('down_' + 'revision = \"nope\"')\ndef upgrade():\n    pass\n",
+        "op.execute('SELECT 1')\ndef upgrade():\n    pass\n",  # module-level code that fails on load
+    ],
+    ids=["setattr on the module", "exec", "fails when loaded"],
+)
+def test_a_body_that_changes_the_ids_when_loaded_leaves_no_file(shell: Any, workdir: Path, body: str) -> None:
+    """What no reading of the text can find is caught by loading the file written: it goes again,
+    and every later command works."""
+    migrate(shell, "init")
+    migrate(shell, "revision -m first --rev-id r1")
+    message = one_line_cell_error(shell, "revision -m bad", body)
+    assert "no file was kept" in message
+    assert [p.name for p in versions(workdir)] == ["r1_first.py"]
+    assert list(migrate(shell, "history")["revision"]) == ["r1"]
+    migrate(shell, "upgrade head")
 
 
 def test_cell_options_are_checked_like_a_line(shell: Any, workdir: Path) -> None:

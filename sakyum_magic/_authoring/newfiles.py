@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,11 +24,12 @@ def check_rev_id(rev_id: str | None) -> None:
 
 
 @contextmanager
-def undo_new_files(folder: Path) -> Iterator[None]:
+def undo_new_files(folder: Path, forget: Callable[[], None] | None = None) -> Iterator[None]:
     """Take back the files a failing command wrote under ``folder``.
 
     Alembic writes a revision file before it loads it into the revision map, so a file that breaks
     the map (a branch label already in use, say) would otherwise stay behind after the error.
+    ``forget`` drops the loaded revision map, into which Alembic already added the file taken back.
     """
     before = set(folder.rglob("*"))
     try:
@@ -37,12 +38,15 @@ def undo_new_files(folder: Path) -> Iterator[None]:
     except SakyumError:
         for path in sorted(set(folder.rglob("*")) - before, reverse=True):
             path.rmdir() if path.is_dir() else path.unlink()
+        if forget is not None:
+            forget()
         raise
 
 
 @contextmanager
 def writable() -> Iterator[None]:
-    """A folder or file the command must write that the system refuses: one error naming it."""
+    """A folder or file the command must write that the system refuses (no permission, a parent that
+    does not exist or cannot hold one, a read-only or full disk): one error naming it."""
     try:
         yield
     except PermissionError as exc:
@@ -50,4 +54,11 @@ def writable() -> Iterator[None]:
         raise ConfigurationError(
             f"cannot write {where}: {exc.strerror or 'permission denied'}; make it writable, or choose "
             "another directory (%migrate config --dir DIR)"
+        ) from exc
+    except OSError as exc:
+        if exc.filename is None:  # not about a path (a socket): not this function's to explain
+            raise
+        raise ConfigurationError(
+            f"cannot write {str(exc.filename)[:120]}: {exc.strerror or type(exc).__name__}; "
+            "choose a directory that can be created there (%migrate init DIR)"
         ) from exc

@@ -139,12 +139,14 @@ class Migrator(Bound):
         if table_renames or autogenerate:
             hook = _schema_hooks(parse_url(self.url).get_backend_name(), table_renames, autogenerate, hook)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
-        undo = (self.no_new_database_on_error(), undo_new_files(self.directory))
+        undo = (self.no_new_database_on_error(), undo_new_files(self.directory, self.scripts.forget))
         with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
             made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
             if checked is not None:
                 for written in made:
+                    rendered = {name: getattr(written.module, name, None) for name in handwritten.IDENTIFIERS}
                     handwritten.splice(Path(written.path), checked)
+                    handwritten.check_written(Path(written.path), rendered)
         result = self._revision_result(made, collected, autogenerate)
         return replace(result, note=handwritten.note(checked)) if checked and result.revisions else result
 
@@ -168,8 +170,8 @@ class Migrator(Bound):
         require_initialized(self.directory)
         self._check_new_id(rev_id)
         message = mask_text(message) if message else message
-        url = parse_url(self.url)
-        with undo_new_files(self.directory), translation.alembic_errors(url), quiet_alembic():
+        url, undo = parse_url(self.url), undo_new_files(self.directory, self.scripts.forget)
+        with undo, translation.alembic_errors(url), quiet_alembic():
             made = command.merge(
                 config,
                 list(revisions) if not isinstance(revisions, str) else revisions,
