@@ -48,12 +48,17 @@ class SchemaDiagram:
         return "\n".join([self.title, "", draw_text(self.tables), *(["", *self.notes] if self.notes else [])])
 
     def svg(self) -> str:
-        return draw_svg(self.tables)
+        return draw_svg(self.tables, self.title)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, str]:
-        bundle = {"text/plain": repr(self), "image/svg+xml": self.svg(), "text/html": self._html()}
+        """Mermaid where the front end draws it, else the SVG, else text. JupyterLab prefers HTML to
+        Mermaid and Mermaid to SVG (its renderers' ranks: 50, 61, 80), so HTML (the SVG with the
+        footer) is offered only when there is no Mermaid text; VS Code and nbconvert take the SVG."""
+        bundle = {"text/plain": repr(self), "image/svg+xml": self.svg()}
         if self.mermaid is not None:
-            bundle[MERMAID] = self.mermaid
+            bundle[MERMAID] = f"---\ntitle: {_one_line(self.title)}\n---\n{self.mermaid}"
+        else:
+            bundle["text/html"] = self._html()
         return bundle
 
     def _html(self) -> str:
@@ -61,7 +66,7 @@ class SchemaDiagram:
 
         from .._display.footer import footer_html
 
-        lines = [f"<p><b>{escape(self.title)}</b></p>", f'<div style="overflow-x:auto">{self.svg()}</div>']
+        lines = [f'<div style="overflow-x:auto">{self.svg()}</div>']
         lines += [f"<p>{escape(note)}</p>" for note in self.notes]
         return "\n".join([*lines, *footer_html(self.command, self.equivalent, self.show_cli)])
 
@@ -74,6 +79,10 @@ class SchemaDiagram:
         return "\n".join([self.text(), *footer_lines(self.command, self.equivalent, self.show_cli)])
 
     __str__ = __repr__
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace(":", " -").split())
 
 
 def diagram(title: str, tables: Sequence[ERTable], notes: Sequence[str] = ()) -> SchemaDiagram:

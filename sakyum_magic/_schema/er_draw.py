@@ -17,7 +17,7 @@ from html import escape
 
 from .er_model import ADDED, CHANGED, REMOVED, ERColumn, ERTable
 
-ROW, HEADER, PAD, GAP_X, GAP_Y, CHAR = 18, 24, 8, 56, 36, 7.2
+ROW, HEADER, PAD, GAP_X, GAP_Y, CHAR, TITLE = 18, 24, 8, 56, 36, 7.2, 26.0
 FONT = "ui-monospace, SFMono-Regular, Menlo, Consolas, 'DejaVu Sans Mono', monospace"
 INK, MUTED, LINE, HEAD_FILL, BOX_FILL = "#1f2328", "#59636e", "#8c959f", "#ddf4ff", "#ffffff"
 FILLS = {ADDED: "#dafbe1", REMOVED: "#ffebe9", CHANGED: "#fff8c5"}
@@ -92,8 +92,8 @@ def _row_text(column: ERColumn) -> str:
     return f"{column.name}  {column.type}{keys}"
 
 
-def layout(tables: Sequence[ERTable]) -> dict[str, tuple[float, float, float, float]]:
-    """Each table's box (x, y, width, height) on the grid."""
+def layout(tables: Sequence[ERTable], top: float = 0.0) -> dict[str, tuple[float, float, float, float]]:
+    """Each table's box (x, y, width, height) on the grid, ``top`` pixels down."""
     order = sorted(tables, key=lambda t: (ranks(tables)[t.key], t.key))
     columns = max(1, math.ceil(math.sqrt(len(order) * 1.6)))
     sizes = {t.key: _size(t) for t in order}
@@ -109,7 +109,7 @@ def layout(tables: Sequence[ERTable]) -> dict[str, tuple[float, float, float, fl
     for index, table in enumerate(order):
         col, row = index % columns, index // columns
         x = GAP_X / 2 + sum(widths[:col]) + GAP_X * col
-        y = GAP_Y / 2 + sum(heights[:row]) + GAP_Y * row
+        y = top + GAP_Y / 2 + sum(heights[:row]) + GAP_Y * row
         boxes[table.key] = (x, y, *sizes[table.key])
     return boxes
 
@@ -117,18 +117,24 @@ def layout(tables: Sequence[ERTable]) -> dict[str, tuple[float, float, float, fl
 # -- SVG -------------------------------------------------------------------------------------------
 
 
-def draw_svg(tables: Sequence[ERTable]) -> str:
-    """The tables as boxes with their foreign keys as curves, in one self-contained SVG."""
-    boxes = layout(tables)
-    width = max((x + w for x, _y, w, _h in boxes.values()), default=200) + GAP_X / 2
-    height = max((y + h for _x, y, _w, h in boxes.values()), default=40) + GAP_Y / 2
+def draw_svg(tables: Sequence[ERTable], title: str = "") -> str:
+    """The tables as boxes with their foreign keys as curves, under ``title``, in one self-contained
+    SVG."""
+    boxes = layout(tables, top=TITLE if title else 0.0)
+    width = max((x + w for x, _y, w, _h in boxes.values()), default=CHAR * len(title) + 20) + GAP_X / 2
+    width = max(width, CHAR * len(title) + 20)
+    height = max((y + h for _x, y, _w, h in boxes.values()), default=TITLE + 40) + GAP_Y / 2
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" style="max-width:100%;height:auto" '
-        f'font-family="{FONT}" font-size="12">'
+        f'font-family="{FONT}" font-size="12" role="img" aria-label="ER diagram">'
     ]
+    if title:
+        parts.append(
+            f'<text x="{GAP_X / 2:.0f}" y="18" font-weight="bold" fill="{INK}">{escape(title)}</text>'
+        )
     if not tables:
-        parts.append(f'<text x="10" y="24" fill="{MUTED}">no tables</text>')
+        parts.append(f'<text x="{GAP_X / 2:.0f}" y="{TITLE + 24:.0f}" fill="{MUTED}">no tables</text>')
     by_key = {t.key: t for t in tables}
     parts += [_edge(t, c, boxes, by_key) for t in tables for c in t.columns if c.references]
     parts += [_box(t, boxes[t.key]) for t in tables]
