@@ -90,7 +90,7 @@ class LockTracer:
         if not self._pending:
             return  # a query of ours, or one the run makes that writes nothing
         self._pending = False
-        locked = self._locks(connection)
+        locked = self._locks(connection.connection)
         held = {(oid, mode) for oid, mode, _file in locked}
         # A relation the run created is seen by no one else until the end: its locks block nobody.
         new = [(self._before[oid][0], mode) for oid, mode in held - self._held if oid in self._before]
@@ -124,6 +124,16 @@ class LockTracer:
         }
 
     @staticmethod
-    def _locks(connection: Any) -> list[tuple[int, str, int | None]]:
-        found = connection.exec_driver_sql(_LOCKS).all()
+    def _locks(source: Any) -> list[tuple[int, str, int | None]]:
+        """After a statement, on the DBAPI connection beneath it (no round of SQLAlchemy's events and
+        result objects for each statement); at the start, on the Connection."""
+        if hasattr(source, "exec_driver_sql"):
+            found = source.exec_driver_sql(_LOCKS).all()
+        else:
+            raw = source.cursor()
+            try:
+                raw.execute(_LOCKS)
+                found = raw.fetchall()
+            finally:
+                raw.close()
         return [(int(oid), str(mode), None if node is None else int(node)) for oid, mode, node in found]
