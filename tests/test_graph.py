@@ -194,3 +194,27 @@ def test_a_thousand_revisions_with_branches_and_merges_stay_small(workdir: Path,
     assert shown[trunk[400]].is_merge
     assert {r for r, n in shown.items() if n.is_head} == {trunk[-1], loose[-1]}
     assert graph.width == 2
+
+
+def test_two_branches_off_base_hang_off_a_base_node(workdir: Path, sqlite_url: str) -> None:
+    """Two chains that share no revision are two lanes joining at base, in text as in the SVG, not
+    one straight chain with the second root printed under the first."""
+    m = Migrator(url=sqlite_url, directory="mig")
+    m.init()
+    write(workdir / "mig", "a1", None, "pass")
+    write(workdir / "mig", "b2", "a1", "pass")
+    write(workdir / "mig", "c3", None, "pass")
+    graph = graph_of(m)
+    lanes = {node.revision: node.lane for node in graph.nodes}
+    assert lanes["a1"] != lanes["c3"] and graph.nodes[-1].revision == "base"
+    assert {(e.child, e.parent) for e in graph.edges} >= {("a1", "base"), ("c3", "base")}
+    lines = graph.text().splitlines()
+    assert lines[-1].endswith("base") and lines[-2] in {"|/", "|\\"}, lines
+    root_rows = [line for line in lines if " a1 " in f"{line} " or " c3 " in f"{line} "]
+    assert any(line.startswith("| ") for line in root_rows), lines  # one root in a lane of its own
+    svg = ET.fromstring(graph.svg())
+    assert any("base" in "".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
+
+
+def test_one_root_draws_no_base_node(branched: Migrator) -> None:
+    assert all(node.revision != "base" for node in graph_of(branched).nodes)

@@ -61,7 +61,7 @@ def draw_text(graph: RevisionGraph) -> str:
         for column in passing[node.row]:
             cells[2 * column] = "|"
         cells[2 * node.lane] = ":" if node.collapsed else "@" if node.is_current else "*"
-        lines.append(f"{''.join(cells).rstrip()} {_text_label(node, graph.shorts)}")
+        lines.append(f"{''.join(cells).rstrip()} {_text_label(node, graph.shorts)}".rstrip())
         between = _transition(gaps[node.row], width)
         if between is not None:
             lines.append(between)

@@ -210,6 +210,10 @@ class _Shape:
         return parent is not None and bool(parent.parents) and kids[0] not in self.heads
 
 
+BASE = "base"
+"""The node drawn below the oldest revisions when several share none (two roots): Alembic's ``base``."""
+
+
 def revision_graph(
     script: ScriptDirectory, current: tuple[str, ...] = (), show_all: bool = False, note: str = ""
 ) -> RevisionGraph:
@@ -228,10 +232,15 @@ def revision_graph(
     shorts = short_ids(members)
     links = _links(revisions, members)
     order = _order(dict.fromkeys(members.values()), links, _heads_first(revisions, shape.heads))
+    roots = [members[r.revision] for r in revisions if not r.parents]
+    if len(roots) > 1:  # branches that share no revision hang off base: draw it, as Alembic names it
+        order = [*order, BASE]
+        links = [*links, *((root, BASE, False) for root in roots)]
     lanes, edge_lanes = _lanes(order, links)
-    nodes = _nodes(
-        revisions, runs, shape, shorts, members, {key: (row, lanes[key]) for row, key in enumerate(order)}
-    )
+    places = {key: (row, lanes[key]) for row, key in enumerate(order)}
+    nodes = _nodes(revisions, runs, shape, shorts, members, places)
+    if len(roots) > 1:
+        nodes = (*nodes, GraphNode(BASE, BASE, "", *places[BASE], 1, BASE, BASE))
     edges = tuple(GraphEdge(c, p, dep, None if dep else edge_lanes[(c, p)]) for c, p, dep in links)
     return RevisionGraph(nodes, edges, tuple(current), shorts=shorts, members=members, note=note)
 
