@@ -13,7 +13,16 @@ PINS_POSTGRES_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 # The browser test's tools cannot join these pins, so that one test skips there with this reason.
 PINS_NO_BROWSER := playwright needs greenlet>=3.1.1 and sakyum 0.0.12 pins greenlet==2.0.2
 
-.PHONY: demo test test-pins lint bench clean
+# `make test-min` runs a subset of the suite (MIN_TESTS) in .venv-min, at the lowest version of each
+# dependency the README states (.ci/minimums.txt, used as pip constraints).
+MIN := .venv-min
+MIN_BIN := $(MIN)/bin
+MIN_FILE := .ci/minimums.txt
+MIN_TESTS ?= tests/test_api.py tests/test_magic.py tests/test_commands.py tests/test_render.py \
+	tests/test_results.py tests/test_terminal.py tests/test_show.py tests/test_plan.py tests/test_diff.py \
+	tests/test_checks.py tests/test_cells.py tests/test_progress.py tests/test_notebook.py
+
+.PHONY: demo test test-pins test-min lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +52,14 @@ $(PINS)/.installed: pyproject.toml $(PINS_FILE)
 	$(PINS_BIN)/python .ci/check_pins.py $(PINS_FILE) > /dev/null
 	touch $@
 
+$(MIN)/.installed: pyproject.toml $(MIN_FILE)
+	rm -rf $(MIN)
+	$(PYTHON) -m venv $(MIN)
+	$(MIN_BIN)/python -m pip install --quiet -e '.[test]' psycopg2-binary -c $(MIN_FILE)
+	$(MIN_BIN)/python -m pip check
+	$(MIN_BIN)/python .ci/check_pins.py $(MIN_FILE)
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/python notebooks/run.py notebooks/quickstart.ipynb
 
@@ -57,6 +74,9 @@ test-pins: $(PINS)/.installed
 	SAKYUM_TEST_POSTGRES_URL=$(PINS_POSTGRES_URL) SAKYUM_TEST_NO_BROWSER="$(PINS_NO_BROWSER)" \
 		$(PINS_BIN)/python -m pytest
 
+test-min: $(MIN)/.installed
+	SAKYUM_TEST_POSTGRES_URL=$(PINS_POSTGRES_URL) $(MIN_BIN)/python -m pytest $(MIN_TESTS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check sakyum_magic tests benchmarks
 	$(BIN)/mypy sakyum_magic benchmarks
@@ -67,4 +87,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(PINS) default.db alembic alembic.ini .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(PINS) $(MIN) default.db alembic alembic.ini .pytest_cache .mypy_cache

@@ -218,3 +218,19 @@ def test_two_branches_off_base_hang_off_a_base_node(workdir: Path, sqlite_url: s
 
 def test_one_root_draws_no_base_node(branched: Migrator) -> None:
     assert all(node.revision != "base" for node in graph_of(branched).nodes)
+
+
+def test_the_text_graph_wraps_labels_at_word_boundaries_beside_its_lanes(
+    workdir: Path, sqlite_url: str
+) -> None:
+    m = Migrator(url=sqlite_url, directory="mig")
+    m.init()
+    long = "Backfill the email column from the legacy contacts table before the sign-up form reads it"
+    m.revision("create users", rev_id="a1")
+    m.revision(long, rev_id="b2")
+    text = graph_of(m).text(40)
+    lines = text.splitlines()
+    assert all(len(line) <= 40 for line in lines), lines
+    words = " ".join(line[2:] for line in lines if not line.startswith("* a1")).split()
+    assert words == ["b2", "(head)", *long.split()]
+    assert all(line[0] in "|*@" for line in lines), lines  # the lane goes on beside the wrapped lines

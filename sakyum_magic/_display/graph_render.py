@@ -9,6 +9,7 @@ it as it is. Text widths are estimated generously from character counts, as no f
 from __future__ import annotations
 
 import itertools
+import textwrap
 from collections import defaultdict
 from html import escape
 from typing import TYPE_CHECKING
@@ -49,20 +50,30 @@ def notes(graph: RevisionGraph) -> list[str]:
 # -- text -------------------------------------------------------------------------------------
 
 
-def draw_text(graph: RevisionGraph) -> str:
-    """The graph in characters, newest first: ``*`` a revision, ``@`` the current one, ``:`` a run."""
+def draw_text(graph: RevisionGraph, width: int | None = None) -> str:
+    """The graph in characters, newest first: ``*`` a revision, ``@`` the current one, ``:`` a run.
+    With ``width``, a label longer than the line has room for wraps at word boundaries, the lanes
+    that go on below the node drawn beside its further lines."""
     if not graph.nodes:
         return "\n".join(["no revisions yet", *notes(graph)])
     passing, gaps = _segments(graph)
-    width = graph.width
+    lanes = graph.width
     lines: list[str] = []
     for node in graph.nodes:
-        cells = [" "] * (2 * width)
+        cells = [" "] * (2 * lanes)
         for column in passing[node.row]:
             cells[2 * column] = "|"
+        below = list(cells)
+        for start, _ in gaps[node.row]:
+            below[2 * start] = "|"
         cells[2 * node.lane] = ":" if node.collapsed else "@" if node.is_current else "*"
-        lines.append(f"{''.join(cells).rstrip()} {_text_label(node, graph.shorts)}".rstrip())
-        between = _transition(gaps[node.row], width)
+        prefix, carried = "".join(cells).rstrip() + " ", "".join(below).rstrip() + " "
+        label = _text_label(node, graph.shorts)
+        room = max(20, width - len(prefix)) if width else len(label)
+        wrapped = textwrap.wrap(label, room, break_long_words=False, break_on_hyphens=False) or [""]
+        lines.append((prefix + wrapped[0]).rstrip())
+        lines += [(carried.ljust(len(prefix)) + more).rstrip() for more in wrapped[1:]]
+        between = _transition(gaps[node.row], lanes)
         if between is not None:
             lines.append(between)
     return "\n".join(lines + notes(graph))

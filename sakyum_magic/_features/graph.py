@@ -114,11 +114,12 @@ class RevisionGraph:
         key = self.members[revision]
         return next(n for n in self.nodes if n.revision == key)
 
-    def text(self) -> str:
-        """The graph drawn with characters, in the manner of ``git log --graph``."""
+    def text(self, width: int | None = None) -> str:
+        """The graph drawn with characters, in the manner of ``git log --graph``; with ``width``, each
+        label wrapped at word boundaries to fit it, its lanes carried on beside the wrapped lines."""
         from .._display.graph_render import draw_text
 
-        return draw_text(self)
+        return draw_text(self, width)
 
     def svg(self) -> str:
         """The graph as a standalone SVG document (explicit width, height and viewBox)."""
@@ -154,8 +155,9 @@ class RevisionGraph:
         from .._display.footer import footer_lines
         from .._display.terminal import terminal_width
 
-        footer = footer_lines(self.command, self.equivalent, self.show_cli, terminal_width())
-        return "\n".join([self.text(), *footer])
+        width = terminal_width()
+        footer = footer_lines(self.command, self.equivalent, self.show_cli, width)
+        return "\n".join([self.text(width), *footer])
 
     __str__ = __repr__
 
