@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,19 @@ def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
     assert f"Rev: {first}" in cli_history and "Add explanation to choices" in cli_history
     assert f"{head} (head)" in text(shown("!alembic current"))
     assert (workdir / "default.db").is_file()
+    _renders_clean_as_html(notebook)
+
+
+def _renders_clean_as_html(notebook: Any) -> None:
+    """As an editor that renders saved outputs itself (VS Code) would show them, here through
+    nbconvert's HTML: no raw ANSI escape codes and no stderr anywhere in the page."""
+    exporters = pytest.importorskip(
+        "nbconvert.exporters", reason="nbconvert comes with the browser extra (pip install -e '.[browser]')"
+    )
+    page, _ = exporters.HTMLExporter().from_notebook_node(notebook)
+    page = re.sub(r"<style[^>]*>.*?</style>", "", page, flags=re.S)  # its CSS names every output kind
+    assert "\x1b[" not in page and "\u001b[" not in page and "[0;31m" not in page
+    assert "output_stderr" not in page and "application/vnd.jupyter.stderr" not in page
 
 
 def _revision_ids(workdir: Path) -> tuple[str, str]:
