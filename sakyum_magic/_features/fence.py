@@ -43,6 +43,9 @@ _USE = re.compile(r"^\s*USE\s+`?([^`\s;]+)`?", re.IGNORECASE)
 _ATTACH = re.compile(r"^\s*ATTACH\b", re.IGNORECASE)
 
 
+SCRATCH_PREFIX = "sakyum_test_"
+
+
 @dataclass(frozen=True)
 class Fence:
     """The databases a scratch run must not name, and its own.
@@ -106,8 +109,6 @@ def fence_for(bound: Engine, scratch: URL) -> Fence:
 
 
 def _server_databases(engine: Engine) -> list[str]:
-    from .scratch import SCRATCH_PREFIX
-
     def read() -> list[str]:
         with connect(engine) as connection:
             names = [str(n).lower() for n in connection.exec_driver_sql("SHOW DATABASES").scalars()]

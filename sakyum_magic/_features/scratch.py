@@ -18,6 +18,7 @@ from .._core.binding import mask_url, parse_url
 from .._core.errors import ConfigurationError, DatabaseError
 from .._run import aio, envrun
 from .._run.database import connect, first_line
+from .fence import SCRATCH_PREFIX as SCRATCH_PREFIX
 from .fence import Fence, fence_for, guard_statements
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 
     Scratch = Callable[[URL], Migrator]
 
-SCRATCH_PREFIX = "sakyum_test_"
 FOLDER_PREFIX = "sakyum-test-"
 """A SQLite scratch database's temporary folder: ``sakyum-test-<process id>-<random>``."""
 SERVERS = frozenset({"postgresql", "mysql", "mariadb"})

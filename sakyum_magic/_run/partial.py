@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-Schema = dict[str, frozenset[str]]
 
 _NAME = r"(?:`[^`]+`|\"[^\"]+\"|[\w$]+)(?:\s*\.\s*(?:`[^`]+`|\"[^\"]+\"|[\w$]+))?"
 _DDL = re.compile(r"\s*(?:CREATE|ALTER|DROP|RENAME|TRUNCATE)\b", re.I)
@@ -144,55 +143,3 @@ class SchemaWatch:
             return ()
         marker = markers.pending(engine)
         return markers.left_behind(engine, marker) if marker is not None else ()
-
-
-def columns_of(connection: Connection, tables: tuple[str, ...] | None) -> Schema:
-    """The columns of the named tables that exist (every table of the default schema for None), the
-    version table and the package's own left out."""
-    from .database import OWN_TABLES, VERSION_TABLE
-
-    if tables is None:
-        from .._core.compat import column_names
-
-        found = {table: frozenset(names) for table, names in column_names(connection).items()}
-    elif not tables:
-        found = {}
-    elif connection.dialect.name == "mysql":
-        found = _mysql_columns(connection, tables)
-    else:
-        found = _reflected_columns(connection, tables)
-    return {t: c for t, c in found.items() if t != VERSION_TABLE and t not in OWN_TABLES}
-
-
-def _mysql_columns(connection: Connection, tables: tuple[str, ...]) -> Schema:
-    import sqlalchemy as sa
-
-    query = sa.text(
-        "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS "
-        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN :names"
-    ).bindparams(sa.bindparam("names", expanding=True))
-    found: dict[str, set[str]] = {}
-    for table, column in connection.execute(query, {"names": list(tables)}):
-        found.setdefault(str(table), set()).add(str(column))
-    return {table: frozenset(columns) for table, columns in found.items()}
-
-
-def _reflected_columns(connection: Connection, tables: tuple[str, ...]) -> Schema:
-    from sqlalchemy import inspect
-
-    inspector = inspect(connection)
-    return {
-        table: frozenset(c["name"] for c in inspector.get_columns(table))
-        for table in tables
-        if inspector.has_table(table)
-    }
-
-
-def changes(before: Schema, after: Schema) -> tuple[str, ...]:
-    """Phrases such as ``created table t3`` or ``added column users.email``, in a stable order."""
-    found = [f"created table {t}" for t in sorted(after.keys() - before.keys())]
-    found += [f"dropped table {t}" for t in sorted(before.keys() - after.keys())]
-    for table in sorted(before.keys() & after.keys()):
-        found += [f"added column {table}.{c}" for c in sorted(after[table] - before[table])]
-        found += [f"dropped column {table}.{c}" for c in sorted(before[table] - after[table])]
-    return tuple(found)
