@@ -237,6 +237,7 @@ def test_drift_report_and_plan(postgres_url: str, workdir: Path) -> None:
     assert [row.status for row in plan.rows] == ["skipped", "done", "done"]
     assert [row.steps for row in plan.rows] == [0, 2, 3] and at(postgres_url, "d_none") == ()
     assert [s.revision for s in plan.rows[1].plan.steps] == ["r2", "r3"]
+    assert len(plan.notes) == 1 and "lint" in plan.notes[0]  # once for the chain, not per target
 
 
 @pytest.mark.postgres

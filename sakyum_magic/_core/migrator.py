@@ -623,11 +623,25 @@ class Migrator(Bound):
             type(self), metadata=metadata, directory=self.directory.resolve(), ini=self.ini.resolve(),
             progress=False, x_arguments=self.x_arguments, audit=self.audit, lock_timeout=self.lock_timeout,
         )  # fmt: skip
-        return fleet(
+        result = fleet(
             targets, action, revision, open_target, default_url=self.url, query_engine=self.engine,
             executor=executor, canary=canary, parallel=parallel, max_failures=max_failures,
             continue_on_error=continue_on_error, on_update=on_update,
         )  # fmt: skip
+        return replace(result, notes=self._chain_lint_note()) if action == "plan" else result
+
+    def _chain_lint_note(self) -> tuple[str, ...]:
+        """fleet plan's lint, once for the whole chain on the bound database, as one line."""
+        from .errors import DatabaseError
+
+        try:
+            found = self.lint(show_all=True)
+        except (ConfigurationError, DatabaseError) as exc:
+            return (f"lint was not run for the chain: {exc}",)
+        return (
+            f"lint, once for the chain on {found.url}: {len(found.findings)} finding(s), "
+            f"{len(found.errors)} error(s); %migrate lint --all lists them",
+        )
 
 
 def _lint_span(rev_range: str | None, show_all: bool, since: str | None, current: tuple[str, ...]) -> Any:
