@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -131,3 +132,15 @@ def test_lock_wait_timeout_on_mariadb_names_the_table(mysql_url: str) -> None:
         transaction.rollback()
         holder.close()
     assert migrator.current().revisions[0].revision == safe
+
+
+@pytest.mark.postgres
+def test_the_session_setting_sets_the_timeouts(postgres_url: str, shell: Any) -> None:
+    at_base(postgres_url)
+    migrate(shell, f"config --url {postgres_url}")
+    shell.run_line_magic("config", "MigrateMagics.upgrade_lock_timeout = '3s'")
+    shell.run_line_magic("config", "MigrateMagics.upgrade_statement_timeout = '1min'")
+    table = migrate(shell, "upgrade --show-sql --statement-timeout 2min")
+    sql = table.sql
+    assert sql.count("SET LOCAL lock_timeout = '3000ms'") == 2
+    assert sql.count("SET LOCAL statement_timeout = '120000ms'") == 2  # the flag over the setting

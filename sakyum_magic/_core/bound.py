@@ -48,6 +48,9 @@ class Bound:
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
     :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
     :param lock_timeout: seconds a run waits for another one on the same database before giving up.
+    :param upgrade_lock_timeout: the database's lock timeout for each revision ``upgrade`` runs (2s);
+        its ``lock_timeout`` argument overrides it.
+    :param upgrade_statement_timeout: the same for the statement timeout (15min).
     :param schema: a PostgreSQL tenant schema: every connection's search_path, so the version table
         and the revisions' tables are that schema's, and the migration lock is the schema's own.
     """
@@ -65,6 +68,8 @@ class Bound:
         audit: bool = True,
         lock_timeout: float = LOCK_TIMEOUT,
         schema: str | None = None,
+        upgrade_lock_timeout: str | None = None,
+        upgrade_statement_timeout: str | None = None,
     ) -> None:
         self.url = url
         self.metadata = metadata
@@ -76,6 +81,8 @@ class Bound:
         self.audit = audit
         self.lock_timeout = lock_timeout
         self.schema = schema
+        self.upgrade_lock_timeout = upgrade_lock_timeout
+        self.upgrade_statement_timeout = upgrade_statement_timeout
         self.on_wait: Callable[[str], None] | None = None
         """Called with a line while a run waits for another one's lock (default: a logged warning)."""
         self.private = False

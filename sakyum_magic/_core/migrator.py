@@ -216,8 +216,8 @@ class Migrator(Bound):
         """
         from .._lint import guard
 
-        waits = guard.seconds(lock_timeout, "--lock-timeout")
-        runs = guard.seconds(statement_timeout, "--statement-timeout")
+        waits = guard.seconds(lock_timeout or self.upgrade_lock_timeout, "--lock-timeout")
+        runs = guard.seconds(statement_timeout or self.upgrade_statement_timeout, "--statement-timeout")
         settings = guard.statements(self.engine(), waits, runs) if waits or runs else ()
         rewrite = guard.online(self.engine()) if online else None
         if not sql:

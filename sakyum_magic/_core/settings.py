@@ -59,6 +59,22 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("audit", bool, True, "Log each applied step in the database's sakyum_migration_log table"),
     Setting(
+        "upgrade_lock_timeout",
+        str,
+        None,
+        "The database's lock timeout for each revision an upgrade runs (2s, 500ms); upgrade --lock-timeout "
+        "overrides it. None: the server's own",
+        True,
+    ),
+    Setting(
+        "upgrade_statement_timeout",
+        str,
+        None,
+        "The database's statement timeout for each revision an upgrade runs (15min); "
+        "upgrade --statement-timeout overrides it. None: the server's own",
+        True,
+    ),
+    Setting(
         "show_cli",
         bool,
         True,
