@@ -154,3 +154,62 @@ def test_paths_are_shown_relative_to_the_working_directory(
     assert "alembic/versions/9a8b_add_email.py" in text and str(tmp_path) not in text
     page = frame._repr_html_()
     assert f'title="{full}"' in page and ">alembic/<wbr>versions/<wbr>9a8b_<wbr>add_<wbr>email.py<" in page
+
+
+TERMINAL_SESSION = [
+    "%load_ext sakyum_magic",
+    "%migrate init",
+    "%migrate revision -m start --rev-id r0",
+    "%migrate upgrade",
+    'body = \'def upgrade():\\n    op.create_table("a_table_with_a_long_name", '
+    'sa.Column("id", sa.Integer, primary_key=True), sa.Column("a_long_column_name", sa.Text))\\n\'',
+    "get_ipython().run_cell_magic('migrate', 'revision -m \"Add the table the nightly reports read "
+    "their figures from, with its long column\" --rev-id r1 --head r0', body)",
+    "%migrate plan",
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("columns", [80, 150])
+def test_terminal_ipython_fits_its_width(columns: int, workdir: Path) -> None:
+    """A real terminal IPython on a pseudo-terminal of that width (no $COLUMNS: the size comes from
+    the terminal): plan keeps its statement, no line is wider than the terminal, none cut mid-word."""
+    import os
+    import re
+    import sys
+
+    pexpect = pytest.importorskip("pexpect", reason="pexpect comes with IPython on POSIX")
+    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "LINES", "DATABASE_URL"}}
+    env["TERM"] = "dumb"
+    child = pexpect.spawn(
+        sys.executable,
+        [
+            "-m",
+            "IPython",
+            "--simple-prompt",
+            "--no-banner",
+            "--colors=NoColor",
+            "--HistoryManager.enabled=False",
+        ],
+        cwd=str(workdir),
+        env=env,
+        dimensions=(40, columns),
+        encoding="utf-8",
+        timeout=120,
+    )
+    try:
+        for line in TERMINAL_SESSION:
+            child.expect(r"In \[\d+\]: ")
+            child.sendline(line)
+        child.expect(r"In \[\d+\]: ")
+        shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before).replace("\r", "")
+        child.sendline("exit")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)
+    lines = shown.splitlines()
+    assert any(line.lstrip().startswith("revision") and "statement" in line for line in lines), shown
+    assert all(len(line) <= columns for line in lines), [line for line in lines if len(line) > columns]
+    words = " ".join(lines).split()
+    assert {"CREATE", "a_table_with_a_long_name", "a_long_column_name"} <= set(words)  # the statement
+    assert "(offline" in words and "rolls" in words  # the footer wrapped between words, not inside one
