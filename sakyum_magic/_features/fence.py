@@ -172,17 +172,16 @@ class BoundState:
 
 @contextmanager
 def watched(engine: Engine) -> Iterator[None]:
-    """ScratchError when the bound database's version rows or tables change inside the block."""
+    """ScratchError when the bound database's version rows or tables change inside the block (also
+    when the block raised: the change is what matters, the error it ended with is its context)."""
     before = bound_state(engine)
     try:
         yield
-    except BaseException as exc:  # re-raised as it is, or as the change it hid
-        _compare(engine, before, exc)
-        raise
-    _compare(engine, before, None)
+    finally:
+        _compare(engine, before)
 
 
-def _compare(engine: Engine, before: BoundState | None, running: BaseException | None) -> None:
+def _compare(engine: Engine, before: BoundState | None) -> None:
     after = bound_state(engine)
     if before is None or after is None:
         changes = ["the database file was created"] if after is not None else []
@@ -193,7 +192,7 @@ def _compare(engine: Engine, before: BoundState | None, running: BaseException |
             f"%migrate test changed the bound database {mask_url(engine.url)}: {'; '.join(changes)}. "
             "env.py or a revision reached it (or another process changed it meanwhile): see %migrate "
             "current and %migrate history -i, and repair it before anything else"
-        ) from running
+        )
 
 
 def bound_state(engine: Engine) -> BoundState | None:
