@@ -138,3 +138,27 @@ def test_init_where_no_directory_can_be_made(shell: Any, workdir: Path, where: s
     message = one_line_error(shell, f"init {where}")
     assert "cannot write" in message and "choose a directory" in message
     assert not (workdir / "alembic.ini").exists()
+
+
+def _stock_env(workdir: Path, first_lines: str) -> Migrator:
+    """A directory from ``alembic init`` whose env.py starts with ``first_lines``."""
+    from alembic import command
+    from alembic.config import Config
+
+    command.init(Config("alembic.ini"), "migrations")
+    env = workdir / "migrations" / "env.py"
+    env.write_text(first_lines + "\n" + env.read_text())
+    return Migrator(url=f"sqlite:///{workdir / 'app.db'}", directory="migrations")
+
+
+def test_an_env_py_that_cannot_import_says_what_it_misses(workdir: Path) -> None:
+    migrator = _stock_env(workdir, "import no_such_module_here")
+    message = fails(migrator.upgrade, ConfigurationError, "cannot run here", "imports no_such_module_here")
+    assert "Flask" not in message and "app_context" not in message
+
+
+def test_an_env_py_error_is_cut_at_a_word_not_mid_word(workdir: Path) -> None:
+    long = "word " * 70 + "visit https://example.com/help/for/this/error"
+    migrator = _stock_env(workdir, f"raise RuntimeError({long!r})")
+    message = fails(migrator.upgrade, ConfigurationError, "cannot run here", "word word…)")
+    assert "visit h" not in message and "Flask" not in message

@@ -102,10 +102,47 @@ def _env_errors() -> tuple[type[BaseException], ...]:
 def _env_failed(script: ScriptDirectory, exc: BaseException) -> NoReturn:
     last = " ".join(str(exc).split()) or type(exc).__name__
     raise ConfigurationError(
-        f"{Path(script.dir) / 'env.py'} cannot run here ({type(exc).__name__}: {last[:300]}); "
-        "give it what it needs first (a Flask app context: app.app_context().push(); the right "
-        "configuration: %migrate config --ini PATH)"
+        f"{Path(script.dir) / 'env.py'} cannot run here ({type(exc).__name__}: {shortened(last, 300)}); "
+        f"{_env_hint(exc)}"
     )
+
+
+def _env_hint(exc: BaseException) -> str:
+    """What to do about an error env.py raised before configuring Alembic, by where it came from."""
+    if _raised_in(exc, ("flask", "werkzeug", "flask_sqlalchemy", "flask_migrate")):
+        return "it needs a Flask application context: run app.app_context().push() first, then the command"
+    if isinstance(exc, ImportError):
+        missing = f" {exc.name}" if exc.name else ""
+        return (
+            f"it imports{missing}, which cannot be imported here: install it, or put its folder on "
+            "sys.path (prepend_sys_path in alembic.ini)"
+        )
+    if isinstance(exc, LookupError | OSError):
+        return (
+            "a setting or file it reads is missing: choose its configuration with %migrate config --ini PATH"
+        )
+    return (
+        "give it what it needs first (see the cause), or choose its configuration with "
+        "%migrate config --ini PATH"
+    )
+
+
+def _raised_in(exc: BaseException, packages: tuple[str, ...]) -> bool:
+    """Whether the innermost frame of ``exc`` belongs to one of ``packages``."""
+    trace = exc.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    name = str(trace.tb_frame.f_globals.get("__name__", "")) if trace is not None else ""
+    return name.split(".", 1)[0] in packages
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters at a word boundary, an ellipsis marking the cut."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    space = cut.rfind(" ")
+    return (cut[:space] if space > limit // 2 else cut).rstrip(" ,;:(") + "…"
 
 
 def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple[str, ...]]]:
