@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .binding import mask_url, scrub
-from .errors import DatabaseError
+from .errors import ConfigurationError, DatabaseError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -100,3 +100,11 @@ def describe_table(columns: Any) -> str:
     names = sorted(str(column) for column in columns)
     shown = ", ".join(names[:6])
     return shown + (", ..." if len(names) > 6 else "")
+
+
+def foreign_table(name: str, columns: Any, way_out: str) -> ConfigurationError:
+    """The error for a table of this package's name that is someone else's (other columns)."""
+    return ConfigurationError(
+        f"the database already has a table named {name} that is not this package's (its columns: "
+        f"{describe_table(columns)}), so nothing is written to it: rename that table, or {way_out}"
+    )

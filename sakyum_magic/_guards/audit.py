@@ -66,13 +66,47 @@ def table() -> Table:
     )
 
 
-def ensure_table(engine: Engine) -> None:
-    """Create the log table before a run (DDL of its own, outside the revisions' transactions)."""
+TURN_OFF = "turn the applied-at log off (%config MigrateMagics.audit = False, or Migrator(audit=False))"
+
+
+def ensure_table(engine: Engine) -> bool:
+    """Create the log table before a run (DDL of its own, outside the revisions' transactions).
+
+    False when the role may not create it (a read-only role): the run goes on without the log, and
+    says why it stops if it does. A table of the same name with other columns is refused.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from .._core.refusals import privilege
     from .._run.database import connect
 
     with connect(engine) as connection:
-        table().create(connection, checkfirst=True)
+        if _present(connection):
+            return True
+        try:
+            table().create(connection)
+        except DBAPIError as exc:
+            if not privilege(exc):
+                raise
+            connection.rollback()
+            return False
         connection.commit()
+    return True
+
+
+def _present(connection: Connection) -> bool:
+    """Whether the log table exists; ConfigurationError when a table of its name is someone else's."""
+    from sqlalchemy import inspect
+
+    from .._core.refusals import foreign_table
+
+    inspector = inspect(connection)
+    if not inspector.has_table(LOG_TABLE):
+        return False
+    columns = {column["name"] for column in inspector.get_columns(LOG_TABLE)}
+    if not set(table().columns.keys()) <= columns:
+        raise foreign_table(LOG_TABLE, columns, TURN_OFF)
+    return True
 
 
 @cache
@@ -140,19 +174,26 @@ class Logger:
 
 def log_failure(engine: Engine, revision: str, before: str, direction: str) -> None:
     """Log a step that failed, after its transaction was rolled back."""
+    from sqlalchemy.exc import DBAPIError
+
+    from .._core.refusals import privilege
     from .._run.database import connect
 
     with connect(engine) as connection:
         row = _row(revision, before, before, direction, None, False)
-        connection.execute(table().insert(), row)
+        try:
+            connection.execute(table().insert(), row)
+        except DBAPIError as exc:  # a role that may not write it: the run's own error says why
+            if not privilege(exc):
+                raise
+            return
         connection.commit()
 
 
 def entries(connection: Connection, limit: int | None = None) -> list[LogEntry]:
-    """The log, newest first (empty when there is none yet)."""
-    from sqlalchemy import inspect
-
-    if not inspect(connection).has_table(LOG_TABLE):
+    """The log, newest first (empty when there is none yet; a table of its name with other columns
+    is a ConfigurationError naming it)."""
+    if not _present(connection):
         return []
     found = table()
     query = found.select().order_by(found.c.id.desc())
@@ -175,10 +216,17 @@ def entries(connection: Connection, limit: int | None = None) -> list[LogEntry]:
 
 
 def applied_at(connection: Connection) -> dict[str, str]:
-    """For each revision, when it was last applied upward (from the log)."""
+    """For each revision, when it was last applied upward (from the log; none from a table of its
+    name that is someone else's)."""
     from sqlalchemy import inspect, select
 
+    from .._core.errors import ConfigurationError
+
     if not inspect(connection).has_table(LOG_TABLE):
+        return {}
+    try:
+        _present(connection)
+    except ConfigurationError:
         return {}
     found = table()
     query = (

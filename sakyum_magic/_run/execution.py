@@ -120,8 +120,8 @@ def _apply(
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
     run.check_unfinished()
-    if run.log is not None:
-        audit.ensure_table(target.engine)
+    if run.log is not None and not audit.ensure_table(target.engine):
+        run.log = None  # a role that may not create it: no log (a privilege error below says why)
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -131,7 +131,7 @@ def _apply(
         except db_errors() as exc:
             run.stop(result, control)
             # Another writer (which took no lock) is to blame, not the revision that was running.
-            other = locking.busy_error(exc, target.url)
+            other = locking.busy_error(exc, target.url) or _refused(exc, target, result)
             if other is None and not any(step.database for step in result.steps):  # one database
                 other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
             cli = run.cli_before(control, connection, result)
@@ -346,6 +346,15 @@ class _Run:
             f"env.py also migrated {other}, which is not the bound database (its steps name it)"
             for other in control.others
         )
+
+
+def _refused(exc: BaseException, target: Target, result: MigrationResult) -> Exception | None:
+    """A role that may not do what the run asked (read-only): its one line, naming it, or None."""
+    from .._core.refusals import privilege_error
+
+    at = ", ".join(result.after) or "base"
+    applied = f"{len(result.steps)} step(s) applied, database at {at}"
+    return privilege_error(exc, target.url, result.command, applied)
 
 
 def _committed(step: Step, after: tuple[str, ...]) -> bool:
