@@ -136,6 +136,40 @@ def test_the_message_says_where_the_cli_would_roll_back_to(postgres_url: str, wo
     assert version(postgres_url) == ("r2",)
 
 
+def test_a_downgrade_says_where_the_cli_would_have_left_it(postgres_url: str, workdir: Path) -> None:
+    """The reported case (optuna's downgrade base on PostgreSQL): per-revision commits stop part way,
+    where the CLI's one transaction would have rolled back to where the downgrade began."""
+    stock_directory(workdir, postgres_url)
+    write(workdir / "mig", "r3", "r2", "pass")
+    chain_body = 'op.create_table("t1", sa.Column("id", sa.Integer, primary_key=True))'
+    write(workdir / "mig", "r1", None, chain_body, "settings = {}\nsettings['missing']")
+    core = Migrator(url=postgres_url, directory="mig", progress=False)
+    core.upgrade("head", allow_lint=True)
+    with pytest.raises(subprocess.CalledProcessError):
+        alembic(workdir, "downgrade", "base")
+    assert version(postgres_url) == ("r3",)  # the CLI rolled r3's and r2's downgrades back with r1's
+    with pytest.raises(MigrationError) as caught:
+        core.downgrade("base")
+    assert version(postgres_url) == ("r1",)
+    assert str(caught.value).startswith(
+        "downgrade failed in revision r1 (line 21 of r1.py): KeyError: 'missing'; 2 step(s) applied before "
+        "it, database now at r1 (each revision was committed on its own; the alembic CLI runs them all in "
+        "one transaction on this database and would have rolled back to r3)"
+    )
+
+
+def test_an_interrupt_says_where_the_cli_would_have_left_it(postgres_url: str, workdir: Path) -> None:
+    stock_directory(workdir, postgres_url)
+    write(workdir / "mig", "r3", "r2", "raise KeyboardInterrupt")
+    with pytest.raises(MigrationError) as caught:
+        Migrator(url=postgres_url, directory="mig", progress=False).upgrade("head", allow_lint=True)
+    assert str(caught.value).startswith("upgrade interrupted: 2 of 3 revision(s) applied, database at r2 (")
+    assert str(caught.value).endswith(
+        "Each revision was committed on its own: the alembic CLI, which runs them all in one transaction "
+        "on this database, would have rolled back to base"
+    )
+
+
 def test_an_sql_error_gets_the_same_note(postgres_url: str, workdir: Path) -> None:
     stock_directory(workdir, postgres_url)
     write(workdir / "mig", "r3", "r2", "op.execute('SELECT * FROM no_such_table')")

@@ -302,8 +302,8 @@ def interrupted(
     differs = ""
     if cli_before is not None:
         differs = (
-            f" (each revision was committed on its own; the alembic CLI would have rolled back to "
-            f"{', '.join(cli_before) or 'base'})"
+            f". Each revision was committed on its own: the alembic CLI, which runs them all in one "
+            f"transaction on this database, would have rolled back to {', '.join(cli_before) or 'base'}"
         )
     todo = f" (the revision in progress was rolled back, or not begun); run %migrate {result.command} "
     todo += f"{result.target} again to continue"
@@ -315,7 +315,7 @@ def interrupted(
         )
     return MigrationError(
         f"{result.command} interrupted: {len(result.steps)}{of} revision(s) applied, database at "
-        f"{at}{differs}{todo}",
+        f"{at}{todo}{differs}",
         result,
     )
 
