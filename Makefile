@@ -20,7 +20,8 @@ MIN_BIN := $(MIN)/bin
 MIN_FILE := .ci/minimums.txt
 MIN_TESTS ?= tests/test_api.py tests/test_magic.py tests/test_commands.py tests/test_render.py \
 	tests/test_results.py tests/test_terminal.py tests/test_show.py tests/test_plan.py tests/test_diff.py \
-	tests/test_checks.py tests/test_cells.py tests/test_progress.py tests/test_notebook.py
+	tests/test_checks.py tests/test_cells.py tests/test_progress.py tests/test_graph.py tests/test_versions.py \
+	tests/test_notebook.py
 
 .PHONY: demo test test-pins test-min lint bench clean
 
