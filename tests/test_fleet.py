@@ -346,3 +346,46 @@ def test_credentials_stay_out_of_outputs_and_task_keys(
     shown = [repr(result), result.summary(), table.to_text(), table._repr_html_(), *keys, repr(logs)]
     assert keys and all(SECRET not in text for text in shown)
     assert "***" in result.rows[0].target and result.rows[1].error
+
+
+# -- in a Jupyter kernel --------------------------------------------------------------------------
+
+
+@pytest.mark.notebook
+@pytest.mark.slow
+def test_the_table_is_redrawn_in_place_while_the_rollout_runs(tmp_path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    seen: list[tuple[str, str]] = []
+
+    class Recording(NotebookClient):  # type: ignore[misc]
+        def process_message(self, msg: dict[str, Any], cell: Any, cell_index: int) -> Any:
+            kind = msg["msg_type"]
+            if kind in ("display_data", "update_display_data"):
+                seen.append((kind, str(msg["content"]["data"].get("text/html", ""))))
+            return super().process_message(msg, cell, cell_index)
+
+    revisions = (  # three revisions of 0.3 s each, written as %%migrate revision cells
+        "body = 'def upgrade():\\n    import time\\n    time.sleep(0.3)\\n'\n"
+        "for k in range(3):\n"
+        "    get_ipython().run_cell_magic('migrate', f'revision -m s{k} --rev-id r{k}', body)"
+    )
+    cells = [
+        "%load_ext sakyum_magic",
+        "%migrate config --url sqlite:///bound.db\n%migrate init",
+        revisions,
+        "shards = [f'sqlite:///shard{k}.db' for k in range(6)]",
+        "%migrate fleet shards upgrade --parallel 2",
+    ]
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    Recording(notebook, timeout=300, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    tables = [html for kind, html in seen if "<table" in html and "running" in html]
+    assert tables and any(kind == "update_display_data" for kind, _ in seen)  # redrawn in place
+    result = notebook.cells[-1].outputs[-1]
+    assert result.output_type == "execute_result" and "6 done" in result.data["text/plain"]
+    leftover = [
+        o for o in notebook.cells[-1].outputs if o.output_type == "display_data" and "<table" in str(o)
+    ]
+    assert not leftover  # the live table gave way to the result

@@ -106,8 +106,5 @@ class LiveTable:
 
     def close(self) -> None:
         """The redrawn table gives way to the command's result (the bar goes with its command)."""
-        if self.handle is not None:
-            from IPython import display as ipython_display
-
-            empty: Any = ipython_display.HTML
-            self.handle.update(empty(""))
+        if self.handle is not None:  # emptied as the progress bar is: nothing is left in the notebook
+            self.handle.update({"text/plain": ""}, raw=True)
