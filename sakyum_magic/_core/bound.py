@@ -4,6 +4,7 @@ derived from them (the engine, the Alembic Config, the cached revision map)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,6 +92,8 @@ class Bound:
         """What keeps a scratch run on its scratch database (see :mod:`sakyum_magic.fence`)."""
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
+        self._parsed: tuple[tuple[object, str | None], URL] | None = None
+        self._shared_config: Config | None = None
 
     # -- binding --------------------------------------------------------------------------
 
@@ -110,6 +113,21 @@ class Bound:
             initialized=_initialized(self.directory),
         )
 
+    def parsed_url(self) -> URL:
+        """The bound URL parsed, once per value it takes (when it is None: once per value of
+        ``$DATABASE_URL``); the engine, the Config and every run read it from here."""
+        key = (self.url, os.environ.get("DATABASE_URL") if self.url is None else None)
+        if self._parsed is None or self._parsed[0] != key:
+            self._parsed = (key, parse_url(self.url))
+        return self._parsed[1]
+
+    def _url_or_text(self) -> URL | str | None:
+        """The parsed URL, or the setting as it is when it does not parse (for what reports that)."""
+        try:
+            return self.parsed_url()
+        except ConfigurationError:
+            return self.url
+
     def target_metadatas(self) -> list[MetaData]:
         """The bound metadata as a list; ConfigurationError when none is bound or it is not metadata."""
         if self.metadata is None:
@@ -121,7 +139,7 @@ class Bound:
     def engine(self) -> Engine:
         """The engine for the bound URL, created once per URL (no pool for a SQLite file, so a file
         deleted or replaced between commands is opened afresh)."""
-        url = parse_url(self.url)
+        url = self.parsed_url()
         require_sqlite_database(url)
         key = url.render_as_string(hide_password=False) + f" {self.schema}"
         if self._engine is None or self._engine[0] != key:
@@ -133,7 +151,7 @@ class Bound:
         """What a run needs from this binding (see :mod:`sakyum_magic._run.execution`)."""
         return envrun.Target(
             engine=self.engine(),
-            url=parse_url(self.url),
+            url=self.parsed_url(),
             config=self.config,
             directory=self.directory,
             progress=self.progress,
@@ -161,7 +179,7 @@ class Bound:
     @contextmanager
     def no_new_database_on_error(self) -> Iterator[None]:
         """Remove the empty SQLite file that a failing command created just by connecting."""
-        path = new_sqlite_file(self.url)
+        path = new_sqlite_file(self._url_or_text())
         try:
             yield
         except SakyumError:
@@ -170,9 +188,21 @@ class Bound:
                 path.unlink()
             raise
 
+    @contextmanager
+    def one_config(self) -> Iterator[None]:
+        """Within it, :meth:`config` without buffers is one Config: one command reads alembic.ini and
+        builds its Config once, for the revision map and the run alike."""
+        self._shared_config = self.config()
+        try:
+            yield
+        finally:
+            self._shared_config = None
+
     def config(self, **buffers: Any) -> Config:
         """An Alembic Config for this binding (alembic.ini is read if present, never changed)."""
-        return build_config(self.ini, self.directory, parse_url(self.url), self.x_arguments, **buffers)
+        if not buffers and self._shared_config is not None:
+            return self._shared_config
+        return build_config(self.ini, self.directory, self.parsed_url(), self.x_arguments, **buffers)
 
     def script_directory(self) -> ScriptDirectory:
         """The revision map, reloaded only when a file in the versions directories changed."""
@@ -199,7 +229,7 @@ class Bound:
         """The cached revision map with its derived data (see :mod:`sakyum_magic._authoring.scripts`); with
         ``light``, for a command that only reads the map (its ``light`` directory: no file executed)."""
         require_initialized(self.directory)
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             snapshot = self.scripts.snapshot(self.config())
             # The files are read on first use: their errors belong here.
             snapshot.light if light else snapshot.script  # noqa: B018
@@ -210,7 +240,7 @@ class Bound:
         return () if self._missing_file() else current_heads(self.engine())
 
     def _missing_file(self) -> bool:
-        path = sqlite_file(self.url)
+        path = sqlite_file(self._url_or_text())
         return path is not None and file_identity(path) is None
 
     def _info(self, snapshot: Snapshot, rev: str) -> RevisionInfo | None:
@@ -246,7 +276,7 @@ class Bound:
         check_rev_id(rev_id)
         if rev_id is None:
             return
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             taken = any(s.revision == rev_id for s in self.script_directory().walk_revisions())
         if taken:
             raise RevisionError(f"--rev-id {rev_id!r} is already the id of a revision: choose another id")

@@ -79,7 +79,7 @@ class Migrator(Bound):
                 f"{target} already exists and is not empty: choose another directory "
                 f"(%migrate init DIR) or use it as it is (%migrate config --dir {target})"
             )
-        url = parse_url(self.url)
+        url = self.parsed_url()
         with writable():
             result = write_directory(target, self.ini, url._replace(password=None).render_as_string(False))
         self.directory = target
@@ -137,7 +137,7 @@ class Migrator(Bound):
         arguments = dict(zip(REVISION_ARGUMENTS, values, strict=True))
         hook = directives_hook(collected, autogenerate, allow_drop, renamed)
         if table_renames or autogenerate:
-            hook = _schema_hooks(parse_url(self.url).get_backend_name(), table_renames, autogenerate, hook)
+            hook = _schema_hooks(self.parsed_url().get_backend_name(), table_renames, autogenerate, hook)
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
         undo = (self.no_new_database_on_error(), undo_new_files(self.directory, self.scripts.forget))
         with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
@@ -170,7 +170,7 @@ class Migrator(Bound):
         require_initialized(self.directory)
         self._check_new_id(rev_id)
         message = mask_text(message) if message else message
-        url, undo = parse_url(self.url), undo_new_files(self.directory, self.scripts.forget)
+        url, undo = self.parsed_url(), undo_new_files(self.directory, self.scripts.forget)
         with undo, translation.alembic_errors(url), quiet_alembic():
             made = command.merge(
                 config,
@@ -291,10 +291,11 @@ class Migrator(Bound):
         rewrite: Callable[[str], str] | None = None,
         **options: Any,
     ) -> MigrationResult:
-        script = self.script_directory()
         strategy = execution.Strategy(settings=settings, rewrite=rewrite) if settings or rewrite else None
-        with self.no_new_database_on_error(), translation.alembic_errors(parse_url(self.url)):
-            return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
+        with self.one_config():
+            script = self.script_directory()
+            with self.no_new_database_on_error(), translation.alembic_errors(self.parsed_url()):
+                return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
 
     # -- baselines: a database with tables but no version table (see _schema.baseline) -----
 
@@ -392,7 +393,7 @@ class Migrator(Bound):
         exists = not self._missing_file()
         current = current_heads(self.engine()) if exists else ()
         span = replace(_lint_span(rev_range, show_all, since, current), exists=exists)
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             return lint(self.target(), script, span, large or LARGE)
 
     @on_engine_loop
@@ -415,7 +416,7 @@ class Migrator(Bound):
         if single_head:
             from .._schema.heads import require_single_head
 
-            with translation.alembic_errors(parse_url(self.url)):
+            with translation.alembic_errors(self.parsed_url()):
                 require_single_head(script)
         heads = tuple(sorted(script.get_heads()))
         require_database_file(self.url)
@@ -494,7 +495,7 @@ class Migrator(Bound):
             adopt = self._baseline()
             if adopt is not None:
                 return CurrentResult(mask_url(self.url), (), note=adopt.line)
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
@@ -515,7 +516,7 @@ class Migrator(Bound):
         needs_db = indicate_current or "current" in (rev_range or "")
         current = self._current_if_any() if needs_db else ()
         base, head = history_range(rev_range, current)
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             walked = snapshot.memo(
                 ("history", base, head),
                 lambda: tuple(snapshot.infos(snapshot.light.walk_revisions(base, head))),
@@ -548,14 +549,14 @@ class Migrator(Bound):
         """
         snapshot = self.snapshot(light=True)
         script = snapshot.light
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             names: Any = "heads" if resolve_dependencies else tuple(script.get_heads())
             return snapshot.infos(script.get_revisions(names))
 
     def branches(self) -> list[RevisionInfo]:
         """List the branch points: revisions with more than one child."""
         snapshot = self.snapshot(light=True)
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             return [snapshot.info(s) for s in snapshot.light.walk_revisions() if s.is_branch_point]
 
     @on_engine_loop
@@ -566,7 +567,7 @@ class Migrator(Bound):
         """
         snapshot = self.snapshot(light=True)
         names: Any = self._current_if_any() if rev == "current" else rev
-        with translation.alembic_errors(parse_url(self.url)):
+        with translation.alembic_errors(self.parsed_url()):
             found = snapshot.light.get_revisions(names)
         return snapshot.infos(found)
 

@@ -91,11 +91,10 @@ def on_engine_loop(method: F) -> F:
 
 
 def _bound_to_async(migrator: Any) -> bool:
-    from .._core.binding import parse_url
     from .._core.errors import ConfigurationError
 
     try:
-        return is_async_url(parse_url(migrator.url))
+        return is_async_url(migrator.parsed_url())
     except ConfigurationError:
         return False  # the method itself reports the malformed URL
 
