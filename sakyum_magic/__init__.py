@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._guards.audit import LogEntry as LogEntry
     from ._lint.findings import LintResult as LintResult
     from ._schema.er import SchemaDiagram as SchemaDiagram
+    from ._schema.squash import Squash as Squash
 
 __version__ = "0.1.0"
 
@@ -91,6 +92,7 @@ _EXPORTS = {
         "_fleet.targets": ("FleetTarget",),
         "_lint.findings": ("LintResult",),
         "_schema.er": ("SchemaDiagram",),
+        "_schema.squash": ("Squash",),
     }.items()
     for name in names
 }

@@ -51,6 +51,7 @@ def test_all_is_pinned() -> None:
         "SakyumError",
         "SchemaDiagram",
         "ScratchError",
+        "Squash",
         "Step",
         "TargetRow",
         "load_ipython_extension",

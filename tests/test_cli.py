@@ -76,6 +76,7 @@ def test_each_shared_option_is_declared_once(parser: argparse.ArgumentParser) ->
 def test_x_is_taken_by_every_command_that_runs_env_py(parser: argparse.ArgumentParser, name: str) -> None:
     line = {"downgrade": "downgrade -1", "show": "show head", "stamp": "stamp head", "merge": "merge heads"}
     line["fleet"] = "fleet tenants upgrade"
+    line["squash"] = "squash r1 r2"
     words = line.get(name, name)
     if name in RUNS_NO_ENV_PY:
         with pytest.raises(UsageError, match="unrecognized arguments: -x"):
@@ -189,7 +190,7 @@ ONE_KIND_ONLY = {
     "lint": False,
     "fleet": True,  # a fleet has one row per target, and no targets is an error
 }
-TEXT_RESULTS = {"init", "graph", "schema"}  # graph and schema draw themselves (graph.frames(), schema.tables)
+TEXT_RESULTS = {"init", "graph", "schema", "squash"}  # text or drawings (graph.frames(), schema.tables)
 
 
 def test_the_sequence_covers_the_whole_table() -> None:

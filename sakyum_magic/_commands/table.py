@@ -378,6 +378,12 @@ COMMANDS: dict[str, Command] = {
             runs_env_py=False,
         ),
         Command(
+            "squash",
+            Migrator.squash,
+            positional=("start", "end"),
+            unlike="Alembic has no squash; the recipes (dump and re-stamp) break databases inside the range",
+        ),
+        Command(
             "log",
             Migrator.log,
             unlike="Alembic keeps no record of when a revision was applied",

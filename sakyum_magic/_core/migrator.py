@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from .._schema.baseline import Baseline
     from .._schema.er import SchemaDiagram
     from .._schema.renames import TableRename
+    from .._schema.squash import Squash
 
 
 REVISION_ARGUMENTS = (
@@ -570,6 +571,25 @@ class Migrator(Bound):
         with translation.alembic_errors(self.parsed_url()):
             found = snapshot.light.get_revisions(names)
         return snapshot.infos(found)
+
+    @on_engine_loop
+    def squash(self, start: str, end: str, message: str | None = None, sql: bool = False) -> Squash:
+        """Replace the revisions START..END (a straight line) with one, proved equal on scratch databases.
+
+        The new revision keeps END's id and START's down_revision; the old files move to
+        ``squashed/START-END/`` beside versions/. Refused: a range with merges or branches, data
+        operations in it (named), a bound database whose revision lies inside it.
+
+        :param start: the oldest revision of the range.
+        :param end: the newest revision of the range (its id is kept).
+        :param message: the new revision's message (``-m``).
+        :param sql: show the new file without writing it.
+        """
+        from .._schema.squash import squash
+
+        require_initialized(self.directory)
+        with translation.alembic_errors(parse_url(self.url)):
+            return squash(self, start, end, message or f"squash {start} to {end}", sql)
 
     @on_engine_loop
     def graph(self, show_all: bool = False) -> RevisionGraph:

@@ -42,6 +42,15 @@ def _checks(results: Any, args: argparse.Namespace) -> Any:
     return render_checks(results)
 
 
+def _squashed(done: Any, args: argparse.Namespace) -> Any:
+    """squash: what was replaced and where it went, then the new file."""
+    verb = "written" if done.written else "would be written (--sql: nothing was changed)"
+    head = f"Revision {done.revision} {verb}: {done.path}, replacing {len(done.replaced)} revisions"
+    kept = f"; their files are in {done.kept_in}" if done.written else ""
+    proof = "The new chain builds the same schema as the old one (proved on a scratch database)."
+    return render.preformatted(f"{head}{kept}.\n{proof}\n\n{done.source}")
+
+
 NO_BRANCHES = "No branch points: no revision has more than one child."
 
 SHOWS: dict[str, Show] = {
@@ -64,6 +73,7 @@ SHOWS: dict[str, Show] = {
     "log": lambda entries, args: render.log(entries),
     "fleet": lambda result, args: render.fleet(result),
     "test": _checks,
+    "squash": _squashed,
 }
 
 

@@ -34,7 +34,13 @@ def operation_rows(operations: Iterable[MigrateOperation]) -> list[Operation]:
 
 
 def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, ...]]:
-    from alembic.operations.ops import AlterColumnOp, DropTableCommentOp, OpContainer, RenameTableOp
+    from alembic.operations.ops import (
+        AlterColumnOp,
+        DropTableCommentOp,
+        ExecuteSQLOp,
+        OpContainer,
+        RenameTableOp,
+    )
 
     from .._schema.enums import is_enum_op
 
@@ -44,6 +50,9 @@ def _diff_tuples(operations: Iterable[MigrateOperation]) -> Iterator[tuple[Any, 
             continue
         if isinstance(operation, OpContainer):
             yield from _diff_tuples(operation.ops)
+            continue
+        if isinstance(operation, ExecuteSQLOp):  # --rename-table's; Alembic < 1.10 has no diff tuple for it
+            yield ("execute", operation.sqltext)
             continue
         if isinstance(operation, RenameTableOp):  # written by --rename-table (autogenerate has none)
             yield ("rename_table", operation.schema, operation.table_name, operation.new_table_name)
