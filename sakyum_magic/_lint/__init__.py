@@ -85,7 +85,9 @@ def refuse_errors(result: LintResult, command: str, way_out: str = "") -> None:
 def gated(engine: Any, revision: str, current: tuple[str, ...], script: ScriptDirectory) -> bool:
     """Whether ``upgrade`` lints what it is about to apply first: with the extra installed, on PostgreSQL,
     MySQL or MariaDB, for a named target (not +N) that is not reached yet, on a database already at some
-    revision (a database at base has none of the chain's tables, so none with rows to block)."""
+    revision (a database at base has none of the chain's tables, so none with rows to block), when every
+    revision to apply only declares operations (linting runs ``upgrade()`` once more, offline: a data
+    migration or any code of its own is not run twice; see :mod:`.declarative`)."""
     from importlib.util import find_spec
 
     from .._core.errors import ConfigurationError
@@ -103,7 +105,16 @@ def gated(engine: Any, revision: str, current: tuple[str, ...], script: ScriptDi
             squawk_path()
         except ConfigurationError:
             return False
-    return True
+    return _only_declarations(script, revision, current)
+
+
+def _only_declarations(script: ScriptDirectory, revision: str, current: tuple[str, ...]) -> bool:
+    from .._run.execution import pending_revisions
+    from .declarative import declarative
+
+    pending = pending_revisions("upgrade", revision, current, script)
+    paths = [getattr(script.get_revision(rev), "path", None) for rev in pending]
+    return bool(paths) and all(path and declarative(path) for path in paths)
 
 
 def _sources(target: Target, script: ScriptDirectory, span: Span, dialect: str) -> list[RevisionSQL]:
