@@ -78,9 +78,15 @@ test-pins: $(PINS)/.installed
 test-min: $(MIN)/.installed
 	SAKYUM_TEST_POSTGRES_URL=$(PINS_POSTGRES_URL) $(MIN_BIN)/python -m pytest $(MIN_TESTS)
 
+# The env.py template, type-checked as init writes it: in a folder of its own, beside the support module.
+TEMPLATE_DIR := sakyum_magic/_authoring/templates/sakyum
+SUPPORT := sakyum_magic/_guards/sakyum_env_support.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check sakyum_magic tests benchmarks
 	$(BIN)/mypy sakyum_magic benchmarks
+	tmp=$$(mktemp -d) && cp $(TEMPLATE_DIR)/env.py $(SUPPORT) $$tmp && $(BIN)/mypy --strict $$tmp; \
+		status=$$?; rm -rf $$tmp; exit $$status
 
 # make bench: every case with its target (about ten minutes); make bench BENCH_ARGS=--quick: a minute or two.
 BENCH_ARGS ?=

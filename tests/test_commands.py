@@ -41,6 +41,7 @@ def test_init_writes_a_standard_alembic_directory(workdir: Path, sqlite_url: str
         "env.py",
         "script.py.mako",
         "README",
+        "sakyum_env_support.py",
         "versions",
     }
     assert result.ini_written

@@ -561,48 +561,24 @@ def test_a_waiter_names_the_holder_and_reports_progress(workdir: Path, any_url: 
 # -- env.py repeats the lock's rules -----------------------------------------------------------------
 
 
-def env_py_rules() -> dict[str, Any]:
-    """The rule functions and constants of the generated env.py, run on their own."""
-    import ast
-    import hashlib
-    import tempfile
+def test_env_py_takes_the_lock_with_the_packages_own_code(workdir: Path) -> None:
+    """The lock's rules are one file: what init copies beside env.py is the module the package uses."""
+    from sakyum_magic._authoring.template import support_file
+    from sakyum_magic._guards import lockfiles, locking, sakyum_env_support
 
-    from sakyum_magic._authoring.template import ENV_PY
-
-    wanted = {"advisory_key", "mysql_lock_name", "sqlite_path_lock", "sqlite_identity_lock"}
-    constants = {"LOCK_NAME", "PG_HOLDER", "MYSQL_HOLDER"}
-    tree = ast.parse(ENV_PY)
-    nodes: list[ast.stmt] = [
-        node
-        for node in tree.body
-        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
-        or (isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} & constants)
-    ]
-    assert len(nodes) == len(wanted) + len(constants)
-    found: dict[str, Any] = {"hashlib": hashlib, "os": os, "tempfile": tempfile}
-    exec(compile(ast.Module(body=nodes, type_ignores=[]), "env.py", "exec"), found)
-    return found
-
-
-def test_env_py_takes_the_same_lock_as_the_core(workdir: Path) -> None:
-    from sakyum_magic._guards import lockfiles, locking
-
-    env = env_py_rules()
-    assert env["advisory_key"]() == locking.advisory_key()
-    assert env["PG_HOLDER"] == locking.PG_HOLDER and env["MYSQL_HOLDER"] == locking.MYSQL_HOLDER
-    for name in ("", "app", "x" * 100):
-        assert env["mysql_lock_name"](name) == locking.mysql_lock_name(name)
+    assert support_file().read_bytes() == Path(sakyum_env_support.__file__).read_bytes()
+    assert locking.advisory_key is sakyum_env_support.advisory_key
+    assert locking.mysql_lock_name is sakyum_env_support.mysql_lock_name
+    assert lockfiles.sqlite_path_lock is sakyum_env_support.sqlite_path_lock
+    assert lockfiles.sqlite_identity_lock is sakyum_env_support.sqlite_identity_lock
     (workdir / "real.db").write_bytes(b"")
     (workdir / "link.db").symlink_to(workdir / "real.db")
     os.link(workdir / "real.db", workdir / "hard.db")
     (workdir / "dangling.db").symlink_to(workdir / "later.db")
-    databases = ["", ":memory:", "file::memory:?cache=shared", "real.db", str(workdir / "link.db")]
-    databases += ["hard.db", "dangling.db", "later.db", "file:real.db?mode=ro", "missing/dir/x.db"]
-    for database in databases:
-        for rule in ("sqlite_path_lock", "sqlite_identity_lock"):
-            assert env[rule](database) == getattr(lockfiles, rule)(database), (rule, database)
     assert lockfiles.sqlite_identity_lock("link.db") == lockfiles.sqlite_identity_lock("hard.db") is not None
     assert lockfiles.sqlite_path_lock("dangling.db") == lockfiles.sqlite_path_lock("later.db")
+    assert lockfiles.sqlite_path_lock(":memory:") is None
+    assert lockfiles.sqlite_identity_lock("later.db") is None
 
 
 # -- a failure caused by another writer -------------------------------------------------------------

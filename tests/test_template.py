@@ -63,10 +63,17 @@ def test_pytest_alembic_drives_the_directory(migrator: Migrator, sqlite_url: str
 
 
 def test_env_py_is_written_as_the_template(migrator: Migrator, workdir: Path) -> None:
-    from sakyum_magic._authoring.template import ENV_PY
+    """init copies the template's files and the package's own support module, byte for byte."""
+    from sakyum_magic._authoring import template
 
-    assert (workdir / "alembic" / "env.py").read_text() == ENV_PY
-    compile(ENV_PY, "env.py", "exec")
+    written = workdir / "alembic"
+    for name in ("env.py", "README"):
+        assert (written / name).read_bytes() == (template.TEMPLATES / "sakyum" / name).read_bytes()
+    assert (written / template.SUPPORT).read_bytes() == template.support_file().read_bytes()
+    assert (written / "script.py.mako").read_bytes() == template.script_mako().read_bytes()
+    names = {path.name for path in written.iterdir()} - {"__pycache__"}  # Python's, once env.py ran
+    assert names == {"README", "env.py", "script.py.mako", "sakyum_env_support.py", "versions"}
+    assert len((written / "env.py").read_text().splitlines()) <= 120
 
 
 def test_a_stock_env_py_leaves_the_kernels_logging_alone(workdir: Path, sqlite_url: str) -> None:
@@ -86,50 +93,19 @@ def test_a_stock_env_py_leaves_the_kernels_logging_alone(workdir: Path, sqlite_u
     assert logging.getLogger("alembic").level == alembic_level
 
 
-def env_py_log_rules() -> dict[str, Any]:
-    """The log table, its rows and the own-tables filter of the generated env.py, run on their own."""
-    import ast
-    import getpass
-    from datetime import datetime, timezone
-
-    from sakyum_magic._authoring.template import ENV_PY
-
-    wanted = {"log_table", "log_row", "who", "without_own_tables"}
-    constants = {"LOG_TABLE", "OWN_TABLES"}
-    nodes: list[ast.stmt] = [
-        node
-        for node in ast.parse(ENV_PY).body
-        if (isinstance(node, ast.FunctionDef) and node.name in wanted)
-        or (isinstance(node, ast.Assign) and {getattr(t, "id", "") for t in node.targets} & constants)
-    ]
-    assert len(nodes) == len(wanted) + len(constants)
-    names = ("Boolean", "Column", "Float", "Integer", "MetaData", "String", "Table")
-    found: dict[str, Any] = {name: getattr(sa, name) for name in names}
-    found |= {"getpass": getpass, "datetime": datetime, "timezone": timezone, "alembic_version": "X"}
-    exec(compile(ast.Module(body=nodes, type_ignores=[]), "env.py", "exec"), found)
-    return found
-
-
-def test_env_py_keeps_the_same_log_as_the_core() -> None:
-    from sakyum_magic._guards import audit
+def test_the_package_logs_with_the_support_modules_table_and_rows() -> None:
+    """The log the magic keeps is the one env.py keeps: the same table object and row builder."""
+    from sakyum_magic._guards import audit, sakyum_env_support
     from sakyum_magic._run.database import LOG_TABLE, OWN_TABLES
 
-    env = env_py_log_rules()
-    assert env["LOG_TABLE"] == LOG_TABLE and set(env["OWN_TABLES"]) == OWN_TABLES
-    mine, core = env["log_table"](), audit.table()
-    assert mine.name == core.name
-    assert [describe(column) for column in mine.columns] == [describe(column) for column in core.columns]
-    row = env["log_row"]("r2", "r1", "r2", "up", 0.5, True)
-    expected = audit._row("r2", "r1", "r2", "up", 0.5, True)
-    assert row.keys() == expected.keys()
-    assert {key: row[key] for key in row if key not in {"applied_at", "tool"}} == {
-        key: expected[key] for key in expected if key not in {"applied_at", "tool"}
-    }
-    assert len(row["applied_at"]) == len(expected["applied_at"]) and row["applied_at"].endswith("+00:00")
-    assert row["tool"] == "alembic X via env.py"
+    assert audit.table() is sakyum_env_support.log_table()
+    assert LOG_TABLE == sakyum_env_support.LOG_TABLE and OWN_TABLES == sakyum_env_support.OWN_TABLES
+    row = audit._row("r2", "r1", "r2", "up", 0.5, True)
+    assert row["tool"].startswith("sakyum-magic ") and row["applied_at"].endswith("+00:00")
+    assert {column.name for column in audit.table().columns} == {"id", *row}
     for name in ("t", *OWN_TABLES):
-        assert env["without_own_tables"](name, "table", {}) == (name not in OWN_TABLES)
-        assert env["without_own_tables"](name, "column", {})
+        assert sakyum_env_support.without_own_tables(name, "table", {}) == (name not in OWN_TABLES)
+        assert sakyum_env_support.without_own_tables(name, "column", {})
 
 
 def describe(column: sa.Column[Any]) -> tuple[Any, ...]:
@@ -141,3 +117,115 @@ def describe(column: sa.Column[Any]) -> tuple[Any, ...]:
         column.primary_key,
         column.autoincrement,
     )
+
+
+# -- a directory written by an older release ---------------------------------------------------------
+
+PREVIOUS_ENV_PY = Path(__file__).parent / "data" / "env_py_0_1_0.txt"
+"""The env.py sakyum-magic 0.1.0 wrote (one file, no support module beside it), byte for byte."""
+
+
+def older_directory(workdir: Path, sqlite_url: str) -> Path:
+    """A directory as the previous release's ``%migrate init`` left it, with one revision applied."""
+    from sakyum_magic._authoring import template
+
+    Migrator(url=sqlite_url).init()
+    directory = workdir / "alembic"
+    (directory / "env.py").write_bytes(PREVIOUS_ENV_PY.read_bytes())
+    (directory / template.SUPPORT).unlink()
+    return directory
+
+
+def test_a_directory_of_the_previous_release_is_named_and_refreshed(
+    shell: Any, workdir: Path, sqlite_url: str
+) -> None:
+    from sakyum_magic._authoring import template
+    from tests.shells import migrate
+    from tests.test_cli import published
+
+    directory = older_directory(workdir, sqlite_url)
+    assert template.support_format(directory) is None
+    shell.run_line_magic("config", f"MigrateMagics.url = {sqlite_url!r}")
+    with published(shell) as shown:
+        migrate(shell, "current")
+        migrate(shell, "heads")
+    notes = [data["text/plain"] for data in shown if "older sakyum-magic" in data["text/plain"]]
+    assert len(notes) == 1 and "%migrate init --refresh" in notes[0]  # once per directory
+    assert "\n" not in notes[0].strip()
+    refreshed = migrate(shell, "init --refresh")
+    assert "Rewrote env.py and sakyum_env_support.py" in repr(refreshed)
+    assert (directory / "env.py").read_bytes() == (template.TEMPLATES / "sakyum" / "env.py").read_bytes()
+    assert (directory / template.SUPPORT).read_bytes() == template.support_file().read_bytes()
+    assert template.stale_note(directory) is None
+    assert (workdir / "alembic.ini").exists() and (directory / "versions").is_dir()
+
+
+def test_an_older_support_format_is_named(workdir: Path, sqlite_url: str) -> None:
+    from sakyum_magic._authoring import template
+    from sakyum_magic._guards import sakyum_env_support
+
+    Migrator(url=sqlite_url).init()
+    directory = workdir / "alembic"
+    assert template.support_format(directory) == sakyum_env_support.FORMAT
+    assert template.stale_note(directory) is None
+    support = directory / template.SUPPORT
+    older = f"{sakyum_env_support.HEADER}{sakyum_env_support.FORMAT - 1}\n"
+    support.write_text(older + support.read_text().split("\n", 1)[1])
+    note = template.stale_note(directory)
+    assert note is not None and f"format {sakyum_env_support.FORMAT - 1}" in note
+    Migrator(url=sqlite_url).init(refresh=True)
+    assert template.support_format(directory) == sakyum_env_support.FORMAT
+
+
+def test_refresh_leaves_a_directory_of_another_tool_alone(shell: Any, workdir: Path) -> None:
+    from sakyum_magic._authoring import template
+    from tests.shells import one_line_error
+
+    alembic(workdir, "init", "alembic")
+    env_py = (workdir / "alembic" / "env.py").read_bytes()
+    assert template.stale_note(workdir / "alembic") is None
+    message = one_line_error(shell, "init --refresh")
+    assert "was not written by %migrate init" in message
+    assert (workdir / "alembic" / "env.py").read_bytes() == env_py
+    assert not (workdir / "alembic" / template.SUPPORT).exists()
+
+
+def test_the_header_line_names_this_format() -> None:
+    from sakyum_magic._authoring import template
+    from sakyum_magic._guards import sakyum_env_support
+
+    first = template.support_file().read_text().splitlines()[0]
+    assert first.startswith(f"{sakyum_env_support.HEADER}{sakyum_env_support.FORMAT} ")
+
+
+def test_the_written_env_py_runs_from_the_cli_and_keeps_its_log(workdir: Path, sqlite_url: str) -> None:
+    """From the alembic CLI, env.py loads the support module beside it (not sakyum_magic's)."""
+    import subprocess
+    import sys
+
+    from sakyum_magic._guards import audit
+
+    m = Migrator(url=sqlite_url)
+    m.init()
+    m.revision("one", rev_id="r1")
+    script = "import sys; sys.modules['sakyum_magic'] = None; from alembic.config import main; main()"
+    subprocess.run(
+        [sys.executable, "-c", script, "upgrade", "head"], cwd=workdir, check=True, capture_output=True
+    )
+    assert [entry.revision for entry in m.log()] == ["r1"]
+    assert m.log()[0].tool.endswith("via env.py")
+    assert audit.table().name in sa.inspect(sa.create_engine(sqlite_url)).get_table_names()
+
+
+def test_the_template_files_ship_in_the_wheel() -> None:
+    """Every file of the template directory is matched by the package data pyproject.toml declares."""
+    import fnmatch
+    import tomllib
+
+    from sakyum_magic._authoring import template
+
+    root = Path(template.__file__).parents[1]  # the sakyum_magic package
+    declared = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"]
+    patterns = declared["package-data"]["sakyum_magic"]
+    files = [path.relative_to(root).as_posix() for path in (template.TEMPLATES / "sakyum").iterdir()]
+    assert files and all(any(fnmatch.fnmatch(name, p) for p in patterns) for name in files), files

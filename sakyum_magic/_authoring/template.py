@@ -1,5 +1,13 @@
 """The files ``init`` writes: a standard Alembic directory whose env.py needs no hand-editing.
 
+The template is a directory of real files (``_authoring/templates/sakyum``: env.py, README and
+alembic.ini.mako) that ``alembic.command.init`` copies, as Flask-Migrate does, through a Config whose
+``get_template_directory()`` names it. Beside env.py go Alembic's own script.py.mako (revision files
+look as ``alembic init`` makes them) and :mod:`sakyum_magic._guards.sakyum_env_support`, copied byte for byte:
+the lock, the applied-at log and the SQLite recipe the CLI needs, the same file this package imports.
+Its first line names its format: a directory written by an older release is recognised
+(:func:`stale_note`) and ``init --refresh`` rewrites env.py and the support file.
+
 When the magic runs env.py, the connection and the target metadata arrive through
 ``Config.attributes`` (the connection under Alembic's documented key ``connection``, so other tools
 that drive env.py, such as pytest-alembic, work too). From the plain ``alembic`` CLI, env.py takes
@@ -10,90 +18,47 @@ the URL from ``$DATABASE_URL`` or alembic.ini, and the metadata from the optiona
 from __future__ import annotations
 
 import os
+import re
+import shutil
 from pathlib import Path
 
 from .._core.binding import parse_url, without_secrets
+from .._core.errors import ConfigurationError
 from .._core.records import InitResult
-from .template_env import ENV_PY
+from .._guards import sakyum_env_support as support
+from .._run.envrun import own_env
 
-README = """\
-Alembic migrations managed with sakyum-magic.
-
-In a notebook:   %load_ext sakyum_magic   then   %migrate upgrade head
-From a shell:    DATABASE_URL=... alembic upgrade head   (alembic.ini names this directory)
-"""
-
-ALEMBIC_INI = """\
-# Written by sakyum-magic's %migrate init. A standard Alembic configuration.
-
-[alembic]
-script_location = {script_location}
-prepend_sys_path = .
-path_separator = os
-
-# The database URL for the alembic CLI. $DATABASE_URL, when set, takes precedence.
-# A URL with a password is written here without it: put the full URL in $DATABASE_URL instead.
-sqlalchemy.url = {url}
-
-# Optional, for autogenerate from the CLI: where the models' metadata lives (package.module:attribute).
-# sakyum_metadata = myapp.models:db
-
-# The CLI adds a row per upgrade, downgrade and stamp step to the sakyum_migration_log table, as
-# %migrate does. Uncomment to turn that off (or run alembic -x audit=false ...).
-# sakyum_audit = false
-
-[loggers]
-keys = root,sqlalchemy,alembic
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-qualname =
-
-[logger_sqlalchemy]
-level = WARNING
-handlers =
-qualname = sqlalchemy.engine
-
-[logger_alembic]
-level = INFO
-handlers =
-qualname = alembic
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = NOTSET
-formatter = generic
-
-[formatter_generic]
-format = %(levelname)-5.5s [%(name)s] %(message)s
-datefmt = %H:%M:%S
-"""
+TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATE = "sakyum"
+SUPPORT = "sakyum_env_support.py"
+WRITTEN = ("env.py", "script.py.mako", "README", SUPPORT)
+_FORMAT = re.compile(re.escape(support.HEADER) + r"(\d+)\b")
 
 
-def script_mako() -> str:
+def script_mako() -> Path:
     """Alembic's own revision template, so revision files look exactly as ``alembic init`` makes them."""
     import alembic
 
-    return (Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako").read_text()
+    return Path(alembic.__file__).parent / "templates" / "generic" / "script.py.mako"
+
+
+def support_file() -> Path:
+    """The support module as this package has it (and as ``init`` copies it)."""
+    return Path(support.__file__)
 
 
 def alembic_ini(script_location: Path, ini: Path, url_without_password: str) -> str:
     """alembic.ini text. A relative location is written relative to the ini file (``%(here)s``)."""
+    from mako.template import Template
+
     location = _escape(str(script_location))
     if not script_location.is_absolute():
         relative = os.path.relpath(script_location.absolute(), ini.absolute().parent)
         location = "%(here)s/" + _escape(Path(relative).as_posix())
     # No secret in the file, whatever the caller passed: not the password, not ?password= or a token.
     url = without_secrets(parse_url(url_without_password)).render_as_string(hide_password=False)
-    return ALEMBIC_INI.format(script_location=location, url=_escape(url))
+    template = Template(filename=str(TEMPLATES / TEMPLATE / "alembic.ini.mako"))
+    return str(template.render(script_location=location, url=_escape(url)))
 
 
 def _escape(value: str) -> str:
@@ -103,16 +68,80 @@ def _escape(value: str) -> str:
 
 def write_directory(target: Path, ini: Path, url_without_password: str) -> InitResult:
     """Write the migration directory and, unless it exists, alembic.ini (what ``init`` does)."""
-    # Everything that can fail on bad input (the ini text) is made before the first write.
+    # Everything that can fail on bad input (the ini text) is made before the first write. Our ini
+    # is in place before alembic.command.init runs, so Alembic keeps it rather than rendering its own.
     ini_text = None if ini.exists() else alembic_ini(target, ini, url_without_password)
-    (target / "versions").mkdir(parents=True, exist_ok=True)
-    files = {"env.py": ENV_PY, "script.py.mako": script_mako(), "README": README}
-    for name, text in files.items():
-        (target / name).write_text(text)
     if ini_text is not None:
         ini.write_text(ini_text)
+    try:
+        _alembic_init(target, ini)
+    except BaseException:
+        if ini_text is not None:
+            ini.unlink(missing_ok=True)
+        raise
+    shutil.copyfile(script_mako(), target / "script.py.mako")
+    shutil.copyfile(support_file(), target / SUPPORT)
     note = None if ini_text is not None else _elsewhere(ini, target)
-    return InitResult(str(target), (*files, "versions/"), str(ini), ini_text is not None, note)
+    return InitResult(str(target), (*WRITTEN, "versions/"), str(ini), ini_text is not None, note)
+
+
+def _alembic_init(target: Path, ini: Path) -> None:
+    import argparse
+    import contextlib
+    import io
+
+    from alembic import command
+    from alembic.config import Config
+
+
+    class TemplateConfig(Config):
+        def get_template_directory(self) -> str:
+            return str(TEMPLATES)
+
+    config = TemplateConfig(str(ini), stdout=io.StringIO(), cmd_opts=argparse.Namespace(quiet=True))
+    # Alembic's ScriptDirectory copies the files with "Generating ... done", whatever the Config says.
+    with contextlib.redirect_stdout(io.StringIO()):
+        command.init(config, str(target), template=TEMPLATE)
+
+
+def refresh(target: Path) -> InitResult:
+    """Rewrite env.py and the support file of a directory ``init`` wrote (by this or an older release)."""
+    if not own_env(target):
+        raise ConfigurationError(
+            f"{target / 'env.py'} was not written by %migrate init, so --refresh leaves it alone: "
+            "it rewrites only the env.py %migrate init writes"
+        )
+    before = support_format(target)
+    shutil.copyfile(TEMPLATES / TEMPLATE / "env.py", target / "env.py")
+    shutil.copyfile(support_file(), target / SUPPORT)
+    was = f"format {before}" if before is not None else "the format before support files"
+    note = f"Rewrote env.py and {SUPPORT} (was {was}, now format {support.FORMAT})."
+    return InitResult(str(target), ("env.py", SUPPORT), "", False, note)
+
+
+def support_format(directory: Path) -> int | None:
+    """The format named in the first line of the directory's support file; None without one."""
+    try:
+        with (directory / SUPPORT).open(encoding="utf-8") as handle:
+            found = _FORMAT.match(handle.readline())
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(found.group(1)) if found else None
+
+
+def stale_note(directory: Path) -> str | None:
+    """A one-line note when ``init`` wrote the directory with an older release, else None."""
+    if not own_env(directory):
+        return None
+    found = support_format(directory)
+    if found == support.FORMAT:
+        return None
+    what = f"format {found}" if found is not None else "no sakyum_env_support.py"
+    return (
+        f"Note: {directory}/env.py was written by an older sakyum-magic ({what}; this release writes "
+        f"format {support.FORMAT}): %migrate init --refresh rewrites env.py and {SUPPORT} (the alembic "
+        "CLI may lock and log differently until then)."
+    )
 
 
 def _elsewhere(ini: Path, target: Path) -> str | None:

@@ -87,6 +87,7 @@ OPTIONS: dict[str, Option] = {
         "--rename-table", action="append", type=_table_rename, metavar="OLD:NEW", default=[]
     ),
     "purge": option("--purge", action="store_true"),
+    "refresh": option("--refresh", action="store_true"),
     "rev_range": option("-r", "--rev-range"),
     "indicate_current": option("-i", "--indicate-current", action="store_true"),
     "resolve_dependencies": option("--resolve-dependencies", action="store_true"),

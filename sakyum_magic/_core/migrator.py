@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._authoring.newfiles import undo_new_files, writable
 from .._authoring.scripts import history_range
+from .._authoring.template import refresh as refresh_directory
 from .._authoring.template import write_directory
 from .._features.diff import directives_hook
 from .._guards.safety import Rename, parse_renames
@@ -68,13 +69,20 @@ class Migrator(Bound):
 
     # -- commands that write files --------------------------------------------------------
 
-    def init(self, directory: str | Path | None = None) -> InitResult:
+    def init(self, directory: str | Path | None = None, refresh: bool = False) -> InitResult:
         """Create a migration directory and alembic.ini, like ``alembic init``.
 
         :param directory: the directory to create (default: the bound one).
+        :param refresh: rewrite env.py and sakyum_env_support.py of a directory init wrote before
+            (by this or an older release), leaving the revisions and alembic.ini as they are.
         """
         target = Path(directory) if directory is not None else self.directory
         check_path(target)
+        if refresh:
+            with writable():
+                result = refresh_directory(target)
+            self.directory = target
+            return result
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise ConfigurationError(
                 f"{target} already exists and is not empty: choose another directory "

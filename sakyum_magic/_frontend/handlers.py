@@ -91,6 +91,8 @@ def _run(magics: Magics, command: Command, args: argparse.Namespace) -> Any:
     migrator = magics.migrator
     try:
         with migrator.no_new_database_on_error():
+            if command.runs_env_py:
+                session.note_older_env(magics)
             if command.needs_metadata(args, migrator):
                 session.require_metadata(magics)
             with _x_arguments(migrator, args.x if command.runs_env_py else ()):

@@ -68,6 +68,7 @@ class MigrateMagics(Magics):
         self.cell_id: str | None = None  # the notebook's id of the cell running, when it sends one
         self.completion_names: Any = None  # completion_index.BackgroundValue, made on the first Tab
         self.lines_run = 0  # %migrate lines and cells run so far
+        self.checked_directories: set[str] = set()  # directories whose env.py's release was checked
         if shell is not None:
             for event, callback in self._cell_events():
                 shell.events.register(event, callback)

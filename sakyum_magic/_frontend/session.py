@@ -166,6 +166,21 @@ def require_metadata(magics: Magics) -> None:
     )
 
 
+def note_older_env(magics: Magics) -> None:
+    """Once per directory and session: a directory ``init`` wrote with an older release is named,
+    with the way to refresh it."""
+    from .._authoring.template import stale_note
+    from .._display.render import note
+
+    directory = magics.migrator.directory
+    if str(directory) in magics.checked_directories:
+        return
+    magics.checked_directories.add(str(directory))
+    found = stale_note(directory)
+    if found is not None:
+        show(magics, note(found, "warning"))
+
+
 def namespace(magics: Magics) -> dict[str, Any]:
     """The user namespace of the shell the magic belongs to."""
     return magics.shell.user_ns if magics.shell is not None else {}

@@ -1,23 +1,22 @@
 """The applied-at log: when each revision was applied, by whom, how long it took, and whether it failed.
 
-Every upgrade, downgrade and stamp step adds a row to :data:`LOG_TABLE` in the same database, in the same
-transaction as its version update (an ``on_version_apply`` hook), so the log and the version table never
-disagree; a step that failed is logged after its rollback, on a connection of its own. The env.py that
-``%migrate init`` writes logs the same way when the plain ``alembic`` CLI runs it (its own copy of the table
-and rows, in :mod:`sakyum_magic._authoring.template_audit`, which a test keeps equal to this one), and any
-other env.py gets the log when the magic runs it.
+Every upgrade, downgrade and stamp step adds a row to :data:`LOG_TABLE` in the same database, in the
+same transaction as its version update (an ``on_version_apply`` hook), so the log and the version
+table never disagree; a step that failed is logged after its rollback, on a connection of its own.
+The env.py that ``%migrate init`` writes logs the same way when the plain ``alembic`` CLI runs it
+(the table and rows are :mod:`sakyum_magic._guards.sakyum_env_support`'s, which init copies beside env.py).
+The log is kept only where it was invited (see :func:`sakyum_magic._core.bound.Bound.target`): in a
+database whose directory ``%migrate init`` wrote, or where the user turned it on.
 """
 
 from __future__ import annotations
 
-import getpass
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .._run.database import LOG_TABLE
+from . import sakyum_env_support as support
+from .sakyum_env_support import LOG_TABLE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,25 +44,9 @@ class LogEntry:
     tool: str
 
 
-@cache
 def table() -> Table:
     """The log table (created on first use); one Table object, so its statements compile once."""
-    import sqlalchemy as sa
-
-    return sa.Table(
-        LOG_TABLE,
-        sa.MetaData(),
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("applied_at", sa.String(40), nullable=False),
-        sa.Column("revision", sa.String(255), nullable=False),
-        sa.Column("from_revision", sa.String(255), nullable=False),
-        sa.Column("to_revision", sa.String(255), nullable=False),
-        sa.Column("direction", sa.String(16), nullable=False),
-        sa.Column("seconds", sa.Float, nullable=True),
-        sa.Column("ok", sa.Boolean, nullable=False),
-        sa.Column("who", sa.String(255), nullable=False),
-        sa.Column("tool", sa.String(64), nullable=False),
-    )
+    return support.log_table()
 
 
 TURN_OFF = "turn the applied-at log off (%config MigrateMagics.audit = False, or Migrator(audit=False))"
@@ -109,30 +92,16 @@ def _present(connection: Connection) -> bool:
     return True
 
 
-@cache
-def _who() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name for this uid (a container)
-        return "unknown"
-
-
 def _row(
     revision: str, before: str, after: str, direction: str, seconds: float | None, ok: bool
 ) -> dict[str, Any]:
+    return support.log_row(revision, before, after, direction, seconds, ok, _tool())
+
+
+def _tool() -> str:
     from .. import __version__
 
-    return {
-        "applied_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "revision": revision,
-        "from_revision": before,
-        "to_revision": after,
-        "direction": direction,
-        "seconds": seconds,
-        "ok": ok,
-        "who": _who(),
-        "tool": f"{TOOL} {__version__}",
-    }
+    return f"{TOOL} {__version__}"
 
 
 class Logger:
@@ -165,11 +134,8 @@ class Logger:
 
     def _step_row(self, step: Any) -> dict[str, Any]:
         direction = self.direction if self.direction == "stamp" else ("up" if step.is_upgrade else "down")
-        before = ", ".join(step.source_revision_ids) or "base"
-        after = ", ".join(step.destination_revision_ids) or "base"
-        revision = getattr(step, "up_revision_id", None) or ", ".join(step.up_revision_ids) or "base"
         seconds = round(time.perf_counter() - self._started, 4)
-        return _row(revision, before, after, direction, seconds, True)
+        return support.step_row(step, direction, seconds, _tool())
 
 
 def log_failure(engine: Engine, revision: str, before: str, direction: str) -> None:

@@ -12,8 +12,9 @@ holds two locks, always in this order:
    on MySQL and MariaDB, and on SQLite the lock files of :mod:`sakyum_magic._guards.lockfiles` (by real path
    and by device and inode, so symlinks and hard links to one file wait for each other).
 
-The env.py that ``%migrate init`` writes takes the same lock (same key, name and files) when the plain
-``alembic`` CLI runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
+The lock's code lives in :mod:`sakyum_magic._guards.sakyum_env_support`, which ``%migrate init`` copies beside
+its env.py: that env.py takes the same lock (same key, name and files) when the plain ``alembic`` CLI
+runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
 its connection in ``Config.attributes`` and env.py takes nothing more.
 
 A waiter says at once whom it waits for, then again every ``PROGRESS_EVERY`` seconds, through
@@ -28,17 +29,17 @@ the work already done and reports that nothing is left to do.
 
 from __future__ import annotations
 
-import hashlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .._core.binding import mask_url
 from .._core.errors import DatabaseError
 from .._core.settings import LOCK_TIMEOUT
-from .lockfiles import PROGRESS_EVERY, OnWait, Wait, holder_tag, logger, sqlite_lock
+from . import sakyum_env_support as support
+from .lockfiles import PROGRESS_EVERY, TOOL, OnWait, Wait, logger, sqlite_lock
+from .sakyum_env_support import LOCK_NAME, MYSQL_HOLDER, PG_HOLDER, advisory_key, mysql_lock_name
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -48,27 +49,18 @@ if TYPE_CHECKING:
 __all__ = [
     "LOCK_NAME",
     "LOCK_TIMEOUT",
+    "MYSQL_HOLDER",
+    "PG_HOLDER",
     "PROGRESS_EVERY",
+    "advisory_key",
     "alembic_context",
     "database_lock",
     "migration_lock",
+    "mysql_lock_name",
 ]
-
-LOCK_NAME = "sakyum_magic.migrate"
 
 # Module-level on purpose: what it guards, Alembic's context and op proxies, is module-level too.
 _ALEMBIC_CONTEXT = threading.RLock()
-
-# Who holds the advisory lock: the granted pg_locks row of the key, with its session.
-PG_HOLDER = """\
-SELECT l.pid, a.application_name, host(a.client_addr), a.backend_start, a.state_change
-FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-  AND l.classid::bigint = :high AND l.objid::bigint = :low
-  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-LIMIT 1"""
-SET_NAME = "SELECT set_config('application_name', :v, false)"
-MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
 
 
 @contextmanager
@@ -109,13 +101,14 @@ def database_lock(
     return lock(engine, Wait(mask_url(engine.url), timeout, on_wait or logger.warning, every))
 
 
-# -- the rules env.py repeats (tests/test_locking.py checks that both give the same answers) --------
-# (and sqlite_path_lock, sqlite_identity_lock in lockfiles.py)
+# -- PostgreSQL, MySQL and MariaDB: the lock code of sakyum_env_support, on a connection of our own --
 
 
-def advisory_key(name: str = LOCK_NAME) -> int:
-    """A stable signed 64-bit key for ``pg_advisory_lock`` (advisory locks are per database)."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+@contextmanager
+def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
+    key = advisory_key(lock_name(engine))
+    with _lock_connection(engine) as connection, support.postgres_lock(connection, wait, TOOL, key):
+        yield
 
 
 def lock_name(engine: Engine) -> str:
@@ -127,117 +120,10 @@ def lock_name(engine: Engine) -> str:
     return LOCK_NAME if schema is None else f"{LOCK_NAME}:{schema}"
 
 
-def mysql_lock_name(database: str) -> str:
-    """GET_LOCK names are server-wide, so the database's name goes into it (64 characters at most)."""
-    return f"{LOCK_NAME}:{database}"[:64]
-
-
-# -- PostgreSQL ------------------------------------------------------------------------------------
-
-
-@contextmanager
-def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
-    from sqlalchemy import text
-
-    key = advisory_key(lock_name(engine))
-    with _lock_connection(engine) as connection:
-        wait.until(lambda seconds: _pg_attempt(connection, key, seconds), lambda: _pg_holder(connection, key))
-        with connection.begin():
-            # Our name in pg_stat_activity is how a waiter learns our process id and host.
-            previous = connection.execute(text("SHOW application_name")).scalar()
-            connection.execute(text(SET_NAME), {"v": pg_holder_name(holder_tag())})
-        try:
-            yield
-        finally:
-            with connection.begin():
-                connection.execute(text(SET_NAME), {"v": previous})
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-
-
-def pg_holder_name(tag: dict[str, Any]) -> str:
-    """The application_name a PostgreSQL lock holder shows (63 characters at most)."""
-    since = time.strftime("%H:%M:%S", time.localtime(float(tag["since"])))
-    return f"{tag['tool']} pid {tag['pid']} since {since} on {tag['host']}"[:63]
-
-
-def _pg_attempt(connection: Connection, key: int, seconds: float) -> bool:
-    from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
-
-    try:
-        with connection.begin():
-            if seconds <= 0:
-                query = text("SELECT pg_try_advisory_lock(:key)")
-                return bool(connection.execute(query, {"key": key}).scalar())
-            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
-            connection.execute(text(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 1)}ms'"))
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            return True
-    except DBAPIError as exc:
-        if not _lock_timed_out(exc):
-            raise
-        return False
-
-
-def _lock_timed_out(exc: Any) -> bool:
-    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return bool(code == "55P03" or "lock timeout" in str(exc.orig).lower())
-
-
-def _pg_holder(connection: Connection, key: int) -> str:
-    from sqlalchemy import text
-
-    unsigned = key & 0xFFFFFFFFFFFFFFFF
-    with connection.begin():
-        row = connection.execute(
-            text(PG_HOLDER), {"high": unsigned >> 32, "low": unsigned & 0xFFFFFFFF}
-        ).first()
-    if row is None:
-        return "a session that has just released it"
-    pid, application, client, started, _changed = row
-    who = f" ({application})" if application else ""
-    source = f" from {client}" if client else ""
-    connected = f", connected at {started:%H:%M:%S}" if started is not None else ""
-    return f"PostgreSQL server process {pid}{who}{source}{connected}"
-
-
-# -- MySQL and MariaDB -----------------------------------------------------------------------------
-
-
 @contextmanager
 def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
-    from sqlalchemy import text
-
-    with _lock_connection(engine) as connection:
-        name = mysql_lock_name(connection.execute(text("SELECT DATABASE()")).scalar() or "")
-        connection.commit()
-        wait.until(
-            lambda seconds: _mysql_attempt(connection, name, seconds), lambda: _mysql_holder(connection, name)
-        )
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
-            connection.commit()
-
-
-def _mysql_attempt(connection: Connection, name: str, seconds: float) -> bool:
-    from sqlalchemy import text
-
-    got = connection.execute(text("SELECT GET_LOCK(:name, :timeout)"), {"name": name, "timeout": seconds})
-    connection.commit()
-    return got.scalar() == 1
-
-
-def _mysql_holder(connection: Connection, name: str) -> str:
-    from sqlalchemy import text
-
-    row = connection.execute(text(MYSQL_HOLDER), {"name": name}).first()
-    connection.commit()
-    if row is None:
-        return "a connection this user cannot see, or one that has just released it"
-    since = time.strftime("%H:%M:%S", time.localtime(time.time() - float(row[2] or 0)))
-    return f"MySQL connection {row[0]} from {row[1]}, idle since {since}"
+    with _lock_connection(engine) as connection, support.mysql_lock(connection, wait):
+        yield
 
 
 # -- after a failure --------------------------------------------------------------------------------

@@ -16,17 +16,17 @@ from .._core.binding import mask_url, parse_url, scrub
 from .._core.compat import postgres_scheme
 from .._core.errors import ConfigurationError, DatabaseError
 from .._core.refusals import connect_error
+from .._guards.sakyum_env_support import LOG_TABLE as LOG_TABLE
+from .._guards.sakyum_env_support import MARKER_TABLE as MARKER_TABLE
+from .._guards.sakyum_env_support import OWN_TABLES as OWN_TABLES
+from .._guards.sakyum_env_support import make_sqlite_ddl_transactional
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
 
 VERSION_TABLE = "alembic_version"
-MARKER_TABLE = "sakyum_in_progress"
-"""Notes of revisions in progress where DDL commits at once (see :mod:`sakyum_magic._guards.markers`)."""
-LOG_TABLE = "sakyum_migration_log"
-"""The applied-at log (see :mod:`sakyum_magic._guards.audit`)."""
-OWN_TABLES = frozenset({MARKER_TABLE, LOG_TABLE})
-"""Tables the package keeps in the user's database: never a model's, never offered to drop."""
+# The package's own tables (the applied-at log of _guards/audit.py, the notes of _guards/markers.py):
+# never a model's, never offered to drop.
 WRITER_OPTION = "sakyum_writer"
 """Execution option marking a migration connection: on SQLite its transactions BEGIN IMMEDIATE."""
 SCHEMA_OPTION = "sakyum_schema"
@@ -76,7 +76,10 @@ def create_engine(url: URL, schema: str | None = None) -> Engine:
             f"cannot use the database URL {mask_url(url)!r}: {scrub(str(exc), url)}"
         ) from exc
     if is_transactional_sqlite(engine):
-        _make_sqlite_ddl_transactional(engine)
+        # A migration's first statement reads the version table; with a deferred BEGIN its first
+        # write then fails at once ("database is locked") if another connection is writing, while
+        # IMMEDIATE waits out the busy timeout: migration connections (WRITER_OPTION) get IMMEDIATE.
+        make_sqlite_ddl_transactional(engine, WRITER_OPTION)
     return engine
 
 
@@ -191,30 +194,6 @@ def require_database_file(url: str | URL | None) -> None:
 def is_transactional_sqlite(engine: Engine) -> bool:
     """Whether ``engine`` is a SQLite engine on which SQLAlchemy, not the driver, opens transactions."""
     return bool(engine.dialect.name == "sqlite" and engine.dialect.driver in {"pysqlite", "aiosqlite"})
-
-
-def _make_sqlite_ddl_transactional(engine: Engine) -> None:
-    from sqlalchemy import event
-
-    @event.listens_for(engine, "connect")
-    def _driver_autocommit(dbapi_connection: Any, _record: Any) -> None:
-        # The driver would autocommit each CREATE/ALTER; SQLAlchemy's BEGIN below takes over instead.
-        # Foreign keys stay off: inside a transaction the pragma is a no-op, and a batch rebuild of a
-        # parent table with them on would cascade-delete the child rows.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()  # a cursor, as aiosqlite's adapted connection has no execute()
-        cursor.execute("PRAGMA foreign_keys=OFF")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        # autocommit_block() (VACUUM and friends) must not get a BEGIN.
-        options = connection.get_execution_options()
-        if options.get("isolation_level") != "AUTOCOMMIT":
-            # A migration's first statement reads the version table; with a deferred BEGIN its first
-            # write then fails at once ("database is locked") if another connection is writing,
-            # while IMMEDIATE waits out the busy timeout. Plain reads keep the deferred BEGIN.
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITER_OPTION) else "BEGIN")
 
 
 @contextmanager
