@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from IPython.core.error import UsageError
 
 from sakyum_magic import MigrationError, Migrator, SakyumError
-from sakyum_magic.database import LOG_TABLE, OWN_TABLES
+from sakyum_magic._run.database import LOG_TABLE, OWN_TABLES
 from tests.directories import Made, Templates, load_flask_app, make
 from tests.revisions import sync_url
 from tests.shells import migrate, one_line_error

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from sakyum_magic import MigrationError, Migrator
-from sakyum_magic.database import OWN_TABLES
+from sakyum_magic._run.database import OWN_TABLES
 from tests.directories import ini_value, set_option, versions
 from tests.revisions import sync_url
 from tests.shells import alembic

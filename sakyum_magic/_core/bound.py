@@ -47,7 +47,8 @@ class Bound:
     :param ini: alembic.ini, read when present and written by :meth:`init`.
     :param progress: show a progress bar when a run has many revisions.
     :param x_arguments: ``KEY=VALUE`` strings for env.py's ``context.get_x_argument()`` (``alembic -x``).
-    :param audit: log each applied step in the database's ``sakyum_migration_log`` table.
+    :param audit: log each applied step in the database's ``sakyum_migration_log`` table; None (the
+        default): only in a database whose directory ``%migrate init`` wrote, never in another tool's.
     :param lock_timeout: seconds a run waits for another one on the same database before giving up.
     :param upgrade_lock_timeout: the database's lock timeout for each revision ``upgrade`` runs (2s);
         its ``lock_timeout`` argument overrides it.
@@ -66,7 +67,7 @@ class Bound:
         metadata_label: str | None = None,
         progress: bool = True,
         x_arguments: Sequence[str] = (),
-        audit: bool = True,
+        audit: bool | None = None,
         lock_timeout: float = LOCK_TIMEOUT,
         schema: str | None = None,
         upgrade_lock_timeout: str | None = None,
@@ -149,6 +150,7 @@ class Bound:
 
     def target(self, need_metadata: bool = False) -> envrun.Target:
         """What a run needs from this binding (see :mod:`sakyum_magic._run.execution`)."""
+        invited = envrun.own_env(self.directory)
         return envrun.Target(
             engine=self.engine(),
             url=self.parsed_url(),
@@ -156,7 +158,9 @@ class Bound:
             directory=self.directory,
             progress=self.progress,
             metadata=self._metadata_for_env() if need_metadata else None,
-            audit=self.audit,
+            # The package's own tables go only where invited: a directory init wrote, or the log on.
+            audit=invited if self.audit is None else self.audit,
+            own_tables=invited or self.audit is True,
             lock_timeout=self.lock_timeout,
             on_wait=self.on_wait,
             private=self.private,

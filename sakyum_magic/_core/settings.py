@@ -57,7 +57,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "lock_timeout", float, LOCK_TIMEOUT, "Seconds a migration waits for another one on the same database"
     ),
-    Setting("audit", bool, True, "Log each applied step in the database's sakyum_migration_log table"),
+    Setting(
+        "audit",
+        bool,
+        None,
+        "Log each applied step in the database's sakyum_migration_log table: True, False, or None "
+        "(the default) for only where %migrate init wrote the directory",
+        True,
+    ),
     Setting(
         "upgrade_lock_timeout",
         str,

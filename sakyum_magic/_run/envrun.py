@@ -47,6 +47,9 @@ class Target:
     progress: bool = False
     metadata: Any = None
     audit: bool = True
+    own_tables: bool = True
+    """Whether the package may keep its tables here (the log, notes of unfinished revisions): where
+    ``%migrate init`` wrote the directory, or where the log was turned on."""
     lock_timeout: float = LOCK_TIMEOUT
     on_wait: Callable[[str], None] | None = None
     private: bool = False

@@ -165,6 +165,7 @@ class _Run:
         self.target, self.name, self.strategy = target, name, strategy
         self.recorder = StepRecorder(name, total or None, target.progress, strategy.classify)
         self.watch = SchemaWatch(target.engine)
+        self.watch.active &= target.own_tables  # its notes are a table in the database
         self.config = target.config()
         self.log = (
             audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
