@@ -116,7 +116,7 @@ def refresh(target: Path) -> InitResult:
     shutil.copyfile(support_file(), target / SUPPORT)
     was = f"format {before}" if before is not None else "the format before support files"
     note = f"Rewrote env.py and {SUPPORT} (was {was}, now format {support.FORMAT})."
-    return InitResult(str(target), ("env.py", SUPPORT), "", False, note)
+    return InitResult(str(target), ("env.py", SUPPORT), "", False, note, refreshed=True)
 
 
 def support_format(directory: Path) -> int | None:

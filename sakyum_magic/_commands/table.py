@@ -261,6 +261,7 @@ COMMANDS: dict[str, Command] = {
             Migrator.init,
             positional=("directory?",),
             alembic=("init", "directory"),
+            differs={"refresh": "which refuses an existing directory; --refresh rewrites env.py and helper"},
             runs_env_py=False,
             after="sakyum_magic._frontend.session:adopt_directory",
         ),

@@ -53,6 +53,8 @@ class InitResult:
     ini: str
     ini_written: bool
     note: str | None = None
+    refreshed: bool = False
+    """``init --refresh``: only env.py and its support file were rewritten."""
 
 
 @dataclass(frozen=True)

@@ -378,7 +378,9 @@ def new_revisions(result: RevisionResult) -> ResultFrame:
 
 
 def init(result: InitResult) -> ResultText:
-    """What ``init`` created."""
+    """What ``init`` created (or, with ``--refresh``, rewrote)."""
+    if result.refreshed:
+        return ResultText(f"{result.directory}/: {result.note}")
     ini = f"wrote {result.ini}" if result.ini_written else f"kept the existing {result.ini}"
     text = f"Created {result.directory}/ ({', '.join(result.files)}) and {ini}. "
     if result.note:
