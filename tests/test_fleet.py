@@ -190,6 +190,21 @@ def test_sqlite_files_on_the_process_pool(workdir: Path) -> None:
     assert [row.target for row in queried.rows] == urls[3:6] and queried.summary() == "3 targets: 3 at head"
 
 
+def test_check_compares_each_target_with_the_models(workdir: Path) -> None:
+    urls = [f"sqlite:///{workdir / f'c{k}.db'}" for k in range(2)]
+    migrator = chain(workdir, urls[0])
+    migrator.fleet(urls, "upgrade", parallel=2)
+    models = sa.MetaData()
+    for k in (1, 2, 3):
+        sa.Table(f"t{k}", models, sa.Column("id", sa.Integer, primary_key=True))
+    migrator.metadata = models
+    assert {row.status for row in migrator.fleet(urls, "check", parallel=2).rows} == {"done"}
+    sa.Table("t4", models, sa.Column("id", sa.Integer, primary_key=True))
+    pending = migrator.fleet(urls, "check", parallel=2, continue_on_error=True)
+    assert [row.status for row in pending.rows] == ["failed", "failed"]
+    assert "1 operation(s) pending" in pending.rows[0].error
+
+
 @pytest.mark.postgres
 def test_failing_target_continue_on_error_and_max_failures(postgres_url: str, workdir: Path) -> None:
     names = [f"t{k}" for k in range(6)]
