@@ -165,6 +165,7 @@ def test_targets_refused(given: Any, words: str) -> None:
 # -- the default process pool --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sqlite_files_on_the_process_pool(workdir: Path) -> None:
     urls = [f"sqlite:///{workdir / f'shard{k}.db'}" for k in range(20)]
     migrator = chain(workdir, urls[0])
@@ -190,6 +191,7 @@ def test_sqlite_files_on_the_process_pool(workdir: Path) -> None:
     assert [row.target for row in queried.rows] == urls[3:6] and queried.summary() == "3 targets: 3 at head"
 
 
+@pytest.mark.slow
 def test_check_compares_each_target_with_the_models(workdir: Path) -> None:
     urls = [f"sqlite:///{workdir / f'c{k}.db'}" for k in range(2)]
     migrator = chain(workdir, urls[0])
@@ -206,6 +208,7 @@ def test_check_compares_each_target_with_the_models(workdir: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_failing_target_continue_on_error_and_max_failures(postgres_url: str, workdir: Path) -> None:
     names = [f"t{k}" for k in range(6)]
     make_schemas(postgres_url, names, {"t2": "poison"})
@@ -223,6 +226,7 @@ def test_failing_target_continue_on_error_and_max_failures(postgres_url: str, wo
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_a_failing_canary_stops_the_rollout(postgres_url: str, workdir: Path) -> None:
     names = [f"c{k}" for k in range(5)]
     make_schemas(postgres_url, names, {"c1": "poison"})
@@ -233,6 +237,7 @@ def test_a_failing_canary_stops_the_rollout(postgres_url: str, workdir: Path) ->
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_drift_report_and_plan(postgres_url: str, workdir: Path) -> None:
     names = ["d_head", "d_behind", "d_none", "d_unknown"]
     make_schemas(postgres_url, names)
@@ -256,6 +261,7 @@ def test_drift_report_and_plan(postgres_url: str, workdir: Path) -> None:
 
 
 @pytest.mark.postgres
+@pytest.mark.slow
 def test_a_killed_pool_worker_reports_its_target_lost(postgres_url: str, workdir: Path) -> None:
     names = ["k0", "k1"]
     make_schemas(postgres_url, names, {"k1": "victim"})
