@@ -47,6 +47,14 @@ def unversioned_tables(engine: Engine) -> tuple[str, ...]:
     return tuple(sorted(names - SKIPPED))
 
 
+def table_names(engine: Engine) -> tuple[str, ...]:
+    """The database's tables, without the version table and the package's own."""
+    from sqlalchemy import inspect
+
+    with connect(engine) as connection:
+        return tuple(sorted(set(inspect(connection).get_table_names()) - SKIPPED))
+
+
 def baseline(migrator: Migrator) -> Baseline | None:
     """The one-line hint for an unversioned database with tables, or None when it is not one."""
     from .._core.binding import mask_url
@@ -91,9 +99,13 @@ def matching_revision(migrator: Migrator) -> str | None:
         revisions = [s.revision for s in upgrade_order(migrator.script_directory())]
         if not revisions:
             return found
+        wanted = set(unversioned_tables(migrator.engine()))
         with scratch_migrator(migrator, migrator.bound_elsewhere) as scratch:
             for revision in revisions:
                 scratch.upgrade(revision)
+                # The same tables first (one query), the whole comparison only then.
+                if set(table_names(scratch.engine())) != wanted:
+                    continue
                 if same_schema(migrator.engine(), reflected(scratch.engine())):
                     found = revision
     except SakyumError:
