@@ -441,11 +441,23 @@ def as_metadata(value: Any) -> MetaData:
 
 
 def metadata_from(spec: str | None) -> MetaData | list[MetaData] | None:
-    """The models named by ``sakyum_metadata = package.module:attribute`` (a list of them too)."""
+    """The models named by ``sakyum_metadata = package.module:attribute`` (a list of them too); the
+    attribute may be a dotted path (``models:db.Model.metadata``)."""
     if not spec:
         return None
     module_name, _, attribute = spec.partition(":")
-    value = getattr(importlib.import_module(module_name), attribute or "metadata")
+    value, reached = importlib.import_module(module_name), module_name
+    for name in (attribute or "metadata").split("."):
+        if not hasattr(value, name):
+            from alembic.util import CommandError
+
+            raise CommandError(
+                f"sakyum_metadata = {spec} in alembic.ini: {reached} has no {name!r}; name a MetaData, "
+                "a declarative base or a Flask-SQLAlchemy db (module:attribute, or a dotted path such as "
+                "models:db.Model.metadata)"
+            )
+        value = getattr(value, name)
+        reached += f"{':' if reached == module_name else '.'}{name}"
     if isinstance(value, list | tuple):
         return [as_metadata(item) for item in value]
     return as_metadata(value)

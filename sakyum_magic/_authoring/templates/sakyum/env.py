@@ -92,7 +92,8 @@ def run_from_cli() -> None:
         raise CommandError(f"audit is {exc}: -x audit=false, or sakyum_audit = false") from exc
     timeout = support.seconds(x_option("lock_timeout", "sakyum_lock_timeout"), support.LOCK_TIMEOUT)
     engine = support.cli_engine(config.get_section(config.config_ini_section, {}), database_url())
-    extra: dict[str, Any] = {"transactional_ddl": True} if engine.dialect.name == "sqlite" else {}
+    # pysqlite: cli_engine() gave it the transactional-DDL recipe, so Alembic may rely on it.
+    extra: dict[str, Any] = {"transactional_ddl": True} if engine.dialect.driver == "pysqlite" else {}
     step_log = support.StepLog(engine, TOOL) if audit else None
     if step_log is not None:
         step_log.watch(context.script)
