@@ -1,6 +1,7 @@
-"""Round trips per revision on PostgreSQL, counted on the wire (libpq's protocol trace of psycopg 3):
+"""Round trips per revision. On PostgreSQL counted on the wire (libpq's protocol trace of psycopg 3):
 the log row and the flush deferral travel with the version update, so a revision costs plain
-Alembic's round trips plus its own BEGIN and COMMIT (one transaction per revision)."""
+Alembic's round trips plus its own BEGIN and COMMIT (one transaction per revision). On MariaDB
+counted as statements and commits."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import sqlalchemy as sa
 
 from sakyum_magic import Migrator
 from tests.revisions import version, write
-
-pytestmark = pytest.mark.postgres
 
 
 def table_chain(directory: Path, count: int) -> None:
@@ -99,6 +98,7 @@ def per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callabl
     return (counts[2] - counts[1]) / 3
 
 
+@pytest.mark.postgres
 def test_a_revision_costs_plain_alembics_round_trips_plus_its_commit(
     workdir: Path, postgres_url: str
 ) -> None:
@@ -120,3 +120,57 @@ def test_a_revision_costs_plain_alembics_round_trips_plus_its_commit(
     # plain: CREATE TABLE and the version UPDATE; here BEGIN, CREATE TABLE, the version UPDATE carrying
     # the log row and the flush deferral, COMMIT.
     assert (plain, magic) == (2, 4)
+
+
+@contextlib.contextmanager
+def statements_and_commits() -> Iterator[list[str]]:
+    """Every statement a cursor sends, and every COMMIT, on any engine of this process meanwhile (on
+    MySQL/MariaDB each is one round trip: a transaction begins with its first statement)."""
+    from sqlalchemy.engine import Engine
+
+    sent: list[str] = []
+
+    def statement(conn: Any, cursor: Any, text: str, *_: Any) -> None:
+        sent.append(text)
+
+    def commit(conn: Any) -> None:
+        sent.append("COMMIT")
+
+    sa.event.listen(Engine, "before_cursor_execute", statement)
+    sa.event.listen(Engine, "commit", commit)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(Engine, "before_cursor_execute", statement)
+        sa.event.remove(Engine, "commit", commit)
+
+
+def mysql_per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callable[[], Any]) -> float:
+    counts = []
+    for target in ("r1", "r3", "r6"):
+        with statements_and_commits() as sent:
+            upgrade(target)()
+        counts.append(len(sent))
+        downgrade()
+    return (counts[2] - counts[1]) / 3
+
+
+@pytest.mark.mysql
+def test_mariadb_round_trips_per_revision(workdir: Path, mysql_url: str) -> None:
+    from alembic import command
+
+    migrator = Migrator(url=mysql_url)
+    migrator.init()
+    table_chain(migrator.directory, 6)
+    magic = mysql_per_revision(
+        lambda target: lambda: migrator.upgrade(target, allow_lint=True), lambda: migrator.downgrade("base")
+    )
+    migrator.dispose()
+    config = plain_config(workdir, mysql_url)
+    table_chain(workdir / "plain", 6)
+    plain = mysql_per_revision(
+        lambda target: lambda: command.upgrade(config, target), lambda: command.downgrade(config, "base")
+    )
+    # plain (Alembic commits each revision on MySQL): CREATE TABLE, the version UPDATE, COMMIT; here
+    # also the note (with the columns it reads) before the DDL, its DELETE and the log row.
+    assert (plain, magic) == (3, 6)
