@@ -241,10 +241,11 @@ def test_each_footer_line_says_what_the_command_table_says() -> None:
         elif command.nearest is not None:
             shape = command.nearest(None) if callable(command.nearest) else command.nearest
             assert line.startswith(f"nearest alembic command: `alembic {shape[0]}"), line
-            assert nearest.get(name) == shape[0], (name, nearest)
+            assert nearest.get(name) == shape[0], f"README: name `{name}`'s nearest, `alembic {shape[0]}`"
             assert command.unlike and line.endswith(f"({command.unlike})")  # says how it differs
         else:
-            assert line.startswith("no alembic equivalent") and name in none, (name, none)
+            assert line.startswith("no alembic equivalent"), line
+            assert name in none, f"README: add `{name}` to the commands where it 'says there is none'"
     assert set(nearest) | none == {n for n, c in COMMANDS.items() if c.alembic is None}
 
 
