@@ -65,6 +65,29 @@ def test_a_bar_inside_another_is_silent() -> None:
         assert off.view is None
 
 
+def test_on_a_terminal_the_main_thread_draws_and_a_worker_thread_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import threading
+
+    main, other = os.openpty()
+    with os.fdopen(other, "w") as terminal:
+        monkeypatch.setattr("sys.stdout", terminal)  # a real pseudo-terminal: isatty() holds
+        views: list[object] = []
+
+        def run() -> None:
+            with progress.progress(3, "upgrade") as bar:
+                views.append(bar.view)
+
+        run()
+        worker = threading.Thread(target=run)
+        worker.start()
+        worker.join()
+    os.close(main)
+    assert isinstance(views[0], TerminalView) and views[1] is None
+
+
 def test_outside_a_kernel_and_a_terminal_nothing_is_drawn(capsys: pytest.CaptureFixture[str]) -> None:
     with progress.progress(3, "upgrade") as bar:
         assert bar.view is None  # pytest's captured stdout is no terminal

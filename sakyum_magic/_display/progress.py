@@ -98,8 +98,14 @@ def progress(total: int | None, label: str, enabled: bool = True) -> Iterator[Ba
 
 
 def _view() -> View | None:
-    """The view for where this code runs (see the module's docstring)."""
+    """The view for where this code runs (see the module's docstring); none off the main thread (the
+    runs of a fleet in worker threads: output from there lands in whichever cell runs at the time)."""
+    import threading
+
     from IPython import get_ipython
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
 
     shell = get_ipython()
     if shell is not None and getattr(shell, "kernel", None) is not None:
