@@ -144,3 +144,35 @@ def test_the_session_setting_sets_the_timeouts(postgres_url: str, shell: Any) ->
     sql = table.sql
     assert sql.count("SET LOCAL lock_timeout = '3000ms'") == 2
     assert sql.count("SET LOCAL statement_timeout = '120000ms'") == 2  # the flag over the setting
+
+
+@pytest.mark.postgres
+def test_the_alembic_cli_takes_the_timeouts_as_x_arguments(postgres_url: str, workdir: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    _migrator, safe, _alter = at_base(postgres_url)
+    holder = sa.create_engine(postgres_url).connect()
+    transaction = holder.begin()
+    holder.exec_driver_sql("SELECT * FROM big")
+    environment = {**os.environ, "DATABASE_URL": postgres_url}
+    command = [sys.executable, "-m", "alembic", "-x", "upgrade_lock_timeout=1s", "upgrade", "head"]
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            command, cwd=workdir, env=environment, capture_output=True, text=True, check=False
+        )
+        took = time.monotonic() - started
+    finally:
+        transaction.rollback()
+        holder.close()
+    assert done.returncode != 0 and "lock timeout" in done.stderr, done.stderr[-500:]
+    assert took < 15, took
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == safe
+    engine.dispose()
+    bad = [*command[:3], "-x", "upgrade_lock_timeout=soon", "upgrade", "head"]
+    done = subprocess.run(bad, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    assert "a duration such as 2s" in done.stderr

@@ -1,4 +1,4 @@
-# sakyum-magic env.py support, format 2 (`%migrate init --refresh` rewrites this file and env.py)
+# sakyum-magic env.py support, format 3 (`%migrate init --refresh` rewrites this file and env.py)
 """The migration lock, the applied-at log and SQLite's transactional DDL, shared by env.py and %migrate.
 
 ``%migrate init`` copies this file unchanged beside the env.py it writes, and sakyum_magic imports
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from sqlalchemy import MetaData, Table
     from sqlalchemy.engine import Connection, Engine
 
-FORMAT = 2
+FORMAT = 3
 """This file's format, in its first line; a directory holding an older one is offered a refresh."""
 HEADER = "# sakyum-magic env.py support, format "
 
@@ -419,6 +419,64 @@ def seconds(value: str | None, default: float) -> float:
         from alembic.util import CommandError
 
         raise CommandError(f"lock_timeout is a number of seconds, not {value!r}") from None
+
+
+# -- the database's own timeouts (upgrade --lock-timeout; -x upgrade_lock_timeout=2s) -----------------
+
+_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
+
+
+def duration(text: str) -> float:
+    """``2s``, ``500ms``, ``15min``, ``1h`` or a number of seconds; ValueError otherwise."""
+    value = text.strip().lower()
+    number = value.rstrip("abcdefghijklmnopqrstuvwxyz").strip()
+    unit = value[len(number) :].strip() or "s"
+    if unit not in _UNITS or not number:
+        raise ValueError(f"a duration such as 2s, 500ms or 15min, not {text!r}")
+    return float(number) * _UNITS[unit]
+
+
+def timeout_statements(
+    dialect: str, mariadb: bool, lock: float | None, statement: float | None, scope: str
+) -> list[str]:
+    """The statements that set the lock and statement timeouts; ``scope`` is ``LOCAL`` (PostgreSQL:
+    until the transaction ends) or ``SESSION``. MySQL and MariaDB set them for the session."""
+    found = []
+    if dialect == "postgresql":
+        if lock is not None:
+            found.append(f"SET {scope} lock_timeout = '{max(int(lock * 1000), 1)}ms'")
+        if statement is not None:
+            found.append(f"SET {scope} statement_timeout = '{max(int(statement * 1000), 1)}ms'")
+    elif dialect == "mysql":
+        if lock is not None:
+            found.append(f"SET SESSION lock_wait_timeout = {max(round(lock), 1)}")
+            found.append(f"SET SESSION innodb_lock_wait_timeout = {max(round(lock), 1)}")
+        if statement is not None:
+            found.append(
+                f"SET SESSION max_statement_time = {statement:g}"
+                if mariadb
+                else f"SET SESSION max_execution_time = {max(int(statement * 1000), 1)}"
+            )
+    return found
+
+
+def set_timeouts(connection: Connection, option: Callable[[str, str], str | None]) -> None:
+    """The alembic CLI (``-x upgrade_lock_timeout=2s -x upgrade_statement_timeout=15min``, or
+    ``sakyum_upgrade_lock_timeout = 2s`` in alembic.ini; ``option`` reads them): the timeouts set for the
+    session before the run, committed so that Alembic begins its own transactions."""
+    from alembic.util import CommandError
+
+    lock = option("upgrade_lock_timeout", "sakyum_upgrade_lock_timeout")
+    statement = option("upgrade_statement_timeout", "sakyum_upgrade_statement_timeout")
+    try:
+        limits = [duration(v) if v else None for v in (lock, statement)]
+    except ValueError as exc:
+        raise CommandError(f"upgrade_lock_timeout / upgrade_statement_timeout: {exc}") from None
+    mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
+    for text in timeout_statements(connection.dialect.name, mariadb, limits[0], limits[1], "SESSION"):
+        connection.exec_driver_sql(text)
+    if connection.in_transaction():
+        connection.commit()
 
 
 # -- what env.py asks for --------------------------------------------------------------------------

@@ -17,51 +17,37 @@ from .._core.errors import ConfigurationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|min|m|h)?\s*$", re.I)
 LOCK_TIMEOUT_STATES = {"55P03"}  # PostgreSQL lock_not_available
 MYSQL_LOCK_WAIT = 1205  # ER_LOCK_WAIT_TIMEOUT (lock_wait_timeout, innodb_lock_wait_timeout)
 
 
 def seconds(text: str | float | None, name: str) -> float | None:
     """``2s``, ``1500ms``, ``15min``, ``1h`` or a number of seconds; None stays None."""
+    from .._guards.sakyum_env_support import duration
+
     if text is None or text == "":
         return None
     if isinstance(text, int | float):
         return float(text)
-    found = _DURATION.match(text)
-    if not found:
-        raise ConfigurationError(f"{name} {text!r}: give a duration such as 2s, 500ms or 15min")
-    return float(found[1]) * _UNITS[(found[2] or "s").lower()]
+    try:
+        return duration(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
 
 
 def statements(
     engine: Engine, lock_timeout: float | None, statement_timeout: float | None
 ) -> tuple[str, ...]:
     """What to run at the start of each revision's transaction to set the timeouts."""
+    from .._guards.sakyum_env_support import timeout_statements
+
     dialect = engine.dialect.name
-    found = []
-    if dialect == "postgresql":
-        if lock_timeout is not None:
-            found.append(f"SET LOCAL lock_timeout = '{max(int(lock_timeout * 1000), 1)}ms'")
-        if statement_timeout is not None:
-            found.append(f"SET LOCAL statement_timeout = '{max(int(statement_timeout * 1000), 1)}ms'")
-    elif dialect == "mysql":
-        mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
-        if lock_timeout is not None:
-            found.append(f"SET SESSION lock_wait_timeout = {max(round(lock_timeout), 1)}")
-            found.append(f"SET SESSION innodb_lock_wait_timeout = {max(round(lock_timeout), 1)}")
-        if statement_timeout is not None:
-            found.append(
-                f"SET SESSION max_statement_time = {statement_timeout:g}"
-                if mariadb
-                else f"SET SESSION max_execution_time = {max(int(statement_timeout * 1000), 1)}"
-            )
-    elif lock_timeout is not None or statement_timeout is not None:
+    if dialect not in {"postgresql", "mysql"}:
         raise ConfigurationError(
             f"--lock-timeout and --statement-timeout need PostgreSQL, MySQL or MariaDB, not {dialect}"
         )
-    return tuple(found)
+    mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
+    return tuple(timeout_statements(dialect, mariadb, lock_timeout, statement_timeout, "LOCAL"))
 
 
 _ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.I)

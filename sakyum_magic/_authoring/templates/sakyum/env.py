@@ -101,6 +101,7 @@ def run_from_cli() -> None:
     with support.cli_lock(engine, timeout, "alembic CLI"):
         try:
             with engine.connect() as cli_connection:
+                support.set_timeouts(cli_connection, x_option)
                 run_migrations_online(cli_connection, **extra)
         except DBAPIError:
             if step_log is not None:
