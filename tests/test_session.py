@@ -153,3 +153,31 @@ def test_config_ini_takes_the_directory_that_file_names(shell: Any, workdir: Pat
     assert list(migrate(shell, "history")["revision"]) == ["0ne"]
     migrate(shell, "upgrade head")
     assert list(migrate(shell, "current")["revision"]) == ["0ne"]
+
+
+@pytest.mark.parametrize(
+    ("definition", "error"),
+    [
+        ("class Boom(Exception):\n    pass\n", "RuntimeError"),
+        (
+            "import sqlalchemy as sa\nm = sa.MetaData()\nsa.Table('t', m, sa.Column('a', sa.Integer))\n",
+            "InvalidRequestError",
+        ),
+        ("", "AssertionError"),
+    ],
+)
+def test_a_metadata_expression_that_raises_names_the_users_line(
+    shell: Any, workdir: Path, definition: str, error: str
+) -> None:
+    """Whatever the user's code raises, one line: its error and the user's own line, no traceback."""
+    raising = {
+        "RuntimeError": "    raise RuntimeError('models not ready')",
+        "InvalidRequestError": "    sa.Table('t', m, sa.Column('b', sa.Integer))",  # defined twice
+        "AssertionError": "    assert False, 'not yet'",
+    }[error]
+    shell.run_cell(f"{definition}def make_models():\n{raising}\n    return None\n")
+    migrate(shell, "init")
+    magics_of(shell).metadata = "make_models()"
+    message = one_line_error(shell, "diff")
+    assert f"failed ({error}:" in message
+    assert f"at line {len(definition.splitlines()) + 2}: {raising.strip()}" in message

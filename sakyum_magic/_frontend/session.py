@@ -40,7 +40,14 @@ _EXPRESSION_ERRORS = (
     ImportError,
     LookupError,
     ArithmeticError,
+    AssertionError,
+    RuntimeError,
+    OSError,
+    EOFError,
+    ReferenceError,
+    StopIteration,
 )
+"""What a user's expression raises (besides SQLAlchemy's errors): every built-in kind of error."""
 
 
 # -- the migrator follows the settings ------------------------------------------------------
@@ -133,13 +140,37 @@ def evaluated(magics: Magics, expression: str) -> Any:
 
 def evaluate(magics: Magics, expression: str) -> Any:
     """The metadata expression's value in the user namespace, or a ConfigurationError saying why not."""
+    from sqlalchemy.exc import SQLAlchemyError  # a mapper that does not configure, a table defined twice
+
     try:
         return eval(expression, namespace(magics))
-    except _EXPRESSION_ERRORS as exc:
+    except (*_EXPRESSION_ERRORS, SQLAlchemyError) as exc:
+        first, where = " ".join(str(exc).split())[:200], _user_line(exc)
         raise ConfigurationError(
-            f"the metadata expression {expression!r} failed ({type(exc).__name__}: {exc}); "
+            f"the metadata expression {expression!r} failed ({type(exc).__name__}: {first}){where}; "
             "run the cell that defines it, or set another with %migrate config --metadata EXPR"
         ) from exc
+
+
+def _user_line(exc: BaseException) -> str:
+    """`` at line N: CODE`` for the innermost frame of the user's own code (a cell, a module of theirs),
+    past this package's, the standard library's and installed packages' frames; "" if none."""
+    import linecache
+    import sysconfig
+    import traceback
+
+    ours = str(Path(__file__).resolve().parent.parent)
+    libraries = {sysconfig.get_paths()[key] for key in ("stdlib", "purelib", "platlib")}
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if frame.filename.startswith("<ipython-input")  # a cell (a kernel's cells are files)
+        or not frame.filename.startswith(("<", ours, *libraries))  # "<string>": generated code
+    ]
+    if not frames:
+        return ""
+    code = linecache.getline(frames[-1].filename, frames[-1].lineno or 0).strip()
+    return f" at line {frames[-1].lineno}: {code[:80]}" if code else f" at line {frames[-1].lineno}"
 
 
 def require_metadata(magics: Magics) -> None:
