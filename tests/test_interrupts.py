@@ -270,3 +270,57 @@ def test_an_interrupt_inside_a_statement_on_postgres(workdir: Path, postgres_url
         gate.open()
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+@pytest.mark.mysql
+@pytest.mark.notebook
+@pytest.mark.slow
+@pytest.mark.parametrize("after_ddl", [False, True], ids=["before its DDL", "after its DDL"])
+def test_an_interrupt_for_a_user_limited_to_two_connections(
+    workdir: Path, mysql_url: str, after_ddl: bool
+) -> None:
+    """A MariaDB user with MAX_USER_CONNECTIONS 2 (the run's and the lock's): the statement left
+    running is stopped on the lock's connection, not on a third one the user may not open, and the
+    error says how far the run got and what the revision left."""
+    import uuid
+
+    from tests.conftest import MYSQL_URL
+
+    user = f"sakyum_{uuid.uuid4().hex[:8]}"
+    database = sa.engine.make_url(mysql_url).database
+    admin = sa.create_engine(MYSQL_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE USER '{user}'@'%%' WITH MAX_USER_CONNECTIONS 2")
+        connection.exec_driver_sql(f"GRANT ALL ON `{database}`.* TO '{user}'@'%%'")
+    limited = sa.engine.make_url(mysql_url).set(username=user, password=None).render_as_string(False)
+    migrator = Migrator(url=limited)
+    migrator.init()
+    migrator.dispose()
+    mariadb_chain(migrator.directory, workdir, "statement", after_ddl, mysql_url)
+    holder = sa.create_engine(mysql_url, poolclass=sa.pool.NullPool, **engine_options()).connect()
+    assert holder.execute(sa.text(f"SELECT GET_LOCK('{gate_name(mysql_url)}', 0)")).scalar_one() == 1
+    manager, client = start_new_kernel(cwd=str(workdir))
+    try:
+        execute(client, f"%load_ext sakyum_magic\n%migrate config --url {limited}")
+        msg_id = client.execute("%migrate upgrade head")
+        wait_for(lambda: at_gate(mysql_url), "r6 to reach the gate", 60)
+        manager.interrupt_kernel()
+        status, texts = _finish(client, msg_id)
+        error = next(text for text in texts if "UsageError" in text)
+        assert status == "error" and "Traceback" not in "".join(texts)
+        assert "cannot connect" not in error and "connection limit" not in error
+        assert f"upgrade interrupted: 5 of {CHAIN} revision(s) applied, database at r5" in error
+        if after_ddl:
+            assert "revision r6 is partly applied (created table t6)" in error
+        assert not at_gate(mysql_url)  # no server thread runs r6's statement on
+        assert version(mysql_url) == ("r5",)
+        status, texts = execute(client, "%migrate current", timeout=30)
+        assert status == "ok" and texts[0].splitlines()[1].startswith("r5"), texts
+    finally:
+        holder.execute(sa.text(f"SELECT RELEASE_LOCK('{gate_name(mysql_url)}')"))
+        holder.close()
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f"DROP USER '{user}'@'%%'")
+        admin.dispose()

@@ -30,6 +30,7 @@ the work already done and reports that nothing is left to do.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING
@@ -123,7 +124,22 @@ def lock_name(engine: Engine) -> str:
 @contextmanager
 def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     with _lock_connection(engine) as connection, support.mysql_lock(connection, wait):
-        yield
+        _HELD[engine] = connection
+        try:
+            yield
+        finally:
+            _HELD.pop(engine, None)
+
+
+# The connection holding each engine's MySQL lock, while it is held: after an interrupt it stops the
+# statement left running on the server (KILL) without a connection more, which a user limited to
+# MAX_USER_CONNECTIONS may not have. Module-level as _ALEMBIC_CONTEXT is: a run is one per process.
+_HELD: weakref.WeakKeyDictionary[Engine, Connection] = weakref.WeakKeyDictionary()
+
+
+def held_connection(engine: Engine) -> Connection | None:
+    """The connection that holds ``engine``'s migration lock on MySQL/MariaDB, if one is held now."""
+    return _HELD.get(engine)
 
 
 # -- after a failure --------------------------------------------------------------------------------

@@ -145,7 +145,7 @@ def _apply(
             raise translation.failed_step(exc, result, run.failing(), target.url, places, cli) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
             if run.server_thread is not None:
-                run.server_thread.end_if_orphaned(target.engine)
+                run.server_thread.end_if_orphaned(target.engine, locking.held_connection(target.engine))
             run.finish(result, control, stopped=True)
             result.left_behind = run.watch.left_behind(target.engine)
             cli = run.cli_before(control, connection, result)

@@ -46,29 +46,39 @@ class ServerThread:
     id: int
     driver: Any
 
-    def end_if_orphaned(self, engine: Engine) -> None:
+    def end_if_orphaned(self, engine: Engine, spare: Connection | None = None) -> None:
         """After an interrupt: if the driver dropped the connection in the middle of a statement,
-        KILL the server thread (its transaction rolls back) and wait until it is gone."""
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError
+        KILL the server thread (its transaction rolls back) and wait until it is gone.
+
+        :param spare: an idle connection of the same server to do it on (the one holding the
+            migration lock), so that a user limited to a few connections needs none more.
+        """
+        from contextlib import nullcontext
 
         from .database import connect
 
         if getattr(self.driver, "open", True):
             return  # the interrupt landed between statements: the connection is whole, nothing runs on
-        with connect(engine) as other:
-            try:
-                other.execute(text(f"KILL {self.id:d}"))
-            except DBAPIError as exc:
-                if getattr(exc.orig, "args", (None,))[0] != MYSQL_UNKNOWN_THREAD:  # not already gone
-                    raise
-            alive = text("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = :id")
-            try:
-                while other.execute(alive, {"id": self.id}).scalar():
-                    other.rollback()  # a fresh snapshot for the next look
-                    time.sleep(0.02)
-            except KeyboardInterrupt:
-                pass  # interrupted again: stop waiting for the server to finish its rollback
+        with nullcontext(spare) if spare is not None else connect(engine) as other:
+            self._kill(other)
+
+    def _kill(self, other: Connection) -> None:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            other.execute(text(f"KILL {self.id:d}"))
+        except DBAPIError as exc:
+            if getattr(exc.orig, "args", (None,))[0] != MYSQL_UNKNOWN_THREAD:  # not already gone
+                raise
+        alive = text("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = :id")
+        try:
+            while other.execute(alive, {"id": self.id}).scalar():
+                other.rollback()  # a fresh snapshot for the next look
+                time.sleep(0.02)
+        except KeyboardInterrupt:
+            pass  # interrupted again: stop waiting for the server to finish its rollback
+        other.rollback()
 
 
 def server_thread(connection: Connection) -> ServerThread | None:
