@@ -16,6 +16,7 @@ import pytest
 import sakyum_magic
 from sakyum_magic._core import errors, records
 from sakyum_magic._core import migrator as commands
+from sakyum_magic._core.bound import Bound
 from sakyum_magic._display import results
 
 
@@ -101,8 +102,12 @@ def _package_classes() -> dict[str, type]:
 def test_migrator_returns_exported_types() -> None:
     """Whatever a Migrator method returns that the package defines is exported, wherever it is defined."""
     defined = _package_classes()
+    command_classes = {
+        c.__name__ for c in commands.Migrator.__mro__ if issubclass(c, Bound) and c is not Bound
+    }
+    assert command_classes == {"Migrator", "ExploreCommands", "ReadCommands"}
     for name, method in inspect.getmembers(commands.Migrator, inspect.isfunction):
-        if name.startswith("_") or method.__module__ != commands.__name__:
+        if name.startswith("_") or method.__qualname__.split(".")[0] not in command_classes:
             continue  # the bound resources (engine, snapshot, ...) are not command results
         annotation = str(inspect.signature(method).return_annotation)
         for word in re.findall(r"[A-Za-z_]\w*", annotation):
