@@ -139,6 +139,39 @@ def test_a_read_only_role_reads_as_before(read_only_url: str, shell: Any) -> Non
     assert "may not change" in message and "Traceback" not in message
 
 
+@pytest.mark.postgres
+def test_a_role_that_may_write_rows_but_create_no_table_stamps_without_the_log(
+    postgres_url: str, workdir: Path
+) -> None:
+    """The log cannot be created, the rest can be written: the stamp runs, and says the log was not."""
+    owner = Migrator(url=postgres_url, audit=False)
+    chain(owner)
+    owner.upgrade()
+    owner.dispose()
+    role = f"sakyum_rw_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+        connection.exec_driver_sql(f'GRANT USAGE ON SCHEMA public TO "{role}"')
+        connection.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON alembic_version TO "{role}"')
+    url = make_url(postgres_url).set(username=role).render_as_string(hide_password=False)
+    migrator = Migrator(url=url)
+    try:
+        result = migrator.stamp("r1")
+        assert result.after == ("r1",)
+        assert any(f"log was not written: {role!r} may not create its table {LOG}" in n for n in result.notes)
+        assert version(postgres_url) == ["r1"]
+    finally:
+        migrator.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            )
+            connection.exec_driver_sql(f'DROP OWNED BY "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
+        admin.dispose()
+
+
 # -- a connection limit ------------------------------------------------------------------------------
 
 

@@ -25,7 +25,14 @@ from .._guards import audit, locking, markers
 from . import interrupts
 from .carry import Carrier
 from .commits import FlushAtTheEnd, deferred_flush
-from .database import WRITER_OPTION, check_dialect, connect, current_heads, is_transactional_sqlite
+from .database import (
+    LOG_TABLE,
+    WRITER_OPTION,
+    check_dialect,
+    connect,
+    current_heads,
+    is_transactional_sqlite,
+)
 from .environment import (
     RunControl,
     kept_logging,
@@ -120,8 +127,7 @@ def _apply(
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
     run.check_unfinished()
-    if run.log is not None and not audit.ensure_table(target.engine):
-        run.log = None  # a role that may not create it: no log (a privilege error below says why)
+    run.ready_log()
     interrupts.clear()
     with run.recorder, run.connected() as connection, run.rolled_back_if_dry(connection):
         control = run.control(connection)
@@ -175,6 +181,7 @@ class _Run:
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
         self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
+        self.log_skipped = False  # the role may not create the applied-at log's table
 
     def planning(self, steps: Steps) -> Steps:
         """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
@@ -226,6 +233,12 @@ class _Run:
     def _rewritten(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
         assert self.strategy.rewrite is not None
         return self.strategy.rewrite(statement), parameters
+
+    def ready_log(self) -> None:
+        """Create the applied-at log's table; for a role that may not, no log this run (a note says
+        so; if the role may not write the rest either, the run's privilege error says why it stops)."""
+        if self.log is not None and not audit.ensure_table(self.target.engine):
+            self.log, self.carrier.log, self.log_skipped = None, None, True
 
     def check_unfinished(self) -> None:
         """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
@@ -347,6 +360,13 @@ class _Run:
             f"env.py also migrated {other}, which is not the bound database (its steps name it)"
             for other in control.others
         )
+        if self.log_skipped:
+            role = repr(self.target.url.username) if self.target.url.username else "this role"
+            result.notes += (
+                f"The applied-at log was not written: {role} may not create its table {LOG_TABLE} "
+                "here; grant it CREATE on the schema, or turn the log off "
+                "(%config MigrateMagics.audit = False).",
+            )
 
 
 def _refused(exc: BaseException, target: Target, result: MigrationResult) -> Exception | None:
