@@ -138,3 +138,15 @@ def test_magic_schema(shell: Any, sqlite_url: str, workdir: Path) -> None:
     picture = migrate(shell, "schema --diff --tables 'r*'")
     assert [t.name for t in picture.tables] == ["reviews"]
     assert "%migrate schema --diff --tables" in repr(picture)
+
+
+def test_a_schema_the_database_lacks_is_one_line(any_url: str, workdir: Path) -> None:
+    """--schema naming no schema of the database (found by the fuzz test on SQLite) names those it has."""
+    migrator = Migrator(url=any_url)
+    migrator.init()
+    with sa.create_engine(any_url).begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(ConfigurationError, match=r"the database has no schema 'head' \(it has "):
+        migrator.schema_diagram(schema="head")
+    with pytest.raises(ConfigurationError, match="no schema 'head'"):
+        migrator.schema_diagram(at="head", schema="head")

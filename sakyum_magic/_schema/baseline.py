@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._core.errors import SakyumError
+from .._core.errors import ConfigurationError, SakyumError
 from .._run.database import OWN_TABLES, VERSION_TABLE, connect
 
 if TYPE_CHECKING:
@@ -116,12 +116,23 @@ def matching_revision(migrator: Migrator) -> str | None:
 def reflected(engine: Engine, schema: str | None = None) -> MetaData:
     """The database's tables (of ``schema``, default the default one) as a MetaData, without the
     version table and the package's own."""
-    from sqlalchemy import MetaData
+    from sqlalchemy import MetaData, inspect
 
     metadata = MetaData()
     with connect(engine) as connection:
+        if schema is not None:
+            _require_schema(schema, inspect(connection).get_schema_names())
         metadata.reflect(connection, schema=schema, only=lambda name, _metadata: name not in SKIPPED)
     return metadata
+
+
+def _require_schema(schema: str, existing: list[str]) -> None:
+    """A --schema the database does not have is one line naming those it has."""
+    if schema not in existing:
+        raise ConfigurationError(
+            f"the database has no schema {schema!r} (it has {', '.join(sorted(existing)) or 'none'}): "
+            "name one of those with --schema, or leave --schema out for the default one"
+        )
 
 
 def same_schema(engine: Engine, metadata: Any) -> bool:
