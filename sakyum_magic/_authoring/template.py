@@ -93,7 +93,6 @@ def _alembic_init(target: Path, ini: Path) -> None:
     from alembic import command
     from alembic.config import Config
 
-
     class TemplateConfig(Config):
         def get_template_directory(self) -> str:
             return str(TEMPLATES)

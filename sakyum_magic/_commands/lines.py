@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .._core.binding import mask_text, mask_url
-from .table import OPTIONS
+from .options import OPTIONS
 
 if TYPE_CHECKING:
     from .table import Command

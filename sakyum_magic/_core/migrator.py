@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -211,21 +212,35 @@ class Migrator(ExploreCommands):
             self._refuse_unversioned("upgrade")
         if not (sql or allow_lint):
             self._refuse_lint_errors(revision)
-        attempts = []
+        run = functools.partial(self._migrate, "upgrade", revision, sql=sql, tag=tag)
+        return self._with_retries(run, settings, rewrite, retries, retry_delay, waits or 0)
+
+    def _with_retries(
+        self,
+        run: Callable[..., MigrationResult],
+        settings: tuple[str, ...],
+        rewrite: Callable[[str], str] | None,
+        retries: int,
+        delay: float,
+        waits: float,
+    ) -> MigrationResult:
+        """``run`` again after a lock timeout (its revision rolled back), up to ``retries`` more
+        times; each attempt is noted on the result."""
+        from .._lint import guard
+
+        attempts: list[str] = []
         for attempt in range(retries + 1):
             try:
-                result = self._migrate(
-                    "upgrade", revision, sql=sql, tag=tag, settings=settings, rewrite=rewrite
-                )
+                result = run(settings=settings, rewrite=rewrite)
             except MigrationError as exc:
                 if not guard.lock_timed_out(exc):
                     raise
                 after = exc.result.after if exc.result is not None else ()
-                message = guard.blocked("upgrade", exc, self.engine(), after, waits or 0)
+                message = guard.blocked("upgrade", exc, self.engine(), after, waits)
                 if attempt == retries:
                     raise MigrationError(message, exc.result) from exc
                 attempts.append(f"attempt {attempt + 1}: {message.split(' and gave up')[0]}")
-                time.sleep(retry_delay)
+                time.sleep(delay)
                 continue
             done = [f"attempt {attempt + 1}: applied"] if attempts else []
             result.notes = (*result.notes, *attempts, *done)
