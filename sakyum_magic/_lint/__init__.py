@@ -109,7 +109,7 @@ def gated(engine: Any, revision: str, current: tuple[str, ...], script: ScriptDi
 
 
 def _only_declarations(script: ScriptDirectory, revision: str, current: tuple[str, ...]) -> bool:
-    from .._run.execution import pending_revisions
+    from .._run.steps import pending_revisions
     from .declarative import declarative
 
     pending = pending_revisions("upgrade", revision, current, script)

@@ -15,11 +15,10 @@ import io
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._core import translation
-from .._core.errors import MigrationError, RevisionError
+from .._core.errors import MigrationError
 from .._core.records import MigrationResult, Step
 from .._guards import audit, locking, markers
 from . import interrupts
@@ -41,7 +40,7 @@ from .environment import (
 from .envrun import Target, own_env, run_env
 from .partial import SchemaWatch
 from .recording import StepRecorder
-from .steps import Steps, step_planner
+from .steps import Steps, at_target, pending_revisions, require_known, step_planner
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
@@ -117,12 +116,8 @@ def _apply(
 ) -> MigrationResult:
     """Run env.py on one connection of the bound database, recording each step and its SQL."""
     before = current_heads(target.engine)
-    if name != "stamp":
-        require_known(before, script, target.directory)
-    if name == "upgrade" and label == "head" and len(heads := script.get_heads()) > 1:
-        raise translation.multiple_heads(tuple(heads))
     result = MigrationResult(name, label, before, before)
-    if name == "upgrade" and own_env(target.directory) and at_target(label, before, script):
+    if _nothing_to_do(target, script, name, label, before):
         return result
     total = len(pending_revisions(name, label, before, script))
     run = _Run(target, name, strategy, total)
@@ -157,11 +152,28 @@ def _apply(
             cli = run.cli_before(control, connection, result)
             raise translation.interrupted(result, total, run.failing(), cli) from exc
     run.finish(result, control)
+    _tidy_notes(run, target, name)
+    return result
+
+
+def _nothing_to_do(
+    target: Target, script: ScriptDirectory, name: str, label: str, before: tuple[str, ...]
+) -> bool:
+    """Whether an upgrade is at its target already; refuses a database at an unknown revision, and
+    ``upgrade head`` with several heads."""
+    if name != "stamp":
+        require_known(before, script, target.directory)
+    if name == "upgrade" and label == "head" and len(heads := script.get_heads()) > 1:
+        raise translation.multiple_heads(tuple(heads))
+    return name == "upgrade" and own_env(target.directory) and at_target(label, before, script)
+
+
+def _tidy_notes(run: _Run, target: Target, name: str) -> None:
+    """After a finished run: the notes of unfinished revisions are dropped, or their rows cleared."""
     if run.watch.created:
         markers.drop(target.engine)
     elif run.watch.table_ready:
         markers.tidy(target.engine, clear=name == "stamp")
-    return result
 
 
 class _Run:
@@ -391,55 +403,6 @@ def _revision_of(step: Any) -> str:
     if script is not None:
         return str(script.revision)
     return ", ".join(getattr(step, "to_revisions", ())) or "base"
-
-
-def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
-    """Whether an upgrade to ``target`` has nothing to do (checked against the cached map)."""
-    if not before:
-        return False
-    heads = tuple(sorted(script.get_heads()))
-    if target in {"head", "heads"}:
-        return before == heads
-    return target in before
-
-
-def pending_revisions(name: str, target: str, before: tuple[str, ...], script: ScriptDirectory) -> list[str]:
-    """The revisions a run is expected to apply, in order (for the progress bar and errors)."""
-    from alembic.script.revision import RevisionError as AlembicRevisionError
-    from alembic.util import CommandError
-
-    upper, lower = (target, before or "base") if name == "upgrade" else (before or "base", target)
-    if name == "stamp":
-        return []
-    try:
-        revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
-    except (AlembicRevisionError, CommandError):
-        return []
-    except AssertionError as exc:  # Alembic's own argument checks; the run reports them
-        if not translation.raised_by_alembic(exc):
-            raise
-        return []
-    return revisions[::-1] if name == "upgrade" else revisions
-
-
-def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:
-    """The database's revisions must have files here; otherwise say how to get out of it."""
-    missing = [rev for rev in heads if not _defined(script, rev)]
-    if missing:
-        raise RevisionError(
-            f"the database is at {', '.join(missing)}, which no file in {directory} defines "
-            "(deleted, or from other code?): restore the file, or reset the version table with "
-            "%migrate stamp REV --purge (REV = base, head, or the revision the schema really matches)"
-        )
-
-
-def _defined(script: ScriptDirectory, rev: str) -> bool:
-    from alembic.script.revision import RevisionError as AlembicRevisionError
-
-    try:
-        return script.revision_map.get_revision(rev) is not None
-    except AlembicRevisionError:
-        return False
 
 
 @contextmanager

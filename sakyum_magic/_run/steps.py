@@ -12,9 +12,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .._core import translation
 from .._core.errors import RevisionError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from alembic.script import ScriptDirectory
 
 
@@ -73,3 +76,52 @@ def _stamp_planner(script: ScriptDirectory, revision: str | Sequence[str], sql: 
     destination = tuple(r.split(":", 1)[-1] for r in revisions)
     options = {"starting_rev": next(iter(starts), None), "destination_rev": destination, "purge": purge}
     return Steps(lambda rev, _context: script._stamp_revs(destination, rev), options)
+
+
+def at_target(target: str, before: tuple[str, ...], script: ScriptDirectory) -> bool:
+    """Whether an upgrade to ``target`` has nothing to do (checked against the cached map)."""
+    if not before:
+        return False
+    heads = tuple(sorted(script.get_heads()))
+    if target in {"head", "heads"}:
+        return before == heads
+    return target in before
+
+
+def pending_revisions(name: str, target: str, before: tuple[str, ...], script: ScriptDirectory) -> list[str]:
+    """The revisions a run is expected to apply, in order (for the progress bar and errors)."""
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+    from alembic.util import CommandError
+
+    upper, lower = (target, before or "base") if name == "upgrade" else (before or "base", target)
+    if name == "stamp":
+        return []
+    try:
+        revisions = [s.revision for s in script.iterate_revisions(upper, lower)]
+    except (AlembicRevisionError, CommandError):
+        return []
+    except AssertionError as exc:  # Alembic's own argument checks; the run reports them
+        if not translation.raised_by_alembic(exc):
+            raise
+        return []
+    return revisions[::-1] if name == "upgrade" else revisions
+
+
+def require_known(heads: tuple[str, ...], script: ScriptDirectory, directory: Path) -> None:
+    """The database's revisions must have files here; otherwise say how to get out of it."""
+    missing = [rev for rev in heads if not _defined(script, rev)]
+    if missing:
+        raise RevisionError(
+            f"the database is at {', '.join(missing)}, which no file in {directory} defines "
+            "(deleted, or from other code?): restore the file, or reset the version table with "
+            "%migrate stamp REV --purge (REV = base, head, or the revision the schema really matches)"
+        )
+
+
+def _defined(script: ScriptDirectory, rev: str) -> bool:
+    from alembic.script.revision import RevisionError as AlembicRevisionError
+
+    try:
+        return script.revision_map.get_revision(rev) is not None
+    except AlembicRevisionError:
+        return False
