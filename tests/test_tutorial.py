@@ -45,6 +45,9 @@ def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
         return [outs for src, outs, _ in cells if src == source][index]
 
     head, first = _revision_ids(workdir)
+    env_py = text(next(outs for _, outs, tags in cells if "env-py" in tags))
+    assert "target_metadata" in env_py and "context.configure" in env_py
+    assert len(env_py.splitlines()) < 150  # a file a student opens and reads, as Alembic's own is
     listed = text(shown('%migrate config --metadata "[db, site]"'))
     assert "[db, site]" in listed and " 4 " in listed  # the list form binds all four tables
     added = shown('%migrate revision --autogenerate -m "Added tables"')
