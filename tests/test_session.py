@@ -3,6 +3,7 @@ metadata expression evaluated once per line, and the configuration file that goe
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,11 +140,8 @@ def test_config_ini_takes_the_directory_that_file_names(shell: Any, workdir: Pat
     (workdir / "project").mkdir()
     alembic(workdir / "project", "init", "migrations")
     ini = workdir / "project" / "alembic.ini"
-    ini.write_text(
-        ini.read_text()
-        .replace("script_location = %(here)s/migrations", f"script_location = {location}")
-        .replace("driver://user:pass@localhost/dbname", f"sqlite:///{workdir / 'app.db'}")
-    )
+    text = re.sub(r"^script_location = .*$", f"script_location = {location}", ini.read_text(), flags=re.M)
+    ini.write_text(text.replace("driver://user:pass@localhost/dbname", f"sqlite:///{workdir / 'app.db'}"))
     if location == "migrations":  # relative to the working directory, as the CLI resolves it
         (workdir / "project" / "migrations").rename(workdir / "migrations")
     alembic(workdir, "-c", "project/alembic.ini", "revision", "-m", "one", "--rev-id", "0ne")
