@@ -17,6 +17,7 @@ from importlib.util import cache_from_source
 from pathlib import Path
 
 from .._core.errors import RevisionError
+from .._core.translation import CODE_ERRORS
 
 # Module-level names Alembic reads from a revision file: the options set them, the body must not.
 IDENTIFIERS = ("revision", "down_revision", "branch_labels", "depends_on")
@@ -171,7 +172,7 @@ def check_written(path: Path, expected: dict[str, object]) -> None:
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except _LOAD_ERRORS as exc:
+    except CODE_ERRORS as exc:  # the written file's own code failing to load
         raise RevisionError(
             f"the revision file written from the body does not load ({type(exc).__name__}: {exc}); "
             "module-level code runs whenever the revisions are read: keep it inside upgrade() "
@@ -184,20 +185,6 @@ def check_written(path: Path, expected: dict[str, object]) -> None:
                 f"not {value!r}): the revision's ids come from the options; remove that code "
                 "(no file was kept)"
             )
-
-
-_LOAD_ERRORS = (
-    ArithmeticError,
-    AssertionError,
-    AttributeError,
-    ImportError,
-    LookupError,
-    NameError,
-    OSError,
-    RuntimeError,
-    TypeError,
-    ValueError,
-)
 
 
 def splice(path: Path, body: Body) -> None:
