@@ -14,7 +14,9 @@ from sakyum_magic._features.fence import Fence, bound_state
 from tests.revisions import chain, sync_url, version, write
 from tests.shells import migrate, one_line_error
 
-CONFIGURE = "context.configure(connection=connection, **options)"
+CONFIGURE = (
+    "context.configure(connection=connection, **{**configure_options(connection.dialect.name), **extra})"
+)
 
 
 def migrator(url: str) -> Migrator:
@@ -26,8 +28,10 @@ def migrator(url: str) -> Migrator:
 def configure_with(directory: Path, extra: str) -> None:
     """The env.py %migrate init writes, with ``extra`` keyword arguments added to its configure()."""
     env = directory / "env.py"
-    configured = f"context.configure(connection=connection, {extra}, **options)"
-    env.write_text(env.read_text().replace(CONFIGURE, configured))
+    configured = CONFIGURE.replace("connection=connection, ", f"connection=connection, {extra}, ")
+    text = env.read_text()
+    assert CONFIGURE in text, "the env.py init writes no longer configures as this test expects"
+    env.write_text(text.replace(CONFIGURE, configured))
 
 
 def database_name(url: str) -> str:
