@@ -280,12 +280,26 @@ def test_results_in_each_front_end(
             page.goto(f"{base}/{path}/front.ipynb?token={token}")
             page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
             page.wait_for_function("() => !!document.querySelector('.jp-Notebook')", timeout=60_000)
+            _wait_for_idle_kernel(base, token)
             _run_all(page)
             _wait_for_every_cell(page, tmp_path, last_has_output=False)
             page.locator(".jp-CodeCell").last.locator(".jp-OutputArea-output table").wait_for(timeout=60_000)
             _front_end_checks(page, tmp_path, with_widgets)
         finally:
             browser.close()
+
+
+def _wait_for_idle_kernel(base: str, token: str) -> None:
+    """Until the page's kernel has started and is idle, as the server reports it: Run All clicked
+    while the kernel still starts may run the first cell only."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as response:
+            kernels = json.loads(response.read())
+        if kernels and all(k.get("execution_state") == "idle" for k in kernels):
+            return
+        time.sleep(0.5)
+    pytest.fail("the notebook's kernel was not idle within 90 s")
 
 
 def _run_all(page: Any) -> None:
