@@ -258,9 +258,9 @@ def test_results_in_each_front_end(
 ) -> None:
     """At 1,280 px: no stderr box, no error, no progress bar left behind, and the output area of
     ``history --verbose``, ``log``, ``plan`` and ``test`` never wider than the page (no scrolling)."""
+    _skip_if_missing()
     from playwright.sync_api import sync_playwright
 
-    _skip_if_missing()
     if find_spec("notebook") is None and app == "notebook":
         pytest.skip("the notebook package (Notebook 7) is not installed (pip install -e '.[browser]')")
     widgets_dir = widgets.install(tmp_path_factory.getbasetemp() / "widgets") if with_widgets else None
