@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import base64
 import re
-import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -15,7 +12,6 @@ from urllib.parse import unquote
 import pytest
 
 from sakyum_magic._schema.er import mermaid
-from tests.conftest import IN_CI
 
 CELLS = [
     "%load_ext sakyum_magic",
@@ -101,31 +97,9 @@ def lab_with_notebook(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A JupyterLab server on a free local port (as test_browser's), serving the ER notebook."""
     from tests import test_browser as lab
 
-    reason = lab._missing()
-    if reason is not None:
-        if IN_CI and not lab.CANNOT_INSTALL:
-            pytest.fail(f"{reason} (CI=true requires the browser test)")
-        pytest.skip(reason)
-    root, home = tmp_path / "lab", tmp_path / "jupyter"
+    lab._skip_if_missing()
+    root = tmp_path / "lab"
     root.mkdir()
     notebook(root / "er.ipynb")
-    token, port = secrets.token_hex(16), lab._free_port()
-    command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-        f"--ServerApp.root_dir={root}",
-    ]  # fmt: skip
-    log = tmp_path / "lab.log"
-    with log.open("w") as sink:
-        server = subprocess.Popen(command, cwd=root, env=lab._lab_environment(home), stdout=sink, stderr=sink)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        lab._wait_until_up(f"{base}/api/status?token={token}", server, log)
+    with lab._server("jupyterlab", root, tmp_path) as (base, token):
         yield f"{base}/lab/tree/er.ipynb?token={token}", root
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
