@@ -8,7 +8,7 @@ ahead, other branch, no version table, unknown revision); ``plan`` fills ``plan`
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 PENDING, RUNNING = "pending", "running"
@@ -38,23 +38,14 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class TargetRow:
+class TargetRow(Outcome):
     """One target of the fleet: its masked label, and what happened to it (or has yet to)."""
 
-    target: str
-    status: str = PENDING
-    before: tuple[str, ...] = ()
-    after: tuple[str, ...] = ()
-    steps: int = 0
-    seconds: float = 0.0
-    lock_wait: float = 0.0
-    error: str = ""
-    drift: str = ""
-    plan: Any = None
+    target: str = field(kw_only=True)
 
     @classmethod
     def of(cls, target: str, outcome: Outcome) -> TargetRow:
-        return cls(target, **{name: getattr(outcome, name) for name in Outcome.__dataclass_fields__})
+        return cls(**{f.name: getattr(outcome, f.name) for f in fields(outcome)}, target=target)
 
 
 @dataclass(frozen=True)

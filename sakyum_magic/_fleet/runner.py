@@ -49,7 +49,7 @@ class Rollout:
         on_update: OnUpdate | None = None,
     ) -> None:
         self.tasks, self.workers, self.policy, self.head = tasks, workers, policy, head
-        self.rows = [TargetRow(label) for label in labels]
+        self.rows = [TargetRow(PENDING, target=label) for label in labels]
         self.on_update = on_update
         self.failures = 0
         self.stopped = ""
