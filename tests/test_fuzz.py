@@ -349,7 +349,7 @@ FOUND = [
     ["config --url 'sqlite:///test.db?timeout=abc'", "current"],
     ["config --url 'sqlite:///missing/dir/x.db'", "upgrade head"],
     ["config --url sqlite:///other.db", "upgrade nope"],  # left an empty other.db behind
-    [f"config --url 'nosuchdialect://u:pw@127.0.0.1:{PORT}/db'", "upgrade --sql head"],
+    [f"config --url 'nosuchdialect://u:pw@127.0.0.1:{PORT}/db'"],  # named when set (was: upgrade --sql)
     ["config --url 'sqlite:///\x00.db'"],
     [f"config --url 'postgresql://u:p@ss@127.0.0.1:{PORT}/db'"],  # an unencoded @ in the password
     ["config --url sqlite:///other.db --metadata 'lambda: nope'"],  # the binding changed anyway

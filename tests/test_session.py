@@ -59,6 +59,7 @@ def test_a_new_password_for_the_same_masked_url_is_followed(shell: Any) -> None:
         "config --metadata Base --url 'not a url'",
         "config --dir elsewhere --metadata 1",
         "config --ini . --url sqlite:///new.db",
+        "config --url postgresq://app:secret@db/app --metadata Base",
     ],
 )
 def test_a_config_that_fails_changes_nothing(shell: Any, workdir: Path, line: str) -> None:
@@ -70,6 +71,11 @@ def test_a_config_that_fails_changes_nothing(shell: Any, workdir: Path, line: st
     one_line_error(shell, line)
     assert {name: getattr(magics_of(shell), name) for name in before} == before
     assert (migrator.url, migrator.metadata, migrator.directory, migrator.ini) == fields
+
+
+def test_a_misspelt_dialect_is_named_when_the_url_is_set(shell: Any) -> None:
+    error = one_line_error(shell, "config --url postgresq://app:secret@db/app")
+    assert "unknown database dialect in 'postgresq://app:***@db/app'" in error and "secret" not in error
 
 
 COUNTED = """

@@ -24,6 +24,7 @@ from .._core.errors import ConfigurationError
 from .._core.migrator import Migrator
 from .._core.records import Binding, InitResult
 from .._core.settings import BY_NAME, FOLLOWED
+from .._run.database import check_dialect
 
 if TYPE_CHECKING:
     from .magic import MigrateMagics as Magics
@@ -321,7 +322,9 @@ def _checked(magics: Magics, changes: dict[str, Any]) -> Binding:
     secrets = changes.get("secret_urls", magics.secret_urls)
     url = changes.get("url", magics.url)
     url = secrets.get(url or "", url)
-    parse_url(url)
+    parsed = parse_url(url)
+    if "url" in changes:  # a misspelt dialect is named now, not at the first command that connects
+        check_dialect(parsed)
     expression = changes.get("metadata", magics.metadata)
     scratch = Migrator(
         url=url,
