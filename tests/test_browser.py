@@ -293,13 +293,22 @@ def _wait_for_idle_kernel(base: str, token: str) -> None:
     """Until the page's kernel has started and is idle, as the server reports it: Run All clicked
     while the kernel still starts may run the first cell only."""
     deadline = time.monotonic() + 90
+    answer = "no answer"
     while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as response:
-            kernels = json.loads(response.read())
+        try:
+            with urllib.request.urlopen(f"{base}/api/kernels?token={token}", timeout=5) as response:
+                kernels = json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            # A kernel listed while the page's session still starts or replaces it can make the
+            # server answer 500 for that one request; the next poll sees the settled list.
+            answer = f"HTTP {error.code}"
+            time.sleep(0.5)
+            continue
+        answer = str([k.get("execution_state") for k in kernels])
         if kernels and all(k.get("execution_state") == "idle" for k in kernels):
             return
         time.sleep(0.5)
-    pytest.fail("the notebook's kernel was not idle within 90 s")
+    pytest.fail(f"the notebook's kernel was not idle within 90 s (last answer: {answer})")
 
 
 def _run_all(page: Any) -> None:
