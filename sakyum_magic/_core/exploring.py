@@ -240,7 +240,8 @@ class ExploreCommands(ReadCommands):
         :param targets: a list (URLs, schema names of the bound database, (url, schema) pairs), a
             DataFrame with url and/or schema columns, or a SQL query returning them (run on the bound
             database).
-        :param action: current (drift report), plan, upgrade, downgrade, stamp or check.
+        :param action: current (drift report), plan, upgrade, downgrade, stamp, check, or lint (each
+            target's pending revisions with its own table sizes).
         :param revision: the revision (upgrade default head; downgrade and stamp need one).
         :param executor: process (a local process pool, the default), dask (the notebook's Dask
             client, else a LocalCluster), or a distributed.Client or concurrent.futures.Executor.

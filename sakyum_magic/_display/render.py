@@ -102,16 +102,17 @@ def frame(rows: Iterable[Sequence[Any]], columns: list[str], **described: Any) -
 
 def fleet(result: FleetResult) -> ResultFrame:
     """A fleet command: one row per target (masked), the summary line as the title; ``current`` has
-    a drift column too."""
+    a drift column too, ``lint`` a lint column."""
     from .._fleet.records import COLUMNS
 
     columns = list(COLUMNS)
-    if result.command == "current":
-        columns.insert(2, "drift")
+    extra = {"current": "drift", "lint": "lint"}.get(result.command)
+    if extra:
+        columns.insert(2, extra)
     rows = [
         [
             *(row.target, row.status),
-            *([row.drift] if result.command == "current" else []),
+            *([getattr(row, extra)] if extra else []),
             *(", ".join(row.before) or "base", ", ".join(row.after) or "base"),
             *(row.steps, row.seconds, row.lock_wait, row.error),
         ]

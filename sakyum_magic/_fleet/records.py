@@ -2,7 +2,8 @@
 
 A row's ``status`` is one of :data:`STATUSES`. ``current`` fills ``drift`` instead (at head, behind N,
 ahead, other branch, no version table, unknown revision); ``plan`` fills ``plan`` with the target's
-:class:`~sakyum_magic.records.Plan`.
+:class:`~sakyum_magic.records.Plan`; ``lint`` fills ``lint`` (one line) and ``findings`` (the target's
+:class:`~sakyum_magic.LintResult`, linted with its own table sizes).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ STATUSES = (PENDING, RUNNING, DONE, SKIPPED, FAILED, LOST, NOT_STARTED)
 FAILURES = frozenset({FAILED, LOST})
 
 COLUMNS = ["target", "status", "before", "after", "steps", "seconds", "lock_wait", "error"]
-"""The columns of a fleet table (``current`` has ``drift`` after ``status``)."""
+"""The columns of a fleet table (``current`` has ``drift`` after ``status``, ``lint`` has ``lint``)."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,8 @@ class Outcome:
     error: str = ""
     drift: str = ""
     plan: Any = None
+    lint: str = ""
+    findings: Any = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,8 @@ class FleetResult:
             parts = [f"{n} {word}" for word, n in sorted(drift.items(), key=lambda kv: -kv[1])]
             parts += [f"{counts[FAILED]} failed"] if counts[FAILED] else []
             return f"{len(self.rows)} targets: " + ", ".join(parts)
+        if self.command == "lint":
+            return self._lint_summary(counts)
         skipped = "skipped (already there)"
         words = [(DONE, DONE), (SKIPPED, skipped), (FAILED, FAILED), (LOST, LOST), (NOT_STARTED, NOT_STARTED)]
         parts = [f"{counts[status]} {word}" for status, word in words if counts[status] or status != LOST]
@@ -84,3 +89,12 @@ class FleetResult:
         tail = f"; {active} to go" if active else ""
         stopped = f"; stopped: {self.stopped}" if self.stopped else ""
         return f"{head} on {len(self.rows)} targets: " + ", ".join(parts) + tail + stopped
+
+    def _lint_summary(self, counts: Counter[str]) -> str:
+        linted = [row.findings for row in self.rows if row.findings is not None]
+        erring = sum(1 for found in linted if found.errors)
+        noted = sum(1 for found in linted if found.findings and not found.errors)
+        clean = len(linted) - erring - noted
+        parts = [f"{erring} with errors", f"{noted} with findings only", f"{clean} clean"]
+        parts += [f"{counts[status]} {status}" for status in (FAILED, LOST, NOT_STARTED) if counts[status]]
+        return f"lint on {len(self.rows)} targets: " + ", ".join(parts)

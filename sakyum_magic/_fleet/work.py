@@ -30,10 +30,10 @@ from .records import DONE, FAILED, LOST, SKIPPED, Outcome
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-ACTIONS = ("current", "plan", "upgrade", "downgrade", "stamp", "check")
+ACTIONS = ("current", "plan", "upgrade", "downgrade", "stamp", "check", "lint")
+"""The fleet commands a worker runs (``lint`` per target: its pending revisions, its table sizes)."""
 SKIPPABLE = frozenset({"plan", "upgrade", "downgrade", "stamp"})
 """The commands that have nothing to do on a target at the revision already."""
-"""The fleet commands a worker runs (``lint`` runs once for the chain, not per target)."""
 
 # A worker runs many targets of one chain: their revision map is loaded once per process and reloaded
 # only when a revision file changes (the cache is keyed by script location).
@@ -197,6 +197,36 @@ def _check(migrator: Any, revision: str | None) -> Outcome:
     return Outcome(DONE, before, before)
 
 
+def _lint(migrator: Any, revision: str | None) -> Outcome:
+    """The revisions this target has yet to apply (up to ``revision``, default head), linted with its
+    own server version and table sizes: the same revision can be a note on one tenant, an error on
+    another."""
+    before = current_heads(migrator.engine())
+    found = migrator.lint(revision)
+    return Outcome(DONE, before, before, len(found.revisions), lint=lint_summary(found), findings=found)
+
+
+def lint_summary(found: Any) -> str:
+    """One line: the findings counted by severity (allowed ones apart), the worst named by rule,
+    table and rows, e.g. ``1 warning: require-concurrent-index-creation on t1 (20,000 rows)``."""
+    from .._lint.findings import SEVERITIES
+
+    if not found.findings:
+        return f"clean ({len(found.revisions)} revision(s))"
+    shown = [f for f in found.findings if not f.allowed]
+    counts = [(s, sum(1 for f in shown if f.severity == s)) for s in SEVERITIES]
+    words = [f"{n} {s}{'' if n == 1 else 's'}" for s, n in counts if n]
+    allowed = len(found.findings) - len(shown)
+    words += [f"{allowed} allowed"] if allowed else []
+    worst = next((s for s, n in counts if n), None)
+    named = [f"{f.rule} on {f.table or 'a statement'}{_rows(f.rows)}" for f in shown if f.severity == worst]
+    return ", ".join(words) + (": " + "; ".join(named) if named else "")
+
+
+def _rows(rows: int | None) -> str:
+    return "" if rows is None else f" ({rows:,} rows)"
+
+
 def _own_env(migrator: Any) -> bool:
     from .._run.envrun import own_env
 
@@ -210,4 +240,5 @@ _COMMANDS: dict[str, Callable[[Any, str | None], Outcome]] = {
     "downgrade": _migrate("downgrade"),
     "stamp": _migrate("stamp"),
     "check": _check,
+    "lint": _lint,
 }

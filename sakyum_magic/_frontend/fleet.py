@@ -39,7 +39,8 @@ def fleet(
     :param targets: a name (or expression) in the notebook holding the targets: a list (URLs, schema
         names of the bound database, (url, schema) pairs), a DataFrame with url and/or schema
         columns, or a SQL query string returning them (run on the bound database).
-    :param action: current (drift report), plan, upgrade, downgrade, stamp or check.
+    :param action: current (drift report), plan, upgrade, downgrade, stamp, check, or lint (each
+            target's pending revisions with its own table sizes).
     :param revision: the revision (upgrade default head; downgrade and stamp need one).
     :param executor: process (a local process pool, the default) or dask (the notebook's Dask client,
         else a LocalCluster for this run).
