@@ -1,9 +1,12 @@
 """``plan --locks``: the locks each statement takes and the tables it rewrites, observed on PostgreSQL
-inside the rolled-back transaction; the database is left exactly as it was."""
+and SQLite inside the rolled-back transaction; the database is left exactly as it was."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,11 +91,91 @@ def test_plan_locks_observes_locks_and_rewrites_and_writes_nothing(postgres_url:
     assert snapshot(postgres_url) == before
 
 
-def test_plan_locks_needs_postgresql(sqlite_url: str) -> None:
+SQLITE_RISKY = (
+    "def upgrade():\n    op.add_column('t', sa.Column('b', sa.Integer))\n"
+    "    with op.batch_alter_table('t') as batch:\n"
+    "        batch.alter_column('a', type_=sa.String(20))\n"
+)
+AUTO_VACUUMED = (
+    "def upgrade():\n    op.drop_table('t')\n"
+    "    with op.batch_alter_table('quiet', recreate='always') as batch:\n"
+    "        batch.add_column(sa.Column('b', sa.Integer))\n"
+)
+
+
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+def test_plan_locks_on_sqlite_names_the_write_lock_and_the_rebuild(
+    sqlite_url: str, shell: object, journal_mode: str
+) -> None:
     migrator = Migrator(url=sqlite_url)
     migrator.init()
+    migrator.revision("base", body=BASE)
     migrator.upgrade()
-    with pytest.raises(ConfigurationError, match="pg_locks"):
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA journal_mode={journal_mode}")  # kept in the file
+        connection.executemany("INSERT INTO t (a) VALUES (?)", [(n,) for n in range(ROWS)])
+    connection.close()
+    migrator.revision("risky", body=SQLITE_RISKY)
+    migrator.dispose()
+    before = _sqlite_state(path)
+    plan = migrator.plan(locks=True)
+    observed = dict(zip(plan.steps[0].sql, plan.locks, strict=True))
+    assert observed["ALTER TABLE t ADD COLUMN b INTEGER"] == (
+        f"database RESERVED (journal_mode={journal_mode}: other writers wait; "
+        + ("readers continue)" if journal_mode == "wal" else "readers wait while it commits)"),
+        "",
+    )
+    rebuilt = [rewrites for _locks, rewrites in plan.locks if rewrites]
+    assert rebuilt == [f"rewrote t ({ROWS:,} rows)"]  # once, at the rename that replaces t
+    assert observed["ALTER TABLE _alembic_tmp_t RENAME TO t"][1] == rebuilt[0]
+    first_lock = observed["ALTER TABLE t ADD COLUMN b INTEGER"][0]
+    assert [locks for locks, _rewrites in plan.locks if locks] == [first_lock]  # held to the end
+    migrator.dispose()
+    assert _sqlite_state(path) == before
+    migrate(shell, f"config --url {sqlite_url}")
+    table = migrate(shell, "plan --locks")
+    assert list(table.columns[-2:]) == ["locks", "rewrites"]
+    assert f"rewrote t ({ROWS:,} rows)" in set(table["rewrites"])
+    migrate(shell, "config --url sqlite://")  # the shell's engine lets go of the file
+    assert _sqlite_state(path) == before
+
+
+def test_plan_locks_on_sqlite_with_auto_vacuum_tells_a_moved_root_from_a_rebuild(sqlite_url: str) -> None:
+    """Dropping t moves quiet's root page into t's place, and quiet's rebuilt copy then lands on that
+    same page: the drop rebuilt nothing, and quiet's rebuild is found all the same."""
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA auto_vacuum=FULL")  # before the first table: kept in the file
+        connection.execute("CREATE TABLE first_page (id INTEGER)")
+    connection.close()
+    migrator = Migrator(url=sqlite_url)
+    migrator.init()
+    migrator.revision("base", body=BASE)
+    migrator.upgrade()
+    with sqlite3.connect(path) as connection:
+        connection.executemany("INSERT INTO quiet (id) VALUES (?)", [(1,), (2,), (3,)])
+    connection.close()
+    migrator.revision("drop", body=AUTO_VACUUMED)
+    observed = migrator.plan(locks=True)
+    by_statement = dict(zip(observed.steps[0].sql, observed.locks, strict=True))
+    assert by_statement["DROP TABLE t"][1] == ""
+    assert [rewrites for _locks, rewrites in observed.locks if rewrites] == ["rewrote quiet (3 rows)"]
+
+
+def _sqlite_state(path: Path) -> tuple[str, str]:
+    """The file's bytes (hashed) and the version row, read once every connection has closed."""
+    with sqlite3.connect(path) as connection:
+        (version,) = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+    connection.close()
+    return hashlib.sha256(path.read_bytes()).hexdigest(), str(version)
+
+
+@pytest.mark.mysql
+def test_plan_locks_needs_postgresql_or_sqlite(mysql_url: str) -> None:
+    migrator = Migrator(url=mysql_url)
+    migrator.init()
+    with pytest.raises(ConfigurationError, match="PostgreSQL and SQLite, not of mysql"):
         migrator.plan(locks=True)
 
 

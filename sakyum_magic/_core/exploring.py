@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from .._features.checks import CheckResult, Scratch
     from .._fleet import FleetResult
     from .._lint import LintResult
+    from .._lint.locks import LockTracer
+    from .._lint.sqlite_locks import SqliteLockTracer
     from .._schema.er import SchemaDiagram
     from .._schema.squash import Squash
     from .migrator import Migrator
@@ -66,7 +68,8 @@ class ExploreCommands(ReadCommands):
         """Dry run: the steps and SQL an upgrade (or downgrade) to ``revision`` would run; nothing changes.
 
         :param revision: the target: head (default), -1, base, an id.
-        :param locks: PostgreSQL: the locks each statement takes and the tables it rewrites, observed.
+        :param locks: the locks each statement takes and the tables it rewrites, observed (PostgreSQL:
+            pg_locks and relfilenode; SQLite: the database's write lock and rebuilt tables' rootpage).
         """
         from .._features.plan import plan
 
@@ -74,11 +77,7 @@ class ExploreCommands(ReadCommands):
         require_database_file(self.url)
         if not locks:
             return plan(self.target(), script, revision, current_heads(self.engine()))
-        from .._lint.locks import LockTracer
-
-        if self.engine().dialect.name != "postgresql":
-            raise ConfigurationError("plan --locks reads PostgreSQL's pg_locks: leave out --locks here")
-        tracer = LockTracer()
+        tracer = _lock_tracer(self.engine().dialect.name)
         try:
             found = plan(self.target(), script, revision, current_heads(self.engine()), tracer)
         finally:
@@ -281,6 +280,21 @@ class ExploreCommands(ReadCommands):
             f"lint, once for the chain on {found.url}: {len(found.findings)} finding(s), "
             f"{len(found.errors)} error(s); %migrate lint --all lists them",
         )
+
+
+def _lock_tracer(dialect: str) -> LockTracer | SqliteLockTracer:
+    """The tracer ``plan --locks`` runs on this dialect; ConfigurationError where there is none."""
+    if dialect == "postgresql":
+        from .._lint.locks import LockTracer
+
+        return LockTracer()
+    if dialect == "sqlite":
+        from .._lint.sqlite_locks import SqliteLockTracer
+
+        return SqliteLockTracer()
+    raise ConfigurationError(
+        f"plan --locks observes the locks of PostgreSQL and SQLite, not of {dialect}: leave out --locks here"
+    )
 
 
 def _lint_span(rev_range: str | None, show_all: bool, since: str | None, current: tuple[str, ...]) -> Any:
