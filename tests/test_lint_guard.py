@@ -3,6 +3,7 @@ a lint error that refuses the run, on a real PostgreSQL server with a second ses
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -62,6 +63,37 @@ def test_lock_timeout_names_table_and_holder_then_retries(postgres_url: str, she
     assert migrator.current().revisions[0].revision == alter
     assert result.notes[0].startswith("attempt 1: upgrade: waited 1s for a lock on table big")
     assert result.notes[-1].endswith("applied")
+
+
+def test_lock_timeout_on_sqlite_is_the_busy_timeout_then_retries(sqlite_url: str, shell: object) -> None:
+    migrator, safe, alter = at_base(sqlite_url)
+    at = migrator.current().revisions[0].revision
+    holder = sqlite3.connect(
+        sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")  # the database's write lock until the transaction ends
+    try:
+        migrate(shell, f"config --url {sqlite_url}")
+        started = time.monotonic()
+        shown = one_line_error(shell, "upgrade --lock-timeout 200ms")
+        took = time.monotonic() - started
+        assert shown.startswith("upgrade: waited 0.2s for the database's write lock") and at in shown
+        assert took < 5, took  # the first BEGIN waited out ours, not the driver's 5 s
+        assert migrator.current().revisions[0].revision == at  # nothing of safe ran
+        threading.Timer(1.0, holder.rollback).start()
+        result = migrator.upgrade(lock_timeout="200ms", retries=20, retry_delay=0.2)
+    finally:
+        time.sleep(0.1)
+        holder.close()
+    assert migrator.current().revisions[0].revision == alter
+    assert result.notes[0].startswith("attempt 1: upgrade: waited 0.2s for the database's write lock")
+    assert result.notes[-1].endswith("applied")
+    sql = [statement for step in result.steps for statement in step.sql]
+    assert sql.count("PRAGMA busy_timeout = 200") == 2 and safe in {step.revision for step in result.steps}
+    with migrator.engine().connect() as connection:  # the pooled connection got its own timeout back
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+    with pytest.raises(ConfigurationError, match="SQLite has no statement timeout"):
+        migrator.upgrade(statement_timeout="1min")
 
 
 @pytest.mark.postgres

@@ -16,11 +16,12 @@ from .._features.diff import directives_hook
 from .._guards.safety import Rename, parse_renames
 from .._run import execution
 from .._run.aio import on_engine_loop
+from .._run.database import current_heads
 from . import translation
 from .binding import mask_text
 from .compat import quiet_alembic
 from .configuration import check_path, require_initialized
-from .errors import ConfigurationError, MigrationError
+from .errors import ConfigurationError, DatabaseError, MigrationError
 from .exploring import ExploreCommands
 from .records import (
     InitResult,
@@ -194,7 +195,8 @@ class Migrator(ExploreCommands):
         :param revision: the target revision (default head).
         :param sql: write the SQL instead of running it (offline mode, ``alembic upgrade --sql``).
         :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
-        :param lock_timeout: give up a revision whose lock waits longer (2s, 500ms), set in its transaction.
+        :param lock_timeout: give up a revision whose lock waits longer (2s, 500ms), set in its transaction
+            (SQLite: the busy timeout, also set before the run's first BEGIN).
         :param statement_timeout: give up a statement that runs longer (15min).
         :param retries: after a lock timeout, run the rolled-back revision again, up to N more times.
         :param retry_delay: seconds to wait before each retry.
@@ -232,13 +234,15 @@ class Migrator(ExploreCommands):
         for attempt in range(retries + 1):
             try:
                 result = run(settings=settings, rewrite=rewrite)
-            except MigrationError as exc:
-                if not guard.lock_timed_out(exc):
+            except (MigrationError, DatabaseError) as exc:
+                # SQLite's busy timeout ends in a DatabaseError: a lock timeout only when one was asked for.
+                if not guard.lock_timed_out(exc) or (isinstance(exc, DatabaseError) and not waits):
                     raise
-                after = exc.result.after if exc.result is not None else ()
+                failed = getattr(exc, "result", None)
+                after = failed.after if failed is not None else current_heads(self.engine())
                 message = guard.blocked("upgrade", exc, self.engine(), after, waits)
                 if attempt == retries:
-                    raise MigrationError(message, exc.result) from exc
+                    raise MigrationError(message, failed) from exc
                 attempts.append(f"attempt {attempt + 1}: {message.split(' and gave up')[0]}")
                 time.sleep(delay)
                 continue

@@ -3,7 +3,8 @@ and, when a lock is not granted in time, the table and the session that holds it
 
 PostgreSQL: ``SET LOCAL lock_timeout`` / ``statement_timeout`` (they end with the revision's
 transaction). MariaDB: ``lock_wait_timeout`` and ``max_statement_time``; MySQL: ``lock_wait_timeout``
-and ``max_execution_time`` (both for the session, set again at each revision).
+and ``max_execution_time`` (both for the session, set again at each revision). SQLite: ``PRAGMA
+busy_timeout``, set before the run's first BEGIN and again in each revision, restored afterwards.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 LOCK_TIMEOUT_STATES = {"55P03"}  # PostgreSQL lock_not_available
 MYSQL_LOCK_WAIT = 1205  # ER_LOCK_WAIT_TIMEOUT (lock_wait_timeout, innodb_lock_wait_timeout)
+SQLITE_BUSY = 5  # the busy timeout ran out waiting for the database's lock
 
 
 def seconds(text: str | float | None, name: str) -> float | None:
@@ -42,12 +44,26 @@ def statements(
     from .._guards.sakyum_env_support import timeout_statements
 
     dialect = engine.dialect.name
+    if dialect == "sqlite":
+        return _sqlite_statements(lock_timeout, statement_timeout)
     if dialect not in {"postgresql", "mysql"}:
         raise ConfigurationError(
-            f"--lock-timeout and --statement-timeout need PostgreSQL, MySQL or MariaDB, not {dialect}"
+            f"--lock-timeout and --statement-timeout need PostgreSQL, MySQL, MariaDB or SQLite, not {dialect}"
         )
     mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
     return tuple(timeout_statements(dialect, mariadb, lock_timeout, statement_timeout, "LOCAL"))
+
+
+def _sqlite_statements(lock_timeout: float | None, statement_timeout: float | None) -> tuple[str, ...]:
+    """SQLite's busy timeout: how long a BEGIN IMMEDIATE waits for the database's write lock (another
+    writer) and a COMMIT for readers to finish (rollback-journal modes). SQLite has no statement timeout."""
+    if statement_timeout is not None:
+        raise ConfigurationError(
+            "--statement-timeout: SQLite has no statement timeout (--lock-timeout sets its busy timeout, "
+            "the wait for the database's write lock): leave it out"
+        )
+    assert lock_timeout is not None
+    return (f"PRAGMA busy_timeout = {max(int(lock_timeout * 1000), 1)}",)
 
 
 _ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.I)
@@ -85,7 +101,9 @@ def lock_timed_out(exc: BaseException) -> bool:
         if original is not None:
             state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None)
             code = original.args[0] if getattr(original, "args", None) else None
-            return state in LOCK_TIMEOUT_STATES or code == MYSQL_LOCK_WAIT
+            sqlite_code = getattr(original, "sqlite_errorcode", None)  # extended codes keep the low byte
+            busy = isinstance(sqlite_code, int) and sqlite_code & 0xFF == SQLITE_BUSY
+            return state in LOCK_TIMEOUT_STATES or code == MYSQL_LOCK_WAIT or busy
         found = found.__cause__
     return False
 
@@ -137,13 +155,16 @@ def blocked(command: str, exc: BaseException, engine: Engine, after: tuple[str, 
     from .statements import table_of
 
     statement = statement_of(exc) or ""
-    dialect = "postgres" if engine.dialect.name == "postgresql" else "mysql"
-    table = table_of(statement, dialect) if statement else None
-    pids = holders(engine, table) if table else []
-    held = f" held by pid {', '.join(map(str, pids))}" if pids else ""
-    on = f" on table {table}" if table else ""
+    if engine.dialect.name == "sqlite":  # one lock for the whole file; SQLite does not say who holds it
+        what = "the database's write lock (another connection is writing, or reading while this one commits)"
+    else:
+        dialect = "postgres" if engine.dialect.name == "postgresql" else "mysql"
+        table = table_of(statement, dialect) if statement else None
+        pids = holders(engine, table) if table else []
+        held = f" held by pid {', '.join(map(str, pids))}" if pids else ""
+        what = f"a lock{f' on table {table}' if table else ''}{held}"
     return (
-        f"{command}: waited {limit:g}s for a lock{on}{held} and gave up (lock timeout); the revision was "
+        f"{command}: waited {limit:g}s for {what} and gave up (lock timeout); the revision was "
         f"rolled back and the database is at {', '.join(after) or 'base'}: end that session, or retry "
         "with --retries N"
     )

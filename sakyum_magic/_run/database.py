@@ -7,7 +7,7 @@ version-table update commit together (one transaction and one commit per revisio
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,3 +253,34 @@ def first_line(error: BaseException | None, url: URL | None) -> str:
     """A driver error's first line, without any password it might quote."""
     text = str(error).strip().splitlines()[0] if error is not None and str(error).strip() else "error"
     return scrub(text, url)
+
+
+@contextmanager
+def sqlite_pragmas(connection: Connection, statements: Sequence[str]) -> Iterator[None]:
+    """SQLite: the run's ``PRAGMA name = value`` statements (``upgrade --lock-timeout``'s busy timeout)
+    set on the driver's connection before the run's first BEGIN IMMEDIATE, which waits for the write
+    lock under it; the previous values restored afterwards, as the connection goes back to the pool."""
+    pragmas = [s for s in statements if s.upper().startswith("PRAGMA ")]
+    if connection.dialect.name != "sqlite" or not pragmas:
+        yield
+        return
+    raw = connection.connection  # no SQLAlchemy BEGIN: that would wait for the lock first
+    names = [s.split()[1] for s in pragmas]
+    previous = [f"PRAGMA {name} = {_driver_rows(raw, f'PRAGMA {name}')[0][0]}" for name in names]
+    for pragma in pragmas:
+        _driver_rows(raw, pragma)
+    try:
+        yield
+    finally:
+        if not connection.invalidated:
+            for pragma in previous:
+                _driver_rows(raw, pragma)
+
+
+def _driver_rows(raw: Any, statement: str) -> list[Any]:
+    cursor = raw.cursor()  # a cursor: aiosqlite's adapted connection has no execute()
+    try:
+        cursor.execute(statement)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

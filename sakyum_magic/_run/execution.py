@@ -31,6 +31,7 @@ from .database import (
     connect,
     current_heads,
     is_transactional_sqlite,
+    sqlite_pragmas,
 )
 from .environment import (
     RunControl,
@@ -311,7 +312,12 @@ class _Run:
         attributes["target_metadata"] = self.target.metadata
         attributes["sakyum_url"] = self.target.url
         # env.py drives Alembic's module-level context: one thread at a time in this process.
-        with locking.alembic_context(), kept_logging(), connect(self.target.engine) as connection:
+        with (
+            locking.alembic_context(),
+            kept_logging(),
+            connect(self.target.engine) as connection,
+            sqlite_pragmas(connection, self.strategy.settings),
+        ):
             attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
             self.server_thread = interrupts.server_thread(connection)
             interrupts.check_client(connection)
