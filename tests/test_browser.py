@@ -175,7 +175,7 @@ def test_tutorial_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "graph.png"))
         finally:
             browser.close()
-    assert (root / "default.db").is_file() and len(list((root / "alembic" / "versions").glob("*.py"))) == 2
+    assert (root / "default.db").is_file() and len(list((root / "alembic" / "versions").glob("*.py"))) == 3
 
 
 def _wait_for_every_cell(page: Any, shots: Path, last_has_output: bool = True) -> None:

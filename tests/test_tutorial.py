@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
     def shown(source: str, index: int = 0) -> list[Any]:
         return [outs for src, outs, _ in cells if src == source][index]
 
-    head, first = _revision_ids(workdir)
+    head, first, _rebuild = _revision_ids(workdir)
     env_py = text(next(outs for _, outs, tags in cells if "env-py" in tags))
     assert "target_metadata" in env_py and "context.configure" in env_py
     assert len(env_py.splitlines()) < 150  # a file a student opens and reads, as Alembic's own is
@@ -85,7 +86,33 @@ def test_tutorial_runs_the_chapter_and_the_cli_reads_the_result(
     assert f"Rev: {first}" in cli_history and "Add explanation to choices" in cli_history
     assert f"{head} (head)" in text(shown("!alembic current"))
     assert (workdir / "default.db").is_file()
+    _costs_of_a_rebuild(shown, workdir)
     _renders_clean_as_html(notebook)
+
+
+def _costs_of_a_rebuild(shown: Any, workdir: Path) -> None:
+    """The last chapter: a batch rebuild of site_setting (20,000 rows) linted, traced and applied guarded
+    while another connection holds the database's write lock for a moment."""
+    rebuild = _revision_ids(workdir)[2]
+    linted = html(shown("%migrate lint"))
+    assert "sqlite-batch-rebuild" in linted and "warning" in linted and ">20000<" in linted
+    assert rebuild in linted and "batch mode rebuilds site_setting" in linted
+    traced = html(shown("%migrate plan --locks"))
+    assert (
+        "database RESERVED (journal_mode=delete: other writers wait; readers wait while it commits)" in traced
+    )
+    assert "rewrote site_setting (20,000 rows)" in traced and "nothing was run" in traced
+    applied = text(shown("%migrate upgrade --lock-timeout 500ms --retries 10 --retry-delay 0.5"))
+    assert f"the database is now at {rebuild}" in applied
+    assert "attempt 1: upgrade: waited 0.5s for the database's write lock" in applied
+    assert re.search(r"attempt \d+: applied", applied)
+    assert f"{rebuild} (head)" in text(shown("!alembic current", 1))
+    with sqlite3.connect(workdir / "default.db") as connection:
+        assert connection.execute("SELECT count(*) FROM site_setting").fetchone() == (20_000,)
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone() == (rebuild,)
+        kind = "SELECT type FROM pragma_table_info('site_setting') WHERE name = 'value'"
+        assert connection.execute(kind).fetchone() == ("TEXT",)
+    connection.close()
 
 
 def _renders_clean_as_html(notebook: Any) -> None:
@@ -100,9 +127,10 @@ def _renders_clean_as_html(notebook: Any) -> None:
     assert "output_stderr" not in page and "application/vnd.jupyter.stderr" not in page
 
 
-def _revision_ids(workdir: Path) -> tuple[str, str]:
-    """The two revisions the notebook wrote: (the head, the first), read from their files."""
+def _revision_ids(workdir: Path) -> tuple[str, str, str]:
+    """The three revisions the notebook wrote: (the second, the first, the last chapter's), read from
+    their files."""
     files = sorted((workdir / "alembic" / "versions").glob("*.py"))
-    assert len(files) == 2
+    assert len(files) == 3
     ids = {f.name.split("_", 1)[1]: f.name.split("_", 1)[0] for f in files}
-    return ids["add_explanation_to_choices.py"], ids["added_tables.py"]
+    return ids["add_explanation_to_choices.py"], ids["added_tables.py"], ids["longer_setting_values.py"]
