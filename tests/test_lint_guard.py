@@ -166,6 +166,63 @@ def test_lock_wait_timeout_on_mariadb_names_the_table(mysql_url: str) -> None:
     assert migrator.current().revisions[0].revision == safe
 
 
+@pytest.mark.mysql
+def test_retries_on_mariadb_rerun_a_revision_whose_first_statement_timed_out(mysql_url: str) -> None:
+    """DDL commits at once there, but a lock timeout on a revision's first statement leaves nothing of
+    it: the version row is unchanged, its note of an unfinished revision is deleted, and it runs again."""
+    migrator, safe, alter = at_base(mysql_url)
+    holder = sa.create_engine(mysql_url).connect()
+    transaction = holder.begin()
+    holder.exec_driver_sql("SELECT * FROM big")  # a metadata lock until the transaction ends
+    try:
+        with pytest.raises(MigrationError, match="the revision was rolled back") as caught:
+            migrator.upgrade(lock_timeout="1s")
+        assert caught.value.result.undone and caught.value.result.after == (safe,)
+        assert migrator.current().revisions[0].revision == safe
+        threading.Timer(1.5, transaction.rollback).start()
+        result = migrator.upgrade(lock_timeout="1s", retries=3, retry_delay=0.5)
+    finally:
+        time.sleep(0.1)
+        holder.close()
+    assert migrator.current().revisions[0].revision == alter
+    assert result.notes[0].startswith("attempt 1: upgrade: waited 1s for a lock on table big")
+    assert result.notes[-1].endswith("applied")
+    engine = sa.create_engine(mysql_url)
+    assert "note" in [c["name"] for c in sa.inspect(engine).get_columns("big")]
+    assert not sa.inspect(engine).has_table("sakyum_in_progress")
+    engine.dispose()
+
+
+@pytest.mark.mysql
+def test_retries_on_mariadb_stop_when_a_later_statement_timed_out(mysql_url: str) -> None:
+    migrator, _safe, _alter = at_base(mysql_url)
+    migrator.upgrade()
+    at = migrator.current().revisions[0].revision
+    two = (
+        "def upgrade():\n    op.add_column('other', sa.Column('done', sa.Integer))\n"
+        "    op.add_column('big', sa.Column('late', sa.Integer))\n"
+    )
+    migrator.revision("two", body=two)
+    holder = sa.create_engine(mysql_url).connect()
+    transaction = holder.begin()
+    holder.exec_driver_sql("SELECT * FROM big")
+    try:
+        with pytest.raises(MigrationError) as caught:
+            migrator.upgrade(lock_timeout="1s", retries=3, retry_delay=0.5)
+    finally:
+        transaction.rollback()
+        holder.close()
+    shown = str(caught.value)
+    assert (
+        "lock on table big" in shown
+        and "after the revision's first statement, so it is not run again" in shown
+    )
+    assert "partly applied (" in shown and "other" in shown and f"%migrate stamp {at}" in shown
+    assert not caught.value.result.undone and caught.value.result.notes == ()  # not attempted again
+    with pytest.raises(MigrationError, match="did not finish"):
+        migrator.upgrade()  # the note stays until a stamp says where the schema is
+
+
 @pytest.mark.postgres
 def test_the_session_setting_sets_the_timeouts(postgres_url: str, shell: Any) -> None:
     at_base(postgres_url)

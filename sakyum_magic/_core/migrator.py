@@ -198,7 +198,8 @@ class Migrator(ExploreCommands):
         :param lock_timeout: give up a revision whose lock waits longer (2s, 500ms), set in its transaction
             (SQLite: the busy timeout, also set before the run's first BEGIN).
         :param statement_timeout: give up a statement that runs longer (15min).
-        :param retries: after a lock timeout, run the rolled-back revision again, up to N more times.
+        :param retries: after a lock timeout, run the rolled-back revision again, up to N more times
+            (MySQL/MariaDB: when its first statement timed out; after that it is partly applied).
         :param retry_delay: seconds to wait before each retry.
         :param allow_lint: apply even when lint finds an error in the revisions to apply.
         :param online: MySQL/MariaDB: each ALTER TABLE and index asks for LOCK=NONE, so the server
@@ -214,7 +215,9 @@ class Migrator(ExploreCommands):
             self._refuse_unversioned("upgrade")
         if not (sql or allow_lint):
             self._refuse_lint_errors(revision)
-        run = functools.partial(self._migrate, "upgrade", revision, sql=sql, tag=tag)
+        run = functools.partial(
+            self._migrate, "upgrade", revision, on_lock=guard.lock_timed_out, sql=sql, tag=tag
+        )
         return self._with_retries(run, settings, rewrite, retries, retry_delay, waits or 0)
 
     def _with_retries(
@@ -240,8 +243,9 @@ class Migrator(ExploreCommands):
                     raise
                 failed = getattr(exc, "result", None)
                 after = failed.after if failed is not None else current_heads(self.engine())
-                message = guard.blocked("upgrade", exc, self.engine(), after, waits)
-                if attempt == retries:
+                partly = None if failed is None or failed.undone else failed
+                message = guard.blocked("upgrade", exc, self.engine(), after, waits, partly)
+                if attempt == retries or partly is not None:
                     raise MigrationError(message, failed) from exc
                 attempts.append(f"attempt {attempt + 1}: {message.split(' and gave up')[0]}")
                 time.sleep(delay)
@@ -284,9 +288,10 @@ class Migrator(ExploreCommands):
         revision: str | Sequence[str],
         settings: tuple[str, ...] = (),
         rewrite: Callable[[str], str] | None = None,
+        on_lock: Callable[[BaseException], bool] | None = None,
         **options: Any,
     ) -> MigrationResult:
-        strategy = execution.Strategy(settings=settings, rewrite=rewrite) if settings or rewrite else None
+        strategy = execution.Strategy(settings=settings, rewrite=rewrite, on_lock=on_lock)
         with self.one_config():
             script = self.script_directory()
             with self.no_new_database_on_error(), translation.alembic_errors(self.parsed_url()):

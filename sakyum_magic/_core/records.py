@@ -132,6 +132,9 @@ class MigrationResult:
     sql: str | None = None
     left_behind: tuple[str, ...] = ()
     """After a failure on a database without transactional DDL: what the failed revision changed."""
+    undone: bool = False
+    """After a failure: nothing of the failed revision remains (rolled back with its transaction; where
+    DDL commits at once, its first statement failed on a lock), so it can run again as it is."""
     log: tuple[str, ...] = ()
     """Alembic's log lines during the run (kept out of the output; shown on error or when asked)."""
     notes: tuple[str, ...] = ()

@@ -18,6 +18,8 @@ from .._core.errors import ConfigurationError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from .._core.records import MigrationResult
+
 LOCK_TIMEOUT_STATES = {"55P03"}  # PostgreSQL lock_not_available
 MYSQL_LOCK_WAIT = 1205  # ER_LOCK_WAIT_TIMEOUT (lock_wait_timeout, innodb_lock_wait_timeout)
 SQLITE_BUSY = 5  # the busy timeout ran out waiting for the database's lock
@@ -150,8 +152,17 @@ def holders(engine: Engine, table: str) -> list[int]:
     return call(engine, read)
 
 
-def blocked(command: str, exc: BaseException, engine: Engine, after: tuple[str, ...], limit: float) -> str:
-    """One line: which revision waited for which table, held by which session, and what to do."""
+def blocked(
+    command: str,
+    exc: BaseException,
+    engine: Engine,
+    after: tuple[str, ...],
+    limit: float,
+    partly: MigrationResult | None = None,
+) -> str:
+    """One line: which revision waited for which table, held by which session, and what to do;
+    ``partly``: the failed run, whose revision is partly applied (DDL that commits at once, and a
+    statement after its first timed out), so it is not run again."""
     from .statements import table_of
 
     statement = statement_of(exc) or ""
@@ -163,8 +174,16 @@ def blocked(command: str, exc: BaseException, engine: Engine, after: tuple[str, 
         pids = holders(engine, table) if table else []
         held = f" held by pid {', '.join(map(str, pids))}" if pids else ""
         what = f"a lock{f' on table {table}' if table else ''}{held}"
+    at = ", ".join(after) or "base"
+    if partly is not None:
+        left = ", ".join(partly.left_behind) or "no table or column change, but its earlier statements ran"
+        return (
+            f"{command}: waited {limit:g}s for {what} and gave up (lock timeout) after the revision's first "
+            f"statement, so it is not run again: this database commits DDL at once, so it is partly "
+            f"applied ({left}): undo that by hand and run %migrate stamp {at} (until then upgrade "
+            "refuses), then run the command again"
+        )
     return (
         f"{command}: waited {limit:g}s for {what} and gave up (lock timeout); the revision was "
-        f"rolled back and the database is at {', '.join(after) or 'base'}: end that session, or retry "
-        "with --retries N"
+        f"rolled back and the database is at {at}: end that session, or retry with --retries N"
     )

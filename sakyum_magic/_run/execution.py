@@ -58,6 +58,8 @@ class Strategy:
     """Statements run first in each revision's transaction (a guarded upgrade's timeouts)."""
     rewrite: Callable[[str], str] | None = None
     """Applied to each statement a revision runs (``upgrade --online`` adds ``LOCK=NONE``)."""
+    on_lock: Callable[[BaseException], bool] | None = None
+    """Whether a failure is a lock not granted in time (a revision that sent nothing else can rerun)."""
 
 
 def migrate(
@@ -131,7 +133,7 @@ def _apply(
             with translation.alembic_errors(target.url):
                 run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
-            run.stop(result, control)
+            run.stop(result, control, exc)
             # Another writer (which took no lock) is to blame, not the revision that was running.
             other = locking.busy_error(exc, target.url) or _refused(exc, target, result)
             if other is None and not any(step.database for step in result.steps):  # one database
@@ -270,9 +272,14 @@ class _Run:
             f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
         )
 
-    def stop(self, result: MigrationResult, control: RunControl) -> None:
+    def stop(self, result: MigrationResult, control: RunControl, exc: BaseException | None = None) -> None:
         """After a failed step: what was applied, what the failed step left, and its line in the log."""
         self.finish(result, control, stopped=True)
+        result.undone = not self.watch.active
+        if exc is not None and self.strategy.on_lock is not None and self.strategy.on_lock(exc):
+            sent = [s for s in self.recorder.in_progress if s not in self.strategy.settings]
+            unchanged = sorted(result.after) == sorted(self.recorder.heads or result.before)
+            result.undone |= self.watch.forget_untouched(self.target.engine, len(sent), unchanged)
         result.left_behind = self.watch.left_behind(self.target.engine)
         self.log_failure(result)
 

@@ -135,6 +135,18 @@ class SchemaWatch:
             markers.clear(ctx.connection)
         self._revision, self._noted = None, False
 
+    def forget_untouched(self, engine: Engine, sent: int, version_unchanged: bool) -> bool:
+        """After a revision's first writing statement failed on a lock (``sent`` is 1) with the version
+        row unchanged: that statement's implicit commit came before it and committed only the note, and
+        it failed whole, so nothing of the revision was committed. Its note is deleted (the revision can
+        run again as it is); True then."""
+        from .._guards import markers
+
+        if not (self.active and sent == 1 and version_unchanged):
+            return False
+        markers.tidy(engine, clear=True)
+        return True
+
     def left_behind(self, engine: Engine) -> tuple[str, ...]:
         """The changes made by the revision that failed (empty when inactive or nothing was noted)."""
         from .._guards import markers

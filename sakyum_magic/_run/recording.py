@@ -45,6 +45,11 @@ class StepRecorder:
     heads: tuple[str, ...] = ()
     """The version table's heads after the last recorded step (of the bound database)."""
 
+    @property
+    def in_progress(self) -> tuple[str, ...]:
+        """The statements the step in progress has sent so far (after a failure: up to the failing one)."""
+        return tuple(self._sql)
+
     def __enter__(self) -> StepRecorder:
         from .._display.progress import progress
 
