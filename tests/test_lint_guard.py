@@ -149,6 +149,28 @@ def test_online_refuses_a_table_copy_on_mariadb(mysql_url: str) -> None:
 
 
 @pytest.mark.mysql
+def test_online_sql_is_recorded_as_it_ran(mysql_url: str, shell: object) -> None:
+    migrator = Migrator(url=mysql_url)
+    migrator.init()
+    migrator.revision("base", body=BASE)
+    migrator.upgrade()
+    index = "    op.create_index('ix_big_b', 'big', ['b'])\n"
+    migrator.revision("add", body=f"{ALTER.replace('note', 'b').replace('sa.Text', 'sa.Integer')}{index}")
+    migrator.revision(
+        "add_more", body="def upgrade():\n    op.add_column('big', sa.Column('c', sa.Integer))\n"
+    )
+    result = migrator.upgrade("+1", online=True)
+    assert result.steps[0].sql == (
+        "ALTER TABLE big ADD COLUMN b INTEGER, LOCK=NONE",
+        "CREATE INDEX ix_big_b ON big (b) LOCK=NONE",
+        *result.steps[0].sql[2:],  # the version row
+    )
+    migrate(shell, f"config --url {mysql_url}")
+    table = migrate(shell, "upgrade --online --show-sql")
+    assert "ALTER TABLE big ADD COLUMN c INTEGER, LOCK=NONE" in table.sql
+
+
+@pytest.mark.mysql
 def test_lock_wait_timeout_on_mariadb_names_the_table(mysql_url: str) -> None:
     migrator, safe, _alter = at_base(mysql_url)
     holder = sa.create_engine(mysql_url).connect()

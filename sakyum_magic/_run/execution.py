@@ -247,7 +247,9 @@ class _Run:
 
     def _rewritten(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
         assert self.strategy.rewrite is not None
-        return self.strategy.rewrite(statement), parameters
+        sent = self.strategy.rewrite(statement)
+        self.recorder.sent_as(statement, sent)  # the recorder's listener came first and saw the original
+        return sent, parameters
 
     def ready_log(self) -> None:
         """Create the applied-at log's table; for a role that may not, no log this run (a note says

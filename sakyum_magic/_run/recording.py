@@ -50,6 +50,12 @@ class StepRecorder:
         """The statements the step in progress has sent so far (after a failure: up to the failing one)."""
         return tuple(self._sql)
 
+    def sent_as(self, original: str, sent: str) -> None:
+        """A later listener rewrote ``original`` (``upgrade --online``): the step records what was sent."""
+        text = original.strip()
+        if sent != original and self._sql and self._sql[-1].startswith(text):
+            self._sql[-1] = sent.strip() + self._sql[-1][len(text) :]
+
     def __enter__(self) -> StepRecorder:
         from .._display.progress import progress
 
