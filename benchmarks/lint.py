@@ -4,7 +4,8 @@
 the database half way up so that the tables and their rows are live: held to under 2 s warm, and
 shown beside its nearest peer, Alembic writing the same chain's offline SQL (which lint runs once,
 then cuts per revision). ``plan --locks`` against ``plan`` on the same chain's last 50 revisions:
-the lock reading after each statement is held to under 1.5x.
+the lock reading after each statement is held to under 1.5x. The same on SQLite (its file's
+``sqlite_master`` read after each statement).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ ROWS = 10_000
 
 
 def run(bench: Bench) -> None:
+    _sqlite_locks(bench)
     group = f"column chain, N={CHAIN}, PostgreSQL"
     if bench.postgres_url is None:
         bench.record(not_available(group, "lint --all", below(2000), "PostgreSQL not reachable"))
@@ -61,3 +63,18 @@ def _fill(url: str) -> None:
             connection.exec_driver_sql(f"INSERT INTO {name} (id) SELECT g FROM generate_series(1, {ROWS}) g")
             connection.exec_driver_sql(f"ANALYZE {name}")
     engine.dispose()
+
+
+def _sqlite_locks(bench: Bench) -> None:
+    """``plan --locks`` against ``plan`` on SQLite: the same chain's last 50 revisions, on a file."""
+    project = make_project(bench.root / "lint_sqlite", CHAIN, "column")
+    time.sleep(RACY_WAIT)
+    bench.use(project)
+    bench.migrate(f"upgrade {rev_id('column', AT - 1)}")
+    plan = lambda: bench.migrate("plan head")  # noqa: E731
+    locks = lambda: bench.migrate("plan head --locks")  # noqa: E731
+    group = f"column chain, N={CHAIN}, SQLite"
+    try:
+        bench.add(group, f"plan --locks, {CHAIN - AT} steps (peer: plan)", plan, locks, ratio_at_most(1.5))
+    finally:
+        bench.magics.migrator.dispose()
