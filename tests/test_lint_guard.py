@@ -65,6 +65,37 @@ def test_lock_timeout_names_table_and_holder_then_retries(postgres_url: str, she
     assert result.notes[-1].endswith("applied")
 
 
+def test_the_alembic_cli_takes_the_busy_timeout_on_sqlite(sqlite_url: str, workdir: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    migrator, _safe, alter = at_base(sqlite_url)
+    at = migrator.current().revisions[0].revision
+    migrator.dispose()
+    holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    environment = {**os.environ, "DATABASE_URL": f"{sqlite_url}?timeout=60"}  # the driver's own wait: 60 s
+    command = [sys.executable, "-m", "alembic", "-x", "upgrade_lock_timeout=200ms", "upgrade", "head"]
+    try:
+        started = time.monotonic()
+        done = subprocess.run(
+            command, cwd=workdir, env=environment, capture_output=True, text=True, check=False
+        )
+        took = time.monotonic() - started
+    finally:
+        holder.close()
+    assert done.returncode != 0 and "database is locked" in done.stderr, done.stderr[-500:]
+    assert took < 30, took  # the busy timeout given, not the URL's 60 s
+    assert migrator.current().revisions[0].revision == at
+    bad = [*command[:3], "-x", "upgrade_statement_timeout=1min", "upgrade", "head"]
+    done = subprocess.run(bad, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    assert "SQLite has no statement timeout" in done.stderr
+    done = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-500:]  # once the other writer is gone
+    assert migrator.current().revisions[0].revision == alter
+
+
 def test_lock_timeout_on_sqlite_is_the_busy_timeout_then_retries(sqlite_url: str, shell: object) -> None:
     migrator, safe, alter = at_base(sqlite_url)
     at = migrator.current().revisions[0].revision

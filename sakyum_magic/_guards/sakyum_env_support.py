@@ -440,8 +440,11 @@ def timeout_statements(
     dialect: str, mariadb: bool, lock: float | None, statement: float | None, scope: str
 ) -> list[str]:
     """The statements that set the lock and statement timeouts; ``scope`` is ``LOCAL`` (PostgreSQL:
-    until the transaction ends) or ``SESSION``. MySQL and MariaDB set them for the session."""
+    until the transaction ends) or ``SESSION``. MySQL and MariaDB set them for the session; SQLite's
+    lock timeout is its busy timeout (it has no statement timeout)."""
     found = []
+    if dialect == "sqlite" and lock is not None:
+        found.append(f"PRAGMA busy_timeout = {max(int(lock * 1000), 1)}")
     if dialect == "postgresql":
         if lock is not None:
             found.append(f"SET {scope} lock_timeout = '{max(int(lock * 1000), 1)}ms'")
@@ -473,7 +476,16 @@ def set_timeouts(connection: Connection, option: Callable[[str, str], str | None
     except ValueError as exc:
         raise CommandError(f"upgrade_lock_timeout / upgrade_statement_timeout: {exc}") from None
     mariadb = bool(getattr(connection.dialect, "is_mariadb", False))
-    for text in timeout_statements(connection.dialect.name, mariadb, limits[0], limits[1], "SESSION"):
+    found = timeout_statements(connection.dialect.name, mariadb, limits[0], limits[1], "SESSION")
+    if connection.dialect.name == "sqlite":
+        if limits[1] is not None:
+            raise CommandError("upgrade_statement_timeout: SQLite has no statement timeout; leave it out")
+        cursor = connection.connection.cursor()  # the driver's: SQLAlchemy's BEGIN would wait for the lock
+        for text in found:
+            cursor.execute(text)
+        cursor.close()
+        return
+    for text in found:
         connection.exec_driver_sql(text)
     if connection.in_transaction():
         connection.commit()

@@ -64,8 +64,9 @@ def _sqlite_statements(lock_timeout: float | None, statement_timeout: float | No
             "--statement-timeout: SQLite has no statement timeout (--lock-timeout sets its busy timeout, "
             "the wait for the database's write lock): leave it out"
         )
-    assert lock_timeout is not None
-    return (f"PRAGMA busy_timeout = {max(int(lock_timeout * 1000), 1)}",)
+    from .._guards.sakyum_env_support import timeout_statements
+
+    return tuple(timeout_statements("sqlite", False, lock_timeout, None, "SESSION"))
 
 
 _ALTER = re.compile(r"^\s*ALTER\s+TABLE\b", re.I)
