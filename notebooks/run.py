@@ -9,7 +9,9 @@ database, default.db, and the alembic/ directory it creates start empty every ti
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,10 @@ def execute(path: Path, workdir: Path) -> Any:
     shutil.rmtree(workdir, ignore_errors=True)
     workdir.mkdir(parents=True)
     notebook = nbformat.read(path, as_version=4)
+    # The `!alembic` cells run the alembic installed beside this interpreter, activated or not.
+    tools = str(Path(sys.executable).parent)
+    if tools not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
     NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(workdir)}}).execute()
     return notebook
 
