@@ -3,7 +3,8 @@
 Rows run newest first, as a history does; each branch keeps a lane (column) from its head down to the
 revision it forks from. Long linear runs (revisions with one parent and one child, no branch label,
 no dependency, not current and not next to a head or a base) collapse into one node unless
-``show_all``, so a thousand-revision chain draws as a handful of nodes. Drawing (SVG, text) lives in
+``show_all``, so a thousand-revision chain draws as a handful of nodes. Placing the nodes in rows and
+lanes lives in :mod:`sakyum_magic._features.graph_layout`; drawing (SVG, text) in
 :mod:`sakyum_magic._display.graph_render`; pandas is imported only by :meth:`RevisionGraph.frames`.
 """
 
@@ -14,13 +15,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._authoring.scripts import as_tuple
+from .graph_layout import Link, heads_first, lanes_of, row_order
 
 if TYPE_CHECKING:
     import pandas as pd
     from alembic.script import Script, ScriptDirectory
-
-Link = tuple[str, str, bool]
-"""An edge while the graph is built: (child node, parent node, whether it is a ``depends_on``)."""
 
 MIN_RUN = 3
 """Shortest linear run that collapses: hiding one or two revisions would save no space."""
@@ -233,12 +232,12 @@ def revision_graph(
     members.update({rev: newest for newest, run in runs.items() for rev in run})
     shorts = short_ids(members)
     links = _links(revisions, members)
-    order = _order(dict.fromkeys(members.values()), links, _heads_first(revisions, shape.heads))
+    order = row_order(dict.fromkeys(members.values()), links, heads_first(revisions, shape.heads))
     roots = [members[r.revision] for r in revisions if not r.parents]
     if len(roots) > 1:  # branches that share no revision hang off base: draw it, as Alembic names it
         order = [*order, BASE]
         links = [*links, *((root, BASE, False) for root in roots)]
-    lanes, edge_lanes = _lanes(order, links)
+    lanes, edge_lanes = lanes_of(order, links)
     places = {key: (row, lanes[key]) for row, key in enumerate(order)}
     nodes = _nodes(revisions, runs, shape, shorts, members, places)
     if len(roots) > 1:
@@ -315,92 +314,6 @@ def _links(revisions: Sequence[_Revision], members: dict[str, str]) -> list[Link
                 links.append((child, target, False))
         links.extend((child, members[dep], True) for dep in rev.depends_on)
     return links
-
-
-def _heads_first(revisions: Sequence[_Revision], heads: frozenset[str]) -> list[str]:
-    """The heads, longest history first (so the main line takes the leftmost lane)."""
-    depth: dict[str, int] = {}
-    for rev in reversed(revisions):  # oldest first: every parent before its children
-        depth[rev.revision] = 1 + max((depth.get(p, 0) for p in rev.parents), default=0)
-    index = {r.revision: i for i, r in enumerate(revisions)}
-    return sorted(heads, key=lambda head: (-depth.get(head, 0), index.get(head, 0)))
-
-
-def _order(nodes: Iterable[str], links: Sequence[Link], heads: Sequence[str]) -> list[str]:
-    """Rows, newest first: reverse post-order of a depth-first walk from the heads down their parents.
-
-    A branch's revisions stay together (as ``git log --graph --topo-order`` shows them); every node
-    comes above its down revisions and its dependencies.
-    """
-    parents: dict[str, list[str]] = {key: [] for key in nodes}
-    for child, parent, _ in sorted(links, key=lambda link: link[2]):  # down revisions first, stably
-        parents[child].append(parent)
-    done: set[str] = set()
-    post: list[str] = []
-    for root in [*reversed(heads), *parents]:  # the first head is walked last, so it ends on top
-        if root in done or root not in parents:
-            continue
-        done.add(root)
-        stack = [(root, iter(parents[root]))]
-        while stack:
-            key, pending = stack[-1]
-            step = next((p for p in pending if p not in done), None)
-            if step is None:
-                stack.pop()
-                post.append(key)
-            else:
-                done.add(step)
-                stack.append((step, iter(parents[step])))
-    post.reverse()
-    return post
-
-
-def _lanes(order: Sequence[str], links: Sequence[Link]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
-    """The lane of each node (in row order), and the lane each down-revision edge runs in.
-
-    A lane waits for the revision an edge above points to; a node takes the leftmost lane waiting
-    for it (or a free one: a head), its first parent continues in that lane, and a merge's other
-    parents get a lane of their own (or join one already waiting for that parent).
-    """
-    parents: dict[str, list[str]] = {key: [] for key in order}
-    for child, parent, dependency in links:
-        if not dependency:
-            parents[child].append(parent)
-    lanes: list[str | None] = []
-    columns: dict[str, int] = {}
-    edge_lanes: dict[tuple[str, str], int] = {}
-    for key in order:
-        column = columns[key] = _take(lanes, key)
-        for i, parent in enumerate(parents[key]):
-            lane = column if i == 0 else _waiting_or_free(lanes, parent)
-            lanes[lane] = parent
-            edge_lanes[(key, parent)] = lane
-        while lanes and lanes[-1] is None:
-            lanes.pop()
-    return columns, edge_lanes
-
-
-def _take(lanes: list[str | None], key: str) -> int:
-    """The lane a node is drawn in; every lane that waited for it is freed."""
-    waiting = [i for i, wanted in enumerate(lanes) if wanted == key]
-    for i in waiting:
-        lanes[i] = None
-    return waiting[0] if waiting else _free(lanes)
-
-
-def _waiting_or_free(lanes: list[str | None], key: str) -> int:
-    for i, wanted in enumerate(lanes):
-        if wanted == key:
-            return i
-    return _free(lanes)
-
-
-def _free(lanes: list[str | None]) -> int:
-    for i, wanted in enumerate(lanes):
-        if wanted is None:
-            return i
-    lanes.append(None)
-    return len(lanes) - 1
 
 
 def short_ids(ids: Iterable[str]) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Alembic's offline ``--sql`` mode cannot render batch mode's copy-and-move of a SQLite table, so the
 steps really run, inside one transaction begun before Alembic sees the connection: Alembic treats
 it as external and never commits, and it is rolled back at the end (see
-:func:`sakyum_magic._run.execution.rolled_back`). On SQLite the package's engine makes DDL transactional
+:func:`sakyum_magic._run.online.rolled_back`). On SQLite the package's engine makes DDL transactional
 (SQLAlchemy's pysqlite recipe), so this costs what the pending steps cost, whatever the size of the
 file. Whatever env.py does, the run uses that connection for the bound database; a connection to any
 other database is refused before a migration runs, and a revision that commits on its own

@@ -3,63 +3,30 @@
 Every run goes through env.py inside :func:`~sakyum_magic._run.environment.run_environment`, so what
 the magic needs holds for any env.py (see :mod:`sakyum_magic._run.environment`). env.py receives through
 ``Config.attributes``: ``connection`` (Alembic's documented recipe key), ``target_metadata`` and
-``sakyum_url`` (for offline SQL). A dry run (:class:`Strategy`) is the same run inside a transaction
-begun before Alembic sees the connection, so Alembic treats it as external and never commits; it
-is rolled back at the end, and any COMMIT attempted meanwhile stops the run.
+``sakyum_url`` (for offline SQL). This module drives a run: the lock, env.py, and what an error
+means; the parts it drives (the hooks, the connection, a dry run's rolled-back transaction) are an
+:class:`~sakyum_magic._run.online.OnlineRun`.
 """
 
 from __future__ import annotations
 
-import functools
 import io
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from .._core import translation
-from .._core.errors import MigrationError
-from .._core.records import MigrationResult, Step
-from .._guards import audit, locking, markers
+from .._core.records import MigrationResult
+from .._guards import locking, markers
 from . import interrupts
-from .carry import Carrier
-from .commits import FlushAtTheEnd, deferred_flush
-from .database import (
-    LOG_TABLE,
-    WRITER_OPTION,
-    check_dialect,
-    connect,
-    current_heads,
-    is_transactional_sqlite,
-    sqlite_pragmas,
-)
-from .environment import (
-    RunControl,
-    kept_logging,
-    refuse_commit,
-)
+from .database import check_dialect, current_heads
+from .environment import RunControl, kept_logging
 from .envrun import Target, own_env, run_env
-from .partial import SchemaWatch
-from .recording import StepRecorder
+from .online import OnlineRun
+from .online import Strategy as Strategy
 from .steps import Steps, at_target, pending_revisions, require_known, step_planner
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
-    from sqlalchemy.engine import Connection
-
-
-@dataclass(frozen=True)
-class Strategy:
-    """How to run: for real, or as a dry run rolled back at the end, with statements classified."""
-
-    dry_run: bool = False
-    classify: Callable[[Any, str], bool] | None = None
-    settings: tuple[str, ...] = ()
-    """Statements run first in each revision's transaction (a guarded upgrade's timeouts)."""
-    rewrite: Callable[[str], str] | None = None
-    """Applied to each statement a revision runs (``upgrade --online`` adds ``LOCK=NONE``)."""
-    on_lock: Callable[[BaseException], bool] | None = None
-    """Whether a failure is a lock not granted in time (a revision that sent nothing else can rerun)."""
 
 
 def migrate(
@@ -123,7 +90,7 @@ def _apply(
     if _nothing_to_do(target, script, name, label, before):
         return result
     total = len(pending_revisions(name, label, before, script))
-    run = _Run(target, name, strategy, total)
+    run = OnlineRun(target, name, strategy, total)
     run.check_unfinished()
     run.ready_log()
     interrupts.clear()
@@ -171,229 +138,12 @@ def _nothing_to_do(
     return name == "upgrade" and own_env(target.directory) and at_target(label, before, script)
 
 
-def _tidy_notes(run: _Run, target: Target, name: str) -> None:
+def _tidy_notes(run: OnlineRun, target: Target, name: str) -> None:
     """After a finished run: the notes of unfinished revisions are dropped, or their rows cleared."""
     if run.watch.created:
         markers.drop(target.engine)
     elif run.watch.table_ready:
         markers.tidy(target.engine, clear=name == "stamp")
-
-
-class _Run:
-    """The parts of one online run: its Config, step recorder, schema watch and connection."""
-
-    def __init__(self, target: Target, name: str, strategy: Strategy, total: int) -> None:
-        self.target, self.name, self.strategy = target, name, strategy
-        self.recorder = StepRecorder(name, total or None, target.progress, strategy.classify)
-        self.watch = SchemaWatch(target.engine)
-        self.watch.active &= target.own_tables  # its notes are a table in the database
-        self.config = target.config()
-        self.log = (
-            audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
-        )
-        self.deferred: list[FlushAtTheEnd] = []  # see commits.py
-        self.carrier = Carrier(self.log, self.deferred)
-        self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
-        self._mark = 0  # steps recorded before that call
-        self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
-        self.log_skipped = False  # the role may not create the applied-at log's table
-
-    def planning(self, steps: Steps) -> Steps:
-        """``steps`` whose planner also remembers what each run_migrations() call is about to apply."""
-
-        def plan(rev: Any, context: Any) -> Any:
-            planned = list(steps.fn(rev, context))
-            self._planned = [_revision_of(step) for step in planned]
-            self._mark = len(self.recorder.steps)
-            for step in planned:
-                step.migration_fn = self._guarded(step)
-            return planned
-
-        return Steps(plan, steps.options)
-
-    def _guarded(self, step: Any) -> Callable[..., Any]:
-        """The step's function, first honouring a stop request (at its start, inside its transaction,
-        nothing done) and, where DDL commits at once, noting in the database that the step began."""
-        migration_fn = step.migration_fn
-
-        @functools.wraps(migration_fn)  # Alembic logs "Running upgrade ..." from the function's name
-        def guarded(**kw: Any) -> Any:
-            from alembic import op
-
-            interrupts.check()
-            if self.log is not None:
-                self.log.step_started()
-            if self.watch.active and not self.recorder.database():
-                self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
-            if self.strategy.settings or self.strategy.rewrite:
-                self._prepare()
-            if not self.recorder.database():
-                self.carrier.started(step, op.get_context().version_table)
-            return migration_fn(**kw)
-
-        return guarded
-
-    def _prepare(self) -> None:
-        """A guarded run: its settings in the revision's transaction, its statements rewritten."""
-        from alembic import op
-        from sqlalchemy import event
-
-        bind = op.get_bind()
-        for statement in self.strategy.settings:
-            bind.exec_driver_sql(statement)
-        rewrite = self.strategy.rewrite
-        if rewrite is not None and not event.contains(bind, "before_cursor_execute", self._rewritten):
-            event.listen(bind, "before_cursor_execute", self._rewritten, retval=True)
-
-    def _rewritten(self, conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> Any:
-        assert self.strategy.rewrite is not None
-        sent = self.strategy.rewrite(statement)
-        self.recorder.sent_as(statement, sent)  # the recorder's listener came first and saw the original
-        return sent, parameters
-
-    def ready_log(self) -> None:
-        """Create the applied-at log's table; for a role that may not, no log this run (a note says
-        so; if the role may not write the rest either, the run's privilege error says why it stops)."""
-        if self.log is not None and not audit.ensure_table(self.target.engine):
-            self.log, self.carrier.log, self.log_skipped = None, None, True
-
-    def check_unfinished(self) -> None:
-        """Refuse to run on top of a revision an earlier run left half done (DDL that commits at once)."""
-        if not self.watch.active:
-            return
-        self.watch.table_ready, marker = markers.read(self.target.engine)
-        if marker is None:
-            return
-        if self.name == "stamp":
-            return
-        left = ", ".join(markers.left_behind(self.target.engine, marker)) or "no table or column change"
-        raise MigrationError(
-            f"revision {marker.revision} did not finish ({marker.direction}grade begun {marker.started} by "
-            f"process {marker.pid} on {marker.host}) and left: {left}. This database commits DDL at once: "
-            f"undo that by hand and run %migrate stamp REV with the revision the schema matches (which "
-            f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
-        )
-
-    def stop(self, result: MigrationResult, control: RunControl, exc: BaseException | None = None) -> None:
-        """After a failed step: what was applied, what the failed step left, and its line in the log."""
-        self.finish(result, control, stopped=True)
-        result.undone = not self.watch.active
-        if exc is not None and self.strategy.on_lock is not None and self.strategy.on_lock(exc):
-            sent = [s for s in self.recorder.in_progress if s not in self.strategy.settings]
-            unchanged = sorted(result.after) == sorted(self.recorder.heads or result.before)
-            result.undone |= self.watch.forget_untouched(self.target.engine, len(sent), unchanged)
-        result.left_behind = self.watch.left_behind(self.target.engine)
-        self.log_failure(result)
-
-    def cli_before(
-        self, control: RunControl, connection: Connection, result: MigrationResult
-    ) -> tuple[str, ...] | None:
-        """Where the ``alembic`` CLI would have left the database after this failure, when that differs:
-        with transactional DDL and no ``transaction_per_migration`` from env.py, it runs every revision
-        in one transaction and rolls them all back; here each revision commits on its own."""
-        if self.strategy.dry_run or self.name == "stamp" or result.before == result.after:
-            return None
-        if any(step.database for step in result.steps) or control.asked.get("transaction_per_migration"):
-            return None
-        from alembic.ddl.impl import DefaultImpl
-
-        default = DefaultImpl.get_by_dialect(connection.dialect).transactional_ddl
-        return result.before if control.asked.get("transactional_ddl", default) else None
-
-    def log_failure(self, result: MigrationResult) -> None:
-        """Log the step that failed, after its rollback (another database's steps are not logged here)."""
-        failing = self.failing()
-        if self.log is not None and failing is not None and not self.recorder.database():
-            direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
-            audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
-
-    def failing(self) -> str | None:
-        """The revision the failed call was applying: the first planned one not yet recorded."""
-        done = {step.revision for step in self.recorder.steps[self._mark :]}
-        failing = next((rev for rev in self._planned if rev not in done), None)
-        database = self.recorder.database()
-        return f"{failing} (on {database})" if failing and database else failing
-
-    @contextmanager
-    def connected(self) -> Iterator[Connection]:
-        """The bound database's connection, handed to env.py through ``Config.attributes``."""
-        attributes = self.config.attributes
-        attributes["target_metadata"] = self.target.metadata
-        attributes["sakyum_url"] = self.target.url
-        # env.py drives Alembic's module-level context: one thread at a time in this process.
-        with (
-            locking.alembic_context(),
-            kept_logging(),
-            connect(self.target.engine) as connection,
-            sqlite_pragmas(connection, self.strategy.settings),
-        ):
-            attributes["connection"] = connection.execution_options(**{WRITER_OPTION: True})
-            self.server_thread = interrupts.server_thread(connection)
-            interrupts.check_client(connection)
-            self.watch.attach(attributes["connection"])
-            try:
-                yield attributes["connection"]
-            finally:
-                self.watch.detach()
-                self.carrier.detach()
-
-    def rolled_back_if_dry(self, connection: Connection) -> AbstractContextManager[Any]:
-        return rolled_back(connection) if self.strategy.dry_run else nullcontext()
-
-    def control(self, connection: Connection) -> RunControl:
-        # One transaction per revision whatever env.py asked for: a failure leaves the database at the
-        # last good revision, and a run commits even when env.py never calls begin_transaction().
-        # A stamp is one transaction, so that a failure also undoes --purge.
-        options: dict[str, Any] = {"transaction_per_migration": self.name != "stamp"}
-        if is_transactional_sqlite(self.target.engine):
-            options["transactional_ddl"] = True
-        hooks: list[Callable[..., None]] = [self.recorder]
-        hooks += [self.watch] if self.watch.active else []
-        hooks += [self.log] if self.log is not None else []
-        total, dry_run = self.recorder.total or 0, self.strategy.dry_run
-        self.deferred[:] = deferred_flush(connection, self.name, total, dry_run)
-        hooks += self.deferred
-
-        def watch(configured: Connection) -> None:
-            self.recorder.watch(configured)
-            if configured is connection:  # after the recorder, which sees each statement as Alembic sent it
-                self.carrier.attach(configured)
-
-        control = RunControl(
-            connection,
-            self.target.url,
-            options,
-            hooks,
-            dry_run=self.strategy.dry_run,
-            watch=watch,
-            one_transaction=self.name == "stamp",
-            fence=self.target.fence,
-        )
-        self.recorder.database = lambda: control.database
-        if self.log is not None:
-            self.log.database = self.recorder.database
-        return control
-
-    def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
-        for deferred in self.deferred if stopped else ():
-            deferred.flush(self.target.engine)
-        result.steps, result.log, result.stopped = self.recorder.steps, tuple(control.log), stopped
-        if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
-            result.after = current_heads(self.target.engine)
-        if stopped and result.steps and not _committed(result.steps[-1], result.after):
-            # Recorded inside its transaction, which the failure or interrupt then rolled back.
-            result.steps = result.steps[:-1]
-        result.notes = tuple(
-            f"env.py also migrated {other}, which is not the bound database (its steps name it)"
-            for other in control.others
-        )
-        if self.log_skipped:
-            role = repr(self.target.url.username) if self.target.url.username else "this role"
-            result.notes += (
-                f"The applied-at log was not written: {role} may not create its table {LOG_TABLE} "
-                "here; grant it CREATE on the schema, or turn the log off "
-                "(%config MigrateMagics.audit = False).",
-            )
 
 
 def _refused(exc: BaseException, target: Target, result: MigrationResult) -> Exception | None:
@@ -403,36 +153,6 @@ def _refused(exc: BaseException, target: Target, result: MigrationResult) -> Exc
     at = ", ".join(result.after) or "base"
     applied = f"{len(result.steps)} step(s) applied, database at {at}"
     return privilege_error(exc, target.url, result.command, applied)
-
-
-def _committed(step: Step, after: tuple[str, ...]) -> bool:
-    """Whether the version table shows ``step`` done: an upgrade's revision is there, a downgrade's gone."""
-    if step.direction == "stamp" or step.database:
-        return True  # a stamp is one transaction; another database's version table is not read here
-    return (step.revision in after) == (step.direction == "up")
-
-
-def _revision_of(step: Any) -> str:
-    """The revision id a planned step applies (a RevisionStep's script; a stamp's target)."""
-    script = getattr(step, "revision", None)
-    if script is not None:
-        return str(script.revision)
-    return ", ".join(getattr(step, "to_revisions", ())) or "base"
-
-
-@contextmanager
-def rolled_back(connection: Connection) -> Iterator[None]:
-    """One transaction around everything run on ``connection``; rolled back, and no COMMIT allowed."""
-    from sqlalchemy import event
-
-    transaction = connection.begin()
-    event.listen(connection, "commit", refuse_commit)
-    try:
-        yield
-    finally:
-        event.remove(connection, "commit", refuse_commit)
-        if transaction.is_active:
-            transaction.rollback()
 
 
 def db_errors() -> tuple[type[BaseException], ...]:
