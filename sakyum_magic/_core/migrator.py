@@ -264,8 +264,7 @@ class Migrator(ExploreCommands):
                 time.sleep(delay)
                 continue
             done = [f"attempt {attempt + 1}: applied"] if attempts else []
-            result.notes = (*result.notes, *attempts, *done)
-            return result
+            return replace(result, notes=(*result.notes, *attempts, *done))
         raise AssertionError("unreachable")
 
     @on_engine_loop

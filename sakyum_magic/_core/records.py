@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -120,15 +120,18 @@ class Plan:
         return any(any(step.destructive) for step in self.steps)
 
 
-@dataclass
+@dataclass(frozen=True)
 class MigrationResult:
-    """What upgrade, downgrade or stamp did: the steps run, and the heads before and after."""
+    """What upgrade, downgrade or stamp did: the steps run, and the heads before and after.
+
+    Built once, when the run ends (see :mod:`sakyum_magic._run.state`).
+    """
 
     command: str
     target: str
     before: tuple[str, ...]
     after: tuple[str, ...] = ()
-    steps: list[Step] = field(default_factory=list)
+    steps: tuple[Step, ...] = ()
     sql: str | None = None
     left_behind: tuple[str, ...] = ()
     """After a failure on a database without transactional DDL: what the failed revision changed."""

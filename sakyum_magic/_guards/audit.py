@@ -19,10 +19,10 @@ from . import sakyum_env_support as support
 from .sakyum_env_support import LOG_TABLE
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
+
+    from .._run.state import RunState
 
 TOOL = "sakyum-magic"
 MAX_LIMIT = 2**31 - 1
@@ -107,9 +107,9 @@ def _tool() -> str:
 class Logger:
     """An ``on_version_apply`` hook adding one row per step, on the step's own connection."""
 
-    def __init__(self, direction: str, database: Callable[[], str] = str) -> None:
+    def __init__(self, direction: str, state: RunState) -> None:
         self.direction = direction
-        self.database = database  # the step's database: "" for the bound one, the only one logged
+        self.state = state  # the run so far: its database is "" for the bound one, the only one logged
         self._started = time.perf_counter()
         self._carried = False
 
@@ -118,7 +118,7 @@ class Logger:
         self._started = time.perf_counter()
 
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
-        if self.database():
+        if self.state.database:
             return
         if self._carried:  # already written with the version update (see carry.py)
             self._carried = False

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._core.binding import mask_url
 from .._core.errors import ConfigurationError, DatabaseError
+from .state import RunState
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -46,6 +47,7 @@ class RunControl:
     :param options: ``configure()`` options forced on the bound connection.
     :param hooks: ``on_version_apply`` hooks added to every configure.
     :param dry_run: refuse, before anything runs, a connection to another database.
+    :param state: the run's :class:`~sakyum_magic._run.state.RunState`, shared with its hooks.
     """
 
     connection: Connection | None
@@ -54,11 +56,8 @@ class RunControl:
     hooks: list[Hook] = field(default_factory=list)
     dry_run: bool = False
     watch: Callable[[Connection], None] | None = None
-    database: str = ""
-    """The database the current run_migrations() call works on: '' for the bound one."""
-    others: list[str] = field(default_factory=list)
-    """Masked URLs (or multidb engine names) of other databases env.py configured."""
-    log: list[str] = field(default_factory=list)
+    state: RunState = field(default_factory=RunState)
+    """The run so far: this control sets its ``database``, adds to its ``log`` and its ``others``."""
     configured: int = 0
     """How many times env.py called configure() so far."""
     one_transaction: bool = False
@@ -119,8 +118,8 @@ class RunControl:
                 "was run. Bind that database (%migrate config --url URL), or read the SQL with "
                 "%migrate upgrade REV --sql"
             )
-        if where not in self.others:
-            self.others.append(where)
+        if where not in self.state.others:
+            self.state.others.append(where)
 
     def transaction(self, connection: Any) -> AbstractContextManager[Any]:
         """The transaction a one-transaction run needs when env.py began none (a multidb env.py)."""
@@ -133,11 +132,11 @@ class RunControl:
         """A run_migrations() call begins: remember which database its steps belong to."""
         url = getattr(getattr(connection, "engine", None), "url", None)  # None offline (--sql)
         if engine_name:
-            self.database = engine_name
+            self.state.database = engine_name
         elif url is not None and connection is not self.connection and not same_database(url, self.url):
-            self.database = mask_url(url)
+            self.state.database = mask_url(url)
         else:
-            self.database = ""
+            self.state.database = ""
 
 
 def run_environment(config: Config, script: ScriptDirectory, control: RunControl, **kw: Any) -> Any:
@@ -154,13 +153,13 @@ def run_environment(config: Config, script: ScriptDirectory, control: RunControl
     def configure_through_control(*args: Any, **options: Any) -> None:
         if args:  # configure(connection, ...) positionally
             options["connection"] = args[0]
-        with captured_alembic_log(control.log):  # "Context impl ..." is logged in here
+        with captured_alembic_log(control.state.log):  # "Context impl ..." is logged in here
             configure(**control.configure(options))
 
     def run_migrations_through_control(**run_args: Any) -> None:
         connection = environment.get_context().connection
         control.started(run_args.get("engine_name"), connection)
-        with control.transaction(connection), captured_alembic_log(control.log):
+        with control.transaction(connection), captured_alembic_log(control.state.log):
             run_migrations(**run_args)
 
     environment.configure = configure_through_control  # type: ignore[method-assign]

@@ -74,7 +74,7 @@ def run_env(
     environment = run_environment(config, script, control, fn=steps.fn, **steps.options, **options)
     # What env.py's own logging set-up prints (a StreamHandler made by fileConfig while stderr is
     # redirected writes here for good) goes to the result's log instead of the notebook.
-    with environment, captured_stderr(control.log):
+    with environment, captured_stderr(control.state.log):
         try:
             if starts_own_loop(script):
                 run_without_loop(script.run_env)
@@ -154,7 +154,7 @@ def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple
     control = RunControl(None, target.url, fence=target.fence)
 
     def collect(_rev: Any, context: Any) -> tuple[()]:
-        found.append((control.database, tuple(sorted(context.get_current_heads()))))
+        found.append((control.state.database, tuple(sorted(context.get_current_heads()))))
         return ()
 
     config = target.config()
@@ -162,6 +162,6 @@ def read_heads(target: Target, script: ScriptDirectory) -> list[tuple[str, tuple
     with locking.alembic_context(), kept_logging(), connect(target.engine) as connection:
         config.attributes["connection"] = connection
         control.connection = connection
-        with translation.alembic_errors(target.url), captured_alembic_log(control.log):
+        with translation.alembic_errors(target.url), captured_alembic_log(control.state.log):
             run_env(script, config, Steps(collect, {}), control, dont_mutate=True)
     return found

@@ -23,10 +23,12 @@ from .environment import RunControl, kept_logging
 from .envrun import Target, own_env, run_env
 from .online import OnlineRun
 from .online import Strategy as Strategy
+from .state import RunState
 from .steps import Steps, at_target, pending_revisions, require_known, step_planner
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
 
 
 def migrate(
@@ -58,7 +60,7 @@ def _offline(
     config = target.config(output_buffer=buffer, stdout=io.StringIO())
     config.attributes["sakyum_url"] = target.url
     config.attributes["target_metadata"] = None
-    control = RunControl(None, target.url)
+    control = RunControl(None, target.url, state=RunState(name, label))
     try:
         with (
             locking.alembic_context(),
@@ -72,7 +74,7 @@ def _offline(
         if not translation.user_frames(exc, places):
             raise  # not the revision's error: this package's or a library's, shown as it is
         raise translation.failed_offline(exc, name, places, target.url) from exc
-    return MigrationResult(name, label, (), (), sql=buffer.getvalue(), log=tuple(control.log))
+    return control.state.result((), sql=buffer.getvalue())
 
 
 def _apply(
@@ -86,11 +88,10 @@ def _apply(
 ) -> MigrationResult:
     """Run env.py on one connection of the bound database, recording each step and its SQL."""
     before = current_heads(target.engine)
-    result = MigrationResult(name, label, before, before)
+    state = RunState(name, label, before)
     if _nothing_to_do(target, script, name, label, before):
-        return result
-    total = len(pending_revisions(name, label, before, script))
-    run = OnlineRun(target, name, strategy, total)
+        return state.result(before)
+    run = OnlineRun(target, state, strategy, len(pending_revisions(name, label, before, script)))
     run.check_unfinished()
     run.ready_log()
     interrupts.clear()
@@ -100,30 +101,42 @@ def _apply(
             with translation.alembic_errors(target.url):
                 run_env(script, run.config, run.planning(steps), control, tag=tag)
         except db_errors() as exc:
-            run.stop(result, control, exc)
-            # Another writer (which took no lock) is to blame, not the revision that was running.
-            other = locking.busy_error(exc, target.url) or _refused(exc, target, result)
-            if other is None and not any(step.database for step in result.steps):  # one database
-                other = locking.concurrent_change(target.url, result, run.recorder.heads or before)
-            cli = run.cli_before(control, connection, result)
-            raise other or translation.failed_step(exc, result, run.failing(), target.url, (), cli) from exc
+            raise _database_failure(exc, run, control, connection) from exc
         except translation.code_errors() as exc:
             places = [script.dir, *(script.version_locations or ())]
             if not translation.user_frames(exc, places):
                 raise  # not the revision's error: this package's or a library's, shown as it is
-            run.stop(result, control)
+            result = run.stop()
             cli = run.cli_before(control, connection, result)
             raise translation.failed_step(exc, result, run.failing(), target.url, places, cli) from exc
         except (KeyboardInterrupt, interrupts.RunStopped) as exc:
-            if run.server_thread is not None:
-                run.server_thread.end_if_orphaned(target.engine, locking.held_connection(target.engine))
-            run.finish(result, control, stopped=True)
-            result.left_behind = run.watch.left_behind(target.engine)
-            cli = run.cli_before(control, connection, result)
-            raise translation.interrupted(result, total, run.failing(), cli) from exc
-    run.finish(result, control)
+            raise _interrupted(run, control, connection) from exc
+    result = run.finish()
     _tidy_notes(run, target, name)
     return result
+
+
+def _database_failure(
+    exc: BaseException, run: OnlineRun, control: RunControl, connection: Connection
+) -> Exception:
+    """The error for a run a database error stopped, once its result is built."""
+    target, result = run.target, run.stop(exc)
+    # Another writer (which took no lock) is to blame, not the revision that was running.
+    other = locking.busy_error(exc, target.url) or _refused(exc, target, result)
+    if other is None and not any(step.database for step in result.steps):  # one database
+        other = locking.concurrent_change(target.url, result, run.state.heads or result.before)
+    cli = run.cli_before(control, connection, result)
+    return other or translation.failed_step(exc, result, run.failing(), target.url, (), cli)
+
+
+def _interrupted(run: OnlineRun, control: RunControl, connection: Connection) -> Exception:
+    """The error for a run the user stopped, once its result is built."""
+    engine = run.target.engine
+    if run.server_thread is not None:
+        run.server_thread.end_if_orphaned(engine, locking.held_connection(engine))
+    result = run.finish(stopped=True)
+    cli = run.cli_before(control, connection, result)
+    return translation.interrupted(result, run.total, run.failing(), cli)
 
 
 def _nothing_to_do(

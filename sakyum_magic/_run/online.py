@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .._core.errors import MigrationError
@@ -34,6 +34,7 @@ from .environment import RunControl, kept_logging, refuse_commit
 from .envrun import Target
 from .partial import SchemaWatch
 from .recording import StepRecorder
+from .state import RunState
 from .steps import Steps
 
 if TYPE_CHECKING:
@@ -55,17 +56,20 @@ class Strategy:
 
 
 class OnlineRun:
-    """The parts of one online run: its Config, step recorder, schema watch and connection."""
+    """The parts of one online run: its Config, step recorder, schema watch and connection.
 
-    def __init__(self, target: Target, name: str, strategy: Strategy, total: int) -> None:
-        self.target, self.name, self.strategy = target, name, strategy
-        self.recorder = StepRecorder(name, total or None, target.progress, strategy.classify)
+    ``state`` is the run so far, shared with every hook; :meth:`finish` builds the run's result from it.
+    """
+
+    def __init__(self, target: Target, state: RunState, strategy: Strategy, total: int) -> None:
+        self.target, self.state, self.strategy = target, state, strategy
+        self.name = name = state.command
+        self.total = total  # the steps the run expects (0: not known)
+        self.recorder = StepRecorder(name, total or None, target.progress, strategy.classify, state)
         self.watch = SchemaWatch(target.engine)
         self.watch.active &= target.own_tables  # its notes are a table in the database
         self.config = target.config()
-        self.log = (
-            audit.Logger(name, self.recorder.database) if target.audit and not strategy.dry_run else None
-        )
+        self.log = audit.Logger(name, state) if target.audit and not strategy.dry_run else None
         self.deferred: list[FlushAtTheEnd] = []  # see commits.py
         self.carrier = Carrier(self.log, self.deferred)
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
@@ -79,7 +83,7 @@ class OnlineRun:
         def plan(rev: Any, context: Any) -> Any:
             planned = list(steps.fn(rev, context))
             self._planned = [_revision_of(step) for step in planned]
-            self._mark = len(self.recorder.steps)
+            self._mark = len(self.state.steps)
             for step in planned:
                 step.migration_fn = self._guarded(step)
             return planned
@@ -98,11 +102,11 @@ class OnlineRun:
             interrupts.check()
             if self.log is not None:
                 self.log.step_started()
-            if self.watch.active and not self.recorder.database():
+            if self.watch.active and not self.state.database:
                 self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
             if self.strategy.settings or self.strategy.rewrite:
                 self._prepare()
-            if not self.recorder.database():
+            if not self.state.database:
                 self.carrier.started(step, op.get_context().version_table)
             return migration_fn(**kw)
 
@@ -149,16 +153,21 @@ class OnlineRun:
             f"clears this note), or, if the revision did complete, %migrate stamp {marker.revision}"
         )
 
-    def stop(self, result: MigrationResult, control: RunControl, exc: BaseException | None = None) -> None:
-        """After a failed step: what was applied, what the failed step left, and its line in the log."""
-        self.finish(result, control, stopped=True)
-        result.undone = not self.watch.active
+    def stop(self, exc: BaseException | None = None) -> MigrationResult:
+        """After a failed step: what was applied, what the failed step left, and its line in the log.
+        ``undone``: nothing of the failed step is left (rolled back, or a lock timeout on its first
+        statement where DDL commits at once, whose note is then cleared)."""
+        result = self.finish(stopped=True)
+        undone = not self.watch.active
         if exc is not None and self.strategy.on_lock is not None and self.strategy.on_lock(exc):
             sent = [s for s in self.recorder.in_progress if s not in self.strategy.settings]
-            unchanged = sorted(result.after) == sorted(self.recorder.heads or result.before)
-            result.undone |= self.watch.forget_untouched(self.target.engine, len(sent), unchanged)
-        result.left_behind = self.watch.left_behind(self.target.engine)
+            unchanged = sorted(result.after) == sorted(self.state.heads or result.before)
+            if self.watch.forget_untouched(self.target.engine, len(sent), unchanged):
+                undone = True
+                result = replace(result, left_behind=self.watch.left_behind(self.target.engine))
+        result = replace(result, undone=undone)
         self.log_failure(result)
+        return result
 
     def cli_before(
         self, control: RunControl, connection: Connection, result: MigrationResult
@@ -178,15 +187,15 @@ class OnlineRun:
     def log_failure(self, result: MigrationResult) -> None:
         """Log the step that failed, after its rollback (another database's steps are not logged here)."""
         failing = self.failing()
-        if self.log is not None and failing is not None and not self.recorder.database():
+        if self.log is not None and failing is not None and not self.state.database:
             direction = "stamp" if self.name == "stamp" else self.name.removesuffix("grade")
             audit.log_failure(self.target.engine, failing, ", ".join(result.after) or "base", direction)
 
     def failing(self) -> str | None:
         """The revision the failed call was applying: the first planned one not yet recorded."""
-        done = {step.revision for step in self.recorder.steps[self._mark :]}
+        done = {step.revision for step in self.state.steps[self._mark :]}
         failing = next((rev for rev in self._planned if rev not in done), None)
-        database = self.recorder.database()
+        database = self.state.database
         return f"{failing} (on {database})" if failing and database else failing
 
     @contextmanager
@@ -234,41 +243,44 @@ class OnlineRun:
             if configured is connection:  # after the recorder, which sees each statement as Alembic sent it
                 self.carrier.attach(configured)
 
-        control = RunControl(
+        return RunControl(
             connection,
             self.target.url,
             options,
             hooks,
             dry_run=self.strategy.dry_run,
             watch=watch,
+            state=self.state,
             one_transaction=self.name == "stamp",
             fence=self.target.fence,
         )
-        self.recorder.database = lambda: control.database
-        if self.log is not None:
-            self.log.database = self.recorder.database
-        return control
 
-    def finish(self, result: MigrationResult, control: RunControl, stopped: bool = False) -> None:
+    def finish(self, stopped: bool = False) -> MigrationResult:
+        """The run's one result, built at its end (``stopped``: by a failure or an interrupt)."""
         for deferred in self.deferred if stopped else ():
             deferred.flush(self.target.engine)
-        result.steps, result.log, result.stopped = self.recorder.steps, tuple(control.log), stopped
-        if not self.strategy.dry_run:  # a dry run's changes are still open on the run's connection
-            result.after = current_heads(self.target.engine)
-        if stopped and result.steps and not _committed(result.steps[-1], result.after):
+        # A dry run's changes are still open on the run's connection: the database is where it was.
+        after = self.state.before if self.strategy.dry_run else current_heads(self.target.engine)
+        steps = tuple(self.state.steps)
+        if stopped and steps and not _committed(steps[-1], after):
             # Recorded inside its transaction, which the failure or interrupt then rolled back.
-            result.steps = result.steps[:-1]
-        result.notes = tuple(
+            steps = steps[:-1]
+        left_behind = self.watch.left_behind(self.target.engine) if stopped else ()
+        return self.state.result(after, steps, left_behind=left_behind, notes=self._notes(), stopped=stopped)
+
+    def _notes(self) -> tuple[str, ...]:
+        notes = tuple(
             f"env.py also migrated {other}, which is not the bound database (its steps name it)"
-            for other in control.others
+            for other in self.state.others
         )
         if self.log_skipped:
             role = repr(self.target.url.username) if self.target.url.username else "this role"
-            result.notes += (
+            notes += (
                 f"The applied-at log was not written: {role} may not create its table {LOG_TABLE} "
                 "here; grant it CREATE on the schema, or turn the log off "
                 "(%config MigrateMagics.audit = False).",
             )
+        return notes
 
 
 def _committed(step: Step, after: tuple[str, ...]) -> bool:

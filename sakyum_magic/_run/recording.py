@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._core.binding import mask_text
 from .._core.records import Step
+from .state import RunState
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -27,23 +28,21 @@ class StepRecorder:
     :param total: the number of steps expected (for the progress bar).
     :param progress: show a progress bar.
     :param classify: marks a statement that loses data (``plan``).
-    :param database: a callable giving the label of the database the current step runs on.
+    :param state: the run so far: the database the current step runs on is read from it, and each
+        step is added to its ``steps`` (and the bound database's heads to its ``heads``).
     """
 
     direction: str
     total: int | None = None
     progress: bool = False
     classify: Callable[[Any, str], bool] | None = None
-    database: Callable[[], str] = str
-    steps: list[Step] = field(default_factory=list)
+    state: RunState = field(default_factory=RunState)
     _last: float = field(default_factory=time.perf_counter)
     _bar: Any = None
     _scope: ExitStack = field(default_factory=ExitStack)
     _sql: list[str] = field(default_factory=list)
     _flags: list[bool] = field(default_factory=list)
     _watched: list[Any] = field(default_factory=list)
-    heads: tuple[str, ...] = ()
-    """The version table's heads after the last recorded step (of the bound database)."""
 
     @property
     def in_progress(self) -> tuple[str, ...]:
@@ -100,11 +99,12 @@ class StepRecorder:
         message = mask_text(script.doc or "") if script is not None else ""
         seconds = round(now - self._last, 4)
         sql, flags = tuple(self._sql), tuple(self._flags)
-        self.steps.append(
-            Step(_revision_text(revision), message or "", direction, seconds, sql, flags, self.database())
+        database = self.state.database
+        self.state.steps.append(
+            Step(_revision_text(revision), message or "", direction, seconds, sql, flags, database)
         )
-        if not self.database():
-            self.heads = tuple(sorted(heads))
+        if not database:
+            self.state.heads = tuple(sorted(heads))
         self._sql.clear()
         self._flags.clear()
         self._last = now
