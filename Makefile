@@ -78,9 +78,9 @@ test-pins: $(PINS)/.installed
 test-min: $(MIN)/.installed
 	SAKYUM_TEST_POSTGRES_URL=$(PINS_POSTGRES_URL) $(MIN_BIN)/python -m pytest $(MIN_TESTS)
 
-# The env.py template, type-checked as init writes it: in a folder of its own, beside the support module.
+# The env.py template, type-checked as init writes it: in a folder of its own, beside the support modules.
 TEMPLATE_DIR := sakyum_magic/_authoring/templates/sakyum
-SUPPORT := sakyum_magic/_guards/sakyum_env_support.py
+SUPPORT := sakyum_magic/_guards/sakyum_env_support.py sakyum_magic/_guards/sakyum_env_lock.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check sakyum_magic tests benchmarks

@@ -42,6 +42,7 @@ def test_init_writes_a_standard_alembic_directory(workdir: Path, sqlite_url: str
         "script.py.mako",
         "README",
         "sakyum_env_support.py",
+        "sakyum_env_lock.py",
         "versions",
     }
     assert result.ini_written

@@ -564,14 +564,14 @@ def test_a_waiter_names_the_holder_and_reports_progress(workdir: Path, any_url: 
 
 def test_env_py_takes_the_lock_with_the_packages_own_code(workdir: Path) -> None:
     """The lock's rules are one file: what init copies beside env.py is the module the package uses."""
-    from sakyum_magic._authoring.template import support_file
-    from sakyum_magic._guards import lockfiles, locking, sakyum_env_support
+    from sakyum_magic._authoring.template import lock_file
+    from sakyum_magic._guards import lockfiles, locking, sakyum_env_lock
 
-    assert support_file().read_bytes() == Path(sakyum_env_support.__file__).read_bytes()
-    assert locking.advisory_key is sakyum_env_support.advisory_key
-    assert locking.mysql_lock_name is sakyum_env_support.mysql_lock_name
-    assert lockfiles.sqlite_path_lock is sakyum_env_support.sqlite_path_lock
-    assert lockfiles.sqlite_identity_lock is sakyum_env_support.sqlite_identity_lock
+    assert lock_file().read_bytes() == Path(sakyum_env_lock.__file__).read_bytes()
+    assert locking.advisory_key is sakyum_env_lock.advisory_key
+    assert locking.mysql_lock_name is sakyum_env_lock.mysql_lock_name
+    assert lockfiles.sqlite_path_lock is sakyum_env_lock.sqlite_path_lock
+    assert lockfiles.sqlite_identity_lock is sakyum_env_lock.sqlite_identity_lock
     (workdir / "real.db").write_bytes(b"")
     (workdir / "link.db").symlink_to(workdir / "real.db")
     os.link(workdir / "real.db", workdir / "hard.db")

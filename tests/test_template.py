@@ -63,16 +63,18 @@ def test_pytest_alembic_drives_the_directory(migrator: Migrator, sqlite_url: str
 
 
 def test_env_py_is_written_as_the_template(migrator: Migrator, workdir: Path) -> None:
-    """init copies the template's files and the package's own support module, byte for byte."""
+    """init copies the template's files and the package's own support modules, byte for byte."""
     from sakyum_magic._authoring import template
 
     written = workdir / "alembic"
     for name in ("env.py", "README"):
         assert (written / name).read_bytes() == (template.TEMPLATES / "sakyum" / name).read_bytes()
     assert (written / template.SUPPORT).read_bytes() == template.support_file().read_bytes()
+    assert (written / template.LOCK).read_bytes() == template.lock_file().read_bytes()
     assert (written / "script.py.mako").read_bytes() == template.script_mako().read_bytes()
     names = {path.name for path in written.iterdir()} - {"__pycache__"}  # Python's, once env.py ran
-    assert names == {"README", "env.py", "script.py.mako", "sakyum_env_support.py", "versions"}
+    support = {"sakyum_env_support.py", "sakyum_env_lock.py"}
+    assert names == {"README", "env.py", "script.py.mako", *support, "versions"}
     assert len((written / "env.py").read_text().splitlines()) <= 120
 
 
@@ -132,7 +134,8 @@ def older_directory(workdir: Path, sqlite_url: str) -> Path:
     Migrator(url=sqlite_url).init()
     directory = workdir / "alembic"
     (directory / "env.py").write_bytes(PREVIOUS_ENV_PY.read_bytes())
-    (directory / template.SUPPORT).unlink()
+    for name in template.SUPPORT_FILES:
+        (directory / name).unlink()
     return directory
 
 
@@ -158,6 +161,7 @@ def test_a_directory_of_the_previous_release_is_named_and_refreshed(
     assert "nearest alembic command: `alembic init alembic` (which refuses" in repr(refreshed)
     assert (directory / "env.py").read_bytes() == (template.TEMPLATES / "sakyum" / "env.py").read_bytes()
     assert (directory / template.SUPPORT).read_bytes() == template.support_file().read_bytes()
+    assert (directory / template.LOCK).read_bytes() == template.lock_file().read_bytes()
     assert template.stale_note(directory) is None
     assert (workdir / "alembic.ini").exists() and (directory / "versions").is_dir()
 
@@ -194,10 +198,58 @@ def test_refresh_leaves_a_directory_of_another_tool_alone(shell: Any, workdir: P
 
 def test_the_header_line_names_this_format() -> None:
     from sakyum_magic._authoring import template
-    from sakyum_magic._guards import sakyum_env_support
+    from sakyum_magic._guards import sakyum_env_lock, sakyum_env_support
 
     first = template.support_file().read_text().splitlines()[0]
     assert first.startswith(f"{sakyum_env_support.HEADER}{sakyum_env_support.FORMAT} ")
+    # The two support files are copied together: the lock's names the same format.
+    assert sakyum_env_lock.FORMAT == sakyum_env_support.FORMAT
+    first = template.lock_file().read_text().splitlines()[0]
+    assert first.startswith(f"{sakyum_env_support.HEADER}{sakyum_env_support.FORMAT} ")
+
+
+FORMAT_3_ENV_PY = Path(__file__).parent / "data" / "env_py_format_3.txt"
+FORMAT_3_SUPPORT = Path(__file__).parent / "data" / "sakyum_env_support_format_3.txt"
+"""env.py and its one support file (lock, log and SQLite code together) as format 3 wrote them."""
+
+
+def test_a_format_3_directory_is_named_and_refreshed_with_the_lock_file(
+    workdir: Path, sqlite_url: str
+) -> None:
+    from sakyum_magic._authoring import template
+
+    migrator = Migrator(url=sqlite_url)
+    migrator.init()
+    migrator.revision("one", rev_id="one")
+    directory = workdir / "alembic"
+    (directory / "env.py").write_bytes(FORMAT_3_ENV_PY.read_bytes())
+    (directory / template.SUPPORT).write_bytes(FORMAT_3_SUPPORT.read_bytes())
+    (directory / template.LOCK).unlink()
+    assert template.support_format(directory) == 3
+    note = template.stale_note(directory)
+    assert note is not None and "(format 3;" in note and template.LOCK in note
+    migrator.upgrade()  # the format-3 env.py still runs, with its own copy of the lock
+    result = migrator.init(refresh=True)
+    assert result.files == ("env.py", template.SUPPORT, template.LOCK)
+    assert (
+        result.note is not None and "was format 3" in result.note and f"added {template.LOCK}" in result.note
+    )
+    assert (directory / template.LOCK).read_bytes() == template.lock_file().read_bytes()
+    assert template.stale_note(directory) is None
+    alembic(workdir, "downgrade", "base", url=sqlite_url)  # the CLI loads both files beside env.py
+    assert migrator.current().revisions == ()
+
+
+def test_a_missing_lock_file_is_named(workdir: Path, sqlite_url: str) -> None:
+    from sakyum_magic._authoring import template
+
+    Migrator(url=sqlite_url).init()
+    directory = workdir / "alembic"
+    (directory / template.LOCK).unlink()
+    note = template.stale_note(directory)
+    assert note is not None and f"{template.LOCK} missing" in note and "--refresh" in note
+    Migrator(url=sqlite_url).init(refresh=True)
+    assert template.stale_note(directory) is None
 
 
 def test_the_written_env_py_runs_from_the_cli_and_keeps_its_log(workdir: Path, sqlite_url: str) -> None:

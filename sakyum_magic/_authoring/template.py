@@ -3,10 +3,12 @@
 The template is a directory of real files (``_authoring/templates/sakyum``: env.py, README and
 alembic.ini.mako) that ``alembic.command.init`` copies, as Flask-Migrate does, through a Config whose
 ``get_template_directory()`` names it. Beside env.py go Alembic's own script.py.mako (revision files
-look as ``alembic init`` makes them) and :mod:`sakyum_magic._guards.sakyum_env_support`, copied byte for byte:
-the lock, the applied-at log and the SQLite recipe the CLI needs, the same file this package imports.
-Its first line names its format: a directory written by an older release is recognised
-(:func:`stale_note`) and ``init --refresh`` rewrites env.py and the support file.
+look as ``alembic init`` makes them) and the two support files, copied byte for byte:
+:mod:`sakyum_magic._guards.sakyum_env_lock` (the lock) and :mod:`sakyum_magic._guards.sakyum_env_support`
+(the applied-at log and the SQLite recipe), the same files this package imports. The first line of
+each names its format: a directory written by an older release (format 3 kept both in
+sakyum_env_support.py) is recognised (:func:`stale_note`) and ``init --refresh`` rewrites env.py and
+the support files.
 
 When the magic runs env.py, the connection and the target metadata arrive through
 ``Config.attributes`` (the connection under Alembic's documented key ``connection``, so other tools
@@ -25,13 +27,17 @@ from pathlib import Path
 from .._core.binding import parse_url, without_secrets
 from .._core.errors import ConfigurationError
 from .._core.records import InitResult
+from .._guards import sakyum_env_lock
 from .._guards import sakyum_env_support as support
 from .._run.envrun import own_env
 
 TEMPLATES = Path(__file__).parent / "templates"
 TEMPLATE = "sakyum"
 SUPPORT = "sakyum_env_support.py"
-WRITTEN = ("env.py", "script.py.mako", "README", SUPPORT)
+LOCK = "sakyum_env_lock.py"
+SUPPORT_FILES = (SUPPORT, LOCK)
+"""The support files init copies beside env.py; each one's first line names :data:`support.FORMAT`."""
+WRITTEN = ("env.py", "script.py.mako", "README", *SUPPORT_FILES)
 _FORMAT = re.compile(re.escape(support.HEADER) + r"(\d+)\b")
 
 
@@ -45,6 +51,16 @@ def script_mako() -> Path:
 def support_file() -> Path:
     """The support module as this package has it (and as ``init`` copies it)."""
     return Path(support.__file__)
+
+
+def lock_file() -> Path:
+    """The lock's support module as this package has it (and as ``init`` copies it)."""
+    return Path(sakyum_env_lock.__file__)
+
+
+def _copy_support_files(target: Path) -> None:
+    shutil.copyfile(support_file(), target / SUPPORT)
+    shutil.copyfile(lock_file(), target / LOCK)
 
 
 def alembic_ini(script_location: Path, ini: Path, url_without_password: str) -> str:
@@ -80,7 +96,7 @@ def write_directory(target: Path, ini: Path, url_without_password: str) -> InitR
             ini.unlink(missing_ok=True)
         raise
     shutil.copyfile(script_mako(), target / "script.py.mako")
-    shutil.copyfile(support_file(), target / SUPPORT)
+    _copy_support_files(target)
     note = None if ini_text is not None else _elsewhere(ini, target)
     return InitResult(str(target), (*WRITTEN, "versions/"), str(ini), ini_text is not None, note)
 
@@ -104,24 +120,25 @@ def _alembic_init(target: Path, ini: Path) -> None:
 
 
 def refresh(target: Path) -> InitResult:
-    """Rewrite env.py and the support file of a directory ``init`` wrote (by this or an older release)."""
+    """Rewrite env.py and the support files of a directory ``init`` wrote (by this or an older release)."""
     if not own_env(target):
         raise ConfigurationError(
             f"{target / 'env.py'} was not written by %migrate init, so --refresh leaves it alone: "
             "it rewrites only the env.py %migrate init writes"
         )
-    before = support_format(target)
+    before, had_lock = support_format(target), (target / LOCK).exists()
     shutil.copyfile(TEMPLATES / TEMPLATE / "env.py", target / "env.py")
-    shutil.copyfile(support_file(), target / SUPPORT)
+    _copy_support_files(target)
     was = f"format {before}" if before is not None else "the format before support files"
-    note = f"Rewrote env.py and {SUPPORT} (was {was}, now format {support.FORMAT})."
-    return InitResult(str(target), ("env.py", SUPPORT), "", False, note, refreshed=True)
+    lock = f"rewrote {LOCK}" if had_lock else f"added {LOCK} (the lock, split from {SUPPORT})"
+    note = f"Rewrote env.py and {SUPPORT} (was {was}, now format {support.FORMAT}), and {lock}."
+    return InitResult(str(target), ("env.py", *SUPPORT_FILES), "", False, note, refreshed=True)
 
 
-def support_format(directory: Path) -> int | None:
-    """The format named in the first line of the directory's support file; None without one."""
+def support_format(directory: Path, name: str = SUPPORT) -> int | None:
+    """The format named in the first line of the directory's support file ``name``; None without one."""
     try:
-        with (directory / SUPPORT).open(encoding="utf-8") as handle:
+        with (directory / name).open(encoding="utf-8") as handle:
             found = _FORMAT.match(handle.readline())
     except (OSError, UnicodeDecodeError):
         return None
@@ -133,13 +150,16 @@ def stale_note(directory: Path) -> str | None:
     if not own_env(directory):
         return None
     found = support_format(directory)
-    if found == support.FORMAT:
+    if found == support.FORMAT and support_format(directory, LOCK) == support.FORMAT:
         return None
-    what = f"format {found}" if found is not None else "no sakyum_env_support.py"
+    if found is None:
+        what = f"no {SUPPORT}"
+    else:
+        what = f"format {found}" if found != support.FORMAT else f"{LOCK} missing or of another format"
     return (
         f"Note: {directory}/env.py was written by an older sakyum-magic ({what}; this release writes "
-        f"format {support.FORMAT}): %migrate init --refresh rewrites env.py and {SUPPORT} (the alembic "
-        "CLI may lock and log differently until then)."
+        f"format {support.FORMAT}): %migrate init --refresh rewrites env.py, {SUPPORT} and {LOCK} "
+        "(the alembic CLI may lock and log differently until then)."
     )
 
 

@@ -55,7 +55,7 @@ class Migrator(ExploreCommands):
         """Create a migration directory and alembic.ini, like ``alembic init``.
 
         :param directory: the directory to create (default: the bound one).
-        :param refresh: rewrite env.py and sakyum_env_support.py of a directory init wrote before
+        :param refresh: rewrite env.py and its support files of a directory init wrote before
             (by this or an older release), leaving the revisions and alembic.ini as they are.
         """
         target = Path(directory) if directory is not None else self.directory

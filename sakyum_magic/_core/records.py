@@ -54,7 +54,7 @@ class InitResult:
     ini_written: bool
     note: str | None = None
     refreshed: bool = False
-    """``init --refresh``: only env.py and its support file were rewritten."""
+    """``init --refresh``: only env.py and its support files were rewritten."""
 
 
 @dataclass(frozen=True)

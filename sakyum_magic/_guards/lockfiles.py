@@ -3,7 +3,7 @@
 A waiter (:class:`Wait`) tries the lock at once; when another process holds it, it says whom it waits
 for, says it again every ``every`` seconds, and gives up after its timeout with DatabaseError.
 
-The lock files' rules and code live in :mod:`sakyum_magic._guards.sakyum_env_support`, which env.py uses
+The lock files' rules and code live in :mod:`sakyum_magic._guards.sakyum_env_lock`, which env.py uses
 too. A SQLite database is locked with an exclusive ``flock`` on two files: ``<real path>.lock`` beside
 the database, and, once the file exists, ``sakyum-magic-<device>-<inode>.lock`` in the temporary
 directory, so that a symlink or a hard link to the same file waits too. The holder writes its process
@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from .._core.binding import mask_url
 from .._core.errors import DatabaseError
 from .._core.settings import LOCK_TIMEOUT
-from . import sakyum_env_support as support
-from .sakyum_env_support import describe_holder as describe_holder
-from .sakyum_env_support import read_holder as read_holder
-from .sakyum_env_support import sqlite_identity_lock as sqlite_identity_lock
-from .sakyum_env_support import sqlite_path_lock as sqlite_path_lock
+from . import sakyum_env_lock as env_lock
+from .sakyum_env_lock import describe_holder as describe_holder
+from .sakyum_env_lock import read_holder as read_holder
+from .sakyum_env_lock import sqlite_identity_lock as sqlite_identity_lock
+from .sakyum_env_lock import sqlite_path_lock as sqlite_path_lock
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -85,7 +85,7 @@ class Wait:
 
 def holder_tag(tool: str = TOOL) -> dict[str, Any]:
     """What a lock holder says about itself: its process id, host, tool and since when."""
-    return support.holder_tag(tool)
+    return env_lock.holder_tag(tool)
 
 
 # -- SQLite ----------------------------------------------------------------------------------------
@@ -93,7 +93,9 @@ def holder_tag(tool: str = TOOL) -> dict[str, Any]:
 
 @contextmanager
 def sqlite_lock(engine: Engine, wait: Wait) -> Iterator[None]:
-    with support.sqlite_lock(engine.url.database or "", wait, TOOL, functools.partial(_open, url=engine.url)):
+    with env_lock.sqlite_lock(
+        engine.url.database or "", wait, TOOL, functools.partial(_open, url=engine.url)
+    ):
         yield
 
 
@@ -105,7 +107,7 @@ def sqlite_lock_files(url: URL) -> list[Path]:
 
 def _open(path: str, url: URL | None = None) -> int:
     try:
-        return support.open_lock_file(path)
+        return env_lock.open_lock_file(path)
     except (OSError, ValueError) as exc:  # a missing folder or a bad name in the database path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         where = f"connect to {mask_url(url)}: cannot " if url is not None else ""

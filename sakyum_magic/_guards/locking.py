@@ -12,7 +12,7 @@ holds two locks, always in this order:
    on MySQL and MariaDB, and on SQLite the lock files of :mod:`sakyum_magic._guards.lockfiles` (by real path
    and by device and inode, so symlinks and hard links to one file wait for each other).
 
-The lock's code lives in :mod:`sakyum_magic._guards.sakyum_env_support`, which ``%migrate init`` copies beside
+The lock's code lives in :mod:`sakyum_magic._guards.sakyum_env_lock`, which ``%migrate init`` copies beside
 its env.py: that env.py takes the same lock (same key, name and files) when the plain ``alembic`` CLI
 runs it, so the magic and the CLI serialise; when the magic runs env.py it hands over
 its connection in ``Config.attributes`` and env.py takes nothing more.
@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 from .._core.binding import mask_url
 from .._core.errors import DatabaseError
 from .._core.settings import LOCK_TIMEOUT
-from . import sakyum_env_support as support
+from . import sakyum_env_lock as env_lock
 from .lockfiles import PROGRESS_EVERY, TOOL, OnWait, Wait, logger, sqlite_lock
-from .sakyum_env_support import LOCK_NAME, MYSQL_HOLDER, PG_HOLDER, advisory_key, mysql_lock_name
+from .sakyum_env_lock import LOCK_NAME, MYSQL_HOLDER, PG_HOLDER, advisory_key, mysql_lock_name
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Connection, Engine
@@ -102,13 +102,13 @@ def database_lock(
     return lock(engine, Wait(mask_url(engine.url), timeout, on_wait or logger.warning, every))
 
 
-# -- PostgreSQL, MySQL and MariaDB: the lock code of sakyum_env_support, on a connection of our own --
+# -- PostgreSQL, MySQL and MariaDB: the lock code of sakyum_env_lock, on a connection of our own --
 
 
 @contextmanager
 def _postgres_lock(engine: Engine, wait: Wait) -> Iterator[None]:
     key = advisory_key(lock_name(engine))
-    with _lock_connection(engine) as connection, support.postgres_lock(connection, wait, TOOL, key):
+    with _lock_connection(engine) as connection, env_lock.postgres_lock(connection, wait, TOOL, key):
         yield
 
 
@@ -123,7 +123,7 @@ def lock_name(engine: Engine) -> str:
 
 @contextmanager
 def _mysql_lock(engine: Engine, wait: Wait) -> Iterator[None]:
-    with _lock_connection(engine) as connection, support.mysql_lock(connection, wait):
+    with _lock_connection(engine) as connection, env_lock.mysql_lock(connection, wait):
         _HELD[engine] = connection
         try:
             yield

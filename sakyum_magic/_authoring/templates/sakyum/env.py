@@ -3,9 +3,9 @@
 Run from the %migrate magic, the connection and models come through Config.attributes. Run from the
 alembic CLI, the URL comes from $DATABASE_URL, else sqlalchemy.url in alembic.ini, and the models from
 "sakyum_metadata = package.module:attribute" in alembic.ini (optional: only autogenerate needs them).
-The CLI takes the same lock as %migrate (alembic -x lock_timeout=SECONDS, default 600) and logs each
-step in sakyum_migration_log as %migrate does (alembic -x audit=false, or "sakyum_audit = false" in
-alembic.ini, turns that off). The lock and the log live in sakyum_env_support.py beside this file.
+The CLI takes the same lock as %migrate (sakyum_env_lock.py; alembic -x lock_timeout=SECONDS, default
+600) and logs each step in sakyum_migration_log as %migrate does (sakyum_env_support.py; alembic -x
+audit=false, or "sakyum_audit = false" in alembic.ini, turns that off). Both files sit beside this one.
 """
 
 from __future__ import annotations
@@ -18,17 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from alembic import __version__ as alembic_version
 from alembic import context
-from alembic.util import CommandError
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 if TYPE_CHECKING:
+    import sakyum_env_lock as lock
     import sakyum_env_support as support
-else:  # this directory's own copy, whatever else the process has loaded
-    _path = Path(__file__).with_name("sakyum_env_support.py")
-    _spec = importlib.util.spec_from_file_location("sakyum_env_support", _path)
-    support = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(support)
+else:  # this directory's own copies, whatever else the process has loaded
+
+    def _own(name):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        spec.loader.exec_module(module := importlib.util.module_from_spec(spec))
+        return module
+
+    lock, support = _own("sakyum_env_lock"), _own("sakyum_env_support")
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -86,11 +89,8 @@ def run_migrations_online(connection: Connection, **extra: Any) -> None:
 
 def run_from_cli() -> None:
     """The alembic CLI: an engine of our own, the migration lock, and the applied-at log."""
-    try:
-        audit = support.switch(x_option("audit", "sakyum_audit"), True)
-    except ValueError as exc:
-        raise CommandError(f"audit is {exc}: -x audit=false, or sakyum_audit = false") from exc
-    timeout = support.seconds(x_option("lock_timeout", "sakyum_lock_timeout"), support.LOCK_TIMEOUT)
+    audit = support.switch(x_option("audit", "sakyum_audit"), True, "audit")
+    timeout = lock.seconds(x_option("lock_timeout", "sakyum_lock_timeout"), lock.LOCK_TIMEOUT)
     engine = support.cli_engine(config.get_section(config.config_ini_section, {}), database_url())
     # pysqlite: cli_engine() gave it the transactional-DDL recipe, so Alembic may rely on it.
     extra: dict[str, Any] = {"transactional_ddl": True} if engine.dialect.driver == "pysqlite" else {}
@@ -98,7 +98,7 @@ def run_from_cli() -> None:
     if step_log is not None:
         step_log.watch(context.script)
         extra["on_version_apply"] = [step_log]
-    with support.cli_lock(engine, timeout, "alembic CLI"):
+    with lock.cli_lock(engine, timeout, "alembic CLI"):
         try:
             with engine.connect() as cli_connection:
                 support.set_timeouts(cli_connection, x_option)
