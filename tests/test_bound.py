@@ -48,3 +48,22 @@ def test_the_url_is_parsed_again_when_it_changes(workdir: Path, monkeypatch: pyt
     assert migrator.parsed_url().database == str(workdir / "b.db")
     migrator.url = f"sqlite:///{workdir / 'c.db'}"
     assert migrator.parsed_url().database == str(workdir / "c.db")
+
+
+def test_the_bound_url_is_parsed_once_and_shown_masked_from_there(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://user:s3cret@db.example/app?sslpassword=hush&application_name=nb"
+    parsed = _counting(monkeypatch, binding, "_parsed")
+    migrator = Migrator(url=url)
+    shown = (migrator.binding().url, migrator.masked_url(), migrator.masked_url())
+    assert migrator.parsed_url().password == "s3cret"
+    assert len(parsed) == 1  # the parsed URL and its masked form were made together
+    assert shown == (binding.mask_url(url),) * 3
+    assert "s3cret" not in shown[0] and "hush" not in shown[0] and "application_name=nb" in shown[0]
+
+
+def test_a_url_that_does_not_parse_is_still_shown_masked(workdir: Path) -> None:
+    migrator = Migrator(url="postgresql://user:p@ss@db.example/app")
+    assert migrator.binding().url == migrator.masked_url() == binding.mask_url(migrator.url)
+    assert "p@ss" not in migrator.masked_url()

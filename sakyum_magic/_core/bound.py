@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -35,6 +36,26 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
     from sqlalchemy import MetaData
     from sqlalchemy.engine import URL, Engine
+
+
+@dataclass(frozen=True)
+class BoundUrl:
+    """The bound URL, parsed once per value it takes: what the engine, the Config and every run use
+    (``parsed``), and how it is shown (``masked``: password and query-string secrets as ``***``)."""
+
+    setting: str | URL | None
+    """The URL as it was set (None: ``$DATABASE_URL``, else the SQLite default)."""
+    parsed: URL
+    masked: str
+
+    @classmethod
+    def of(cls, setting: str | URL | None) -> BoundUrl:
+        """``setting`` parsed and masked; ConfigurationError (every secret masked) when it does not parse."""
+        from sqlalchemy.engine import URL
+
+        parsed = parse_url(setting)
+        # Text is shown as it parses; a URL object as it was given (its ?password= stays in the query).
+        return cls(setting, parsed, mask_url(setting if isinstance(setting, URL) else parsed))
 
 
 class Bound:
@@ -93,7 +114,7 @@ class Bound:
         """What keeps a scratch run on its scratch database (see :mod:`sakyum_magic.fence`)."""
         self.scripts = ScriptCache()
         self._engine: tuple[str, Engine] | None = None
-        self._parsed: tuple[tuple[object, str | None], URL] | None = None
+        self._parsed: tuple[tuple[object, str | None], BoundUrl] | None = None
         self._shared_config: Config | None = None
 
     # -- binding --------------------------------------------------------------------------
@@ -107,20 +128,31 @@ class Bound:
             except ConfigurationError:  # shown, not raised: `config` is how a broken binding is fixed
                 label += " (fails to evaluate)"
         return Binding(
-            url=mask_url(self.url),
+            url=self.masked_url(),
             metadata=label,
             tables=tables,
             directory=str(self.directory),
             initialized=_initialized(self.directory),
         )
 
-    def parsed_url(self) -> URL:
-        """The bound URL parsed, once per value it takes (when it is None: once per value of
-        ``$DATABASE_URL``); the engine, the Config and every run read it from here."""
+    def _bound_url(self) -> BoundUrl:
+        """The bound URL parsed and masked, once per value it takes (when it is None: once per value
+        of ``$DATABASE_URL``)."""
         key = (self.url, os.environ.get("DATABASE_URL") if self.url is None else None)
         if self._parsed is None or self._parsed[0] != key:
-            self._parsed = (key, parse_url(self.url))
+            self._parsed = (key, BoundUrl.of(self.url))
         return self._parsed[1]
+
+    def parsed_url(self) -> URL:
+        """The bound URL parsed (see :meth:`_bound_url`): the engine, the Config and every run read it."""
+        return self._bound_url().parsed
+
+    def masked_url(self) -> str:
+        """The bound URL as it is shown, secrets masked; also when it does not parse."""
+        try:
+            return self._bound_url().masked
+        except ConfigurationError:
+            return mask_url(self.url)
 
     def _url_or_text(self) -> URL | str | None:
         """The parsed URL, or the setting as it is when it does not parse (for what reports that)."""
@@ -268,7 +300,7 @@ class Bound:
     def _current_or_note(self) -> tuple[tuple[str, ...], str]:
         """The database's revisions, or () and why there is no mark (a missing file is not created)."""
         if self._missing_file():
-            return (), f"{mask_url(self.url)} does not exist yet, so no revision is applied"
+            return (), f"{self.masked_url()} does not exist yet, so no revision is applied"
         try:
             current = current_heads(self.engine())
         except (DatabaseError, ConfigurationError) as exc:

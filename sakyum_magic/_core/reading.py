@@ -15,7 +15,6 @@ from .._run.database import (
     sqlite_file,
 )
 from . import translation
-from .binding import mask_url
 from .bound import Bound
 from .errors import ConfigurationError, RevisionError
 from .records import (
@@ -71,7 +70,7 @@ class ReadCommands(Bound):
         snapshot = self.snapshot(light=True)
         if self._missing_file():  # connecting would create it: say so instead
             note = f"no database file at {sqlite_file(self.url)} yet: %migrate upgrade creates it"
-            return CurrentResult(mask_url(self.url), (), note=note)
+            return CurrentResult(self.masked_url(), (), note=note)
         if envrun.own_env(self.directory):
             found = [("", current_heads(self.engine()))]
         else:
@@ -79,12 +78,12 @@ class ReadCommands(Bound):
         if not any(heads for _database, heads in found):
             adopt = self._baseline()
             if adopt is not None:
-                return CurrentResult(mask_url(self.url), (), note=adopt.line)
+                return CurrentResult(self.masked_url(), (), note=adopt.line)
         with translation.alembic_errors(self.parsed_url()):
             rows = [(database, rev, self._info(snapshot, rev)) for database, heads in found for rev in heads]
         known = [(database, info) for database, _rev, info in rows if info is not None]
         return CurrentResult(
-            mask_url(self.url),
+            self.masked_url(),
             tuple(info for _database, info in known),
             tuple(rev for _database, rev, info in rows if info is None),
             tuple(database for database, _info in known) if any(d for d, _i in known) else (),

@@ -57,7 +57,6 @@ def table_names(engine: Engine) -> tuple[str, ...]:
 
 def baseline(migrator: Migrator) -> Baseline | None:
     """The one-line hint for an unversioned database with tables, or None when it is not one."""
-    from .._core.binding import mask_url
     from .._run.envrun import own_env
 
     if (migrator.directory / "env.py").exists() and not own_env(migrator.directory):
@@ -65,7 +64,7 @@ def baseline(migrator: Migrator) -> Baseline | None:
     tables = unversioned_tables(migrator.engine())
     if not tables:
         return None
-    where = f"{mask_url(migrator.url)} has {len(tables)} table(s) ({_listed(tables)})"
+    where = f"{migrator.masked_url()} has {len(tables)} table(s) ({_listed(tables)})"
     where += f" but no {VERSION_TABLE} table"
     revision = matching_revision(migrator)
     if revision is not None:

@@ -37,9 +37,7 @@ def schema_picture(
     elif at is not None:
         source, name = _at(migrator, at, schema), f"revision {at}"
     else:
-        from .._core.binding import mask_url
-
-        source, name = _database(migrator, schema), mask_url(migrator.url)
+        source, name = _database(migrator, schema), migrator.masked_url()
     tables = er_tables(source, pattern, schema)
     return diagram(f"{name}: {len(tables)} table(s)", tables, [] if tables else [_none(pattern)])
 
@@ -53,9 +51,7 @@ def _none(pattern: str | None) -> str:
 
 def _database(migrator: Migrator, schema: str | None) -> MetaData:
     if migrator._missing_file():
-        from .._core.binding import mask_url
-
-        raise ConfigurationError(f"{mask_url(migrator.url)} does not exist yet: %migrate upgrade creates it")
+        raise ConfigurationError(f"{migrator.masked_url()} does not exist yet: %migrate upgrade creates it")
     return reflected(migrator.engine(), schema)
 
 
