@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .._authoring.newfiles import check_rev_id
 from .._authoring.scripts import ScriptCache, Snapshot
+from .._features.reflection import ReflectionCache
 from .._run import envrun
 from .._run.database import (
     connect,
@@ -113,6 +114,8 @@ class Bound:
         self.fence: Callable[..., dict[str, Any]] | None = None
         """What keeps a scratch run on its scratch database (see :mod:`sakyum_magic.fence`)."""
         self.scripts = ScriptCache()
+        self.reflections = ReflectionCache()
+        """What ``diff`` and ``check`` read from the database, kept while its schema is unchanged."""
         self._engine: tuple[str, Engine] | None = None
         self._parsed: tuple[tuple[object, str | None], BoundUrl] | None = None
         self._shared_config: Config | None = None
@@ -207,7 +210,8 @@ class Bound:
         return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
-        """Close the pooled connections of the engine in use."""
+        """Close the pooled connections of the engine in use (and forget what was reflected)."""
+        self.reflections.forget()
         if self._engine is not None:
             self._engine[1].dispose()
             self._engine = None

@@ -54,8 +54,9 @@ class ExploreCommands(ReadCommands):
 
         target = as_target(self.target_metadatas())
         if not self._missing_file():
-            rows = compare_database(self.engine(), target, schema, include_schemas, tables)
-            return self._with_baseline(rows)
+            engine = self.engine()
+            rows = compare_database(engine, target, schema, include_schemas, tables, self.reflections)
+            return self._with_baseline(rows, whole=not (tables or schema or include_schemas))
         # No database file yet: compare with an empty database rather than create the file.
         empty = create_engine(parse_url("sqlite://"))
         try:

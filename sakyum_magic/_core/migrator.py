@@ -306,8 +306,13 @@ class Migrator(ExploreCommands):
         strategy = execution.Strategy(settings=settings, rewrite=rewrite, on_lock=on_lock)
         with self.one_config():
             script = self.script_directory()
-            with self.no_new_database_on_error(), translation.alembic_errors(self.parsed_url()):
-                return execution.migrate(self.target(), script, name, revision, strategy=strategy, **options)
+            try:
+                with self.no_new_database_on_error(), translation.alembic_errors(self.parsed_url()):
+                    return execution.migrate(
+                        self.target(), script, name, revision, strategy=strategy, **options
+                    )
+            finally:
+                self.reflections.forget()  # its DDL, even a part of it, is read afresh by the next diff
 
 
 def _checked_inputs(

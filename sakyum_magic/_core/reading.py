@@ -36,12 +36,12 @@ class ReadCommands(Bound):
 
     # -- baselines: a database with tables but no version table (see _schema.baseline) -----
 
-    def _baseline(self) -> Baseline | None:
+    def _baseline(self, models_match: bool | None = None) -> Baseline | None:
         if self._missing_file():
             return None
         from .._schema.baseline import baseline
 
-        return baseline(cast("Migrator", self))
+        return baseline(cast("Migrator", self), models_match)
 
     def _refuse_unversioned(self, command: str) -> None:
         """RevisionError before ``command`` runs on a database whose schema is a revision's already."""
@@ -49,8 +49,10 @@ class ReadCommands(Bound):
         if adopt is not None and (adopt.revision is not None or command == "autogenerate"):
             raise RevisionError(f"{adopt.line}; {command} refused, nothing was changed")
 
-    def _with_baseline(self, rows: list[Operation]) -> list[Operation]:
-        adopt = self._baseline()
+    def _with_baseline(self, rows: list[Operation], whole: bool = False) -> list[Operation]:
+        """``rows`` with the baseline hint; ``whole``: they compare every table of the default schema,
+        so they say whether the models match."""
+        adopt = self._baseline(not rows if whole else None)
         if adopt is None:
             return rows
         from .._schema.baseline import Differences

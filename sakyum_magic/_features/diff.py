@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from alembic.operations.ops import MigrateOperation
     from sqlalchemy.engine import Engine
 
+    from .reflection import ReflectionCache
+
 DESTRUCTIVE_OPS = frozenset({"remove_table", "remove_column"})
 NOT_IN_MODELS = "in the database but in no bound metadata (models not imported?)"
 
@@ -192,7 +194,12 @@ def _show(value: Any) -> str:
 
 
 def compare_database(
-    engine: Engine, target: Any, schema: str | None, include_schemas: bool, tables: Collection[str]
+    engine: Engine,
+    target: Any,
+    schema: str | None,
+    include_schemas: bool,
+    tables: Collection[str],
+    reflections: ReflectionCache | None = None,
 ) -> list[Operation]:
     """:func:`compare` on a connection of its own, with database errors as one-line DatabaseErrors."""
     from sqlalchemy.exc import DBAPIError
@@ -203,7 +210,10 @@ def compare_database(
     with connect(engine) as connection:
         _require_schema(connection, schema)
         try:
-            return compare(connection, target, schema=schema, include_schemas=include_schemas, tables=tables)
+            return compare(
+                connection, target, schema=schema, include_schemas=include_schemas, tables=tables,
+                reflections=reflections,
+            )  # fmt: skip
         except DBAPIError as exc:  # a database that cannot be read, or a table it refuses to show
             raise DatabaseError(
                 f"cannot compare with {mask_url(engine.url)}: {first_line(exc.orig, engine.url)}; "
@@ -231,14 +241,15 @@ def compare(
     schema: str | None = None,
     include_schemas: bool = False,
     tables: Collection[str] = (),
+    reflections: ReflectionCache | None = None,
 ) -> list[Operation]:
     """What autogenerate would change to make the database at ``connection`` match ``target``.
 
     :param schema: compare only this schema (``--schema``).
     :param include_schemas: compare every schema, not only the default one (``--include-schemas``).
     :param tables: compare only these tables, as ``name`` or ``schema.name`` (the table filter).
+    :param reflections: what earlier comparisons read, used again while the schema is unchanged.
     """
-    from alembic.autogenerate import produce_migrations
     from alembic.migration import MigrationContext
 
     opts: dict[str, Any] = {"compare_type": True, "compare_server_default": True, "target_metadata": target}
@@ -250,10 +261,24 @@ def compare(
 
     enums = load_for(connection.dialect.name)  # enum types compared on PostgreSQL only
     context = MigrationContext.configure(connection, opts=opts)
-    script = produce_migrations(context, target)
+    script = _produce(context, target, reflections, (schema, include_schemas, tuple(sorted(tables))))
     if enums:
         count_rewrites(connection, script.upgrade_ops_list)
     return operation_rows(script.upgrade_ops_list)
+
+
+def _produce(context: Any, target: Any, reflections: ReflectionCache | None, options: Any) -> Any:
+    """Alembic's comparison, through the kept reflection when there is one."""
+    if reflections is None:
+        from alembic.autogenerate import produce_migrations
+
+        return produce_migrations(context, target)
+    from .reflection import compared_schemas, produce_migrations_through
+
+    schema, include_schemas, _tables = options
+    owners = compared_schemas(context.bind, schema, include_schemas)
+    inspector = reflections.inspector(context.bind, options, owners)
+    return produce_migrations_through(inspector, context, target)
 
 
 class _Filter:

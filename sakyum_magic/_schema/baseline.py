@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from .._core.migrator import Migrator
+    from .._features.reflection import ReflectionCache
 
 SKIPPED = frozenset({VERSION_TABLE, *OWN_TABLES})
 
@@ -55,8 +56,11 @@ def table_names(engine: Engine) -> tuple[str, ...]:
         return tuple(sorted(set(inspect(connection).get_table_names()) - SKIPPED))
 
 
-def baseline(migrator: Migrator) -> Baseline | None:
-    """The one-line hint for an unversioned database with tables, or None when it is not one."""
+def baseline(migrator: Migrator, models_match: bool | None = None) -> Baseline | None:
+    """The one-line hint for an unversioned database with tables, or None when it is not one.
+
+    :param models_match: whether the models match the database, when a comparison just found it.
+    """
     from .._run.envrun import own_env
 
     if (migrator.directory / "env.py").exists() and not own_env(migrator.directory):
@@ -73,7 +77,7 @@ def baseline(migrator: Migrator) -> Baseline | None:
             revision,
             f"{where}: its schema is that of revision {revision}; run %migrate stamp {revision} to adopt it",
         )
-    if _models_match(migrator):
+    if _models_match(migrator) if models_match is None else models_match:
         first = "" if _has_revisions(migrator) else "write a first revision with no operations, then "
         line = f"{where}: it matches the models; {first}run %migrate stamp head to adopt it"
         return Baseline(tables, "head", line)
@@ -134,12 +138,12 @@ def _require_schema(schema: str, existing: list[str]) -> None:
         )
 
 
-def same_schema(engine: Engine, metadata: Any) -> bool:
+def same_schema(engine: Engine, metadata: Any, reflections: ReflectionCache | None = None) -> bool:
     """Whether autogenerate finds nothing to change between the database and ``metadata``."""
     from .._features.diff import compare
 
     with connect(engine) as connection:
-        return not compare(connection, metadata)
+        return not compare(connection, metadata, reflections=reflections)
 
 
 def _models_match(migrator: Migrator) -> bool:
@@ -147,7 +151,7 @@ def _models_match(migrator: Migrator) -> bool:
         return False
     from .._core.binding import as_target
 
-    return same_schema(migrator.engine(), as_target(migrator.target_metadatas()))
+    return same_schema(migrator.engine(), as_target(migrator.target_metadatas()), migrator.reflections)
 
 
 class Differences(list[Any]):
