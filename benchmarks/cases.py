@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.generate import Project, make_project, schema
+from benchmarks.generate import Project, make_project, rev_id, schema
 from benchmarks.measure import (
     Row,
     Target,
@@ -238,7 +238,38 @@ def _postgres_upgrade(bench: Bench, project: Project, base_url: str) -> None:
         bench.add(group, "the same, applied-at log off (no target)", plain, upgrade, None, setup=fresh)
     finally:
         bench.magics.audit = True
+    _postgres_upgrade_from_middle(bench, project, urls)
     bench.magics.migrator.dispose()
+
+
+def _postgres_upgrade_from_middle(bench: Bench, project: Project, urls: dict[str, str]) -> None:
+    """From the middle of the chain, where ``upgrade`` lints the revisions it is about to apply: the
+    first time in a session, and after ``%migrate lint`` looked at them (kept, not linted again)."""
+    middle = rev_id(project.kind, project.n // 2 - 1)
+    lint = {"first": False}
+
+    def at_middle(side: str) -> None:
+        _reset_schema(urls[side])
+        if side == "plain":
+            bench.plain("upgrade", project, middle, url=urls["plain"])()
+            return
+        bench.use(project, urls["magic"])
+        bench.migrate(f"upgrade {middle}")
+        bench.magics.migrator.lints.forget()  # nothing linted yet in this session
+        if not lint["first"]:
+            bench.migrate("lint")  # the revisions looked at before they are applied
+
+    plain = bench.plain("upgrade", project, "head", url=urls["plain"])
+    group = f"{project.kind} chain, N={project.n}"
+    upgrade = lambda: bench.migrate("upgrade head")  # noqa: E731
+    case = f"upgrade {project.n // 2} → head, PostgreSQL, after %migrate lint"
+    bench.add(group, case, plain, upgrade, ratio_at_most(1.00), setup=at_middle)
+    lint["first"] = True
+    case = f"upgrade {project.n // 2} → head, PostgreSQL, linted first in the session (no target)"
+    bench.add(group, case, plain, upgrade, None, setup=at_middle)
+    lint_off = lambda: bench.migrate("upgrade head --allow-lint")  # noqa: E731
+    case = f"upgrade {project.n // 2} → head, PostgreSQL, --allow-lint (no target)"
+    bench.add(group, case, plain, lint_off, None, setup=at_middle)
 
 
 def _server_database(base_url: str, name: str) -> str:

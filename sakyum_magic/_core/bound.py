@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self
 from .._authoring.newfiles import check_rev_id
 from .._authoring.scripts import ScriptCache, Snapshot
 from .._features.reflection import ReflectionCache
+from .._lint.kept import LintCache
 from .._run import envrun
 from .._run.database import (
     connect,
@@ -116,6 +117,8 @@ class Bound:
         self.scripts = ScriptCache()
         self.reflections = ReflectionCache()
         """What ``diff`` and ``check`` read from the database, kept while its schema is unchanged."""
+        self.lints = LintCache()
+        """Each revision's offline SQL and squawk findings, as ``lint`` and ``upgrade`` found them."""
         self._engine: tuple[str, Engine] | None = None
         self._parsed: tuple[tuple[object, str | None], BoundUrl] | None = None
         self._shared_config: Config | None = None

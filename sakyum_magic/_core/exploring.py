@@ -15,7 +15,7 @@ from .._run.database import (
     require_database_file,
 )
 from . import translation
-from .binding import as_target, parse_url
+from .binding import as_target, mask_url, parse_url
 from .configuration import require_initialized
 from .errors import ConfigurationError, PendingChangesError, RevisionError
 from .records import (
@@ -103,6 +103,7 @@ class ExploreCommands(ReadCommands):
             1000000; a hundredth of it makes a warning).
         """
         from .._lint import lint
+        from .._lint.kept import digest
         from .._lint.rules import LARGE
 
         script = self.script_directory()
@@ -110,7 +111,8 @@ class ExploreCommands(ReadCommands):
         current = current_heads(self.engine()) if exists else ()
         span = replace(_lint_span(rev_range, show_all, since, current), exists=exists)
         with translation.alembic_errors(self.parsed_url()):
-            return lint(self.target(), script, span, large or LARGE)
+            context = (mask_url(self.parsed_url()), self.schema, self.x_arguments, digest(self.ini))
+            return lint(self.target(), script, span, large or LARGE, self.lints, context)
 
     @on_engine_loop
     def check(self, single_head: bool = False, lint: bool = False, large: int = 0) -> list[Operation]:

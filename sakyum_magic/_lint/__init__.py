@@ -12,7 +12,7 @@ on a table created earlier in the same revision is exempt (the table is new and 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
     from .._run.envrun import Target
+    from .kept import LintCache
 
 __all__ = ["Finding", "LintResult", "Span", "gated", "lint", "refuse_errors"]
 
@@ -45,14 +46,28 @@ class Span:
     exists: bool = True  # whether the database (a SQLite file) exists yet
 
 
-def lint(target: Target, script: ScriptDirectory, span: Span, large: int = LARGE) -> LintResult:
-    """The findings of the revisions in ``span``, each revision's SQL linted on its own."""
+def lint(
+    target: Target,
+    script: ScriptDirectory,
+    span: Span,
+    large: int = LARGE,
+    kept: LintCache | None = None,
+    context: Hashable = (),
+) -> LintResult:
+    """The findings of the revisions in ``span``, each revision's SQL linted on its own.
+
+    :param kept: what earlier passes rendered and found, used again where nothing it depends on changed.
+    :param context: what else decides a revision's SQL (the ``-x`` arguments, alembic.ini's digest).
+    """
     from .._core.binding import mask_url
 
     dialect = target.engine.dialect.name
     facts = live_facts.read(target.engine, span.exists)
-    revisions = _sources(target, script, span, dialect)
-    hits = _hits(revisions, facts, lambda names: live_facts.volatility(target.engine, names))
+    if dialect == "sqlite" or kept is None:
+        revisions = _sources(target, script, span, dialect)
+    else:
+        revisions = _kept_sources(target, script, span, kept, (context, dialect, facts.version))
+    hits = _hits(revisions, facts, lambda names: live_facts.volatility(target.engine, names), kept)
     findings = _findings(revisions, hits, facts, _allowed(script, revisions), large)
     return LintResult(
         mask_url(target.url),
@@ -134,15 +149,36 @@ def _sources(target: Target, script: ScriptDirectory, span: Span, dialect: str) 
     return dry_run(target, script, span.current, span.end)
 
 
+def _kept_sources(
+    target: Target, script: ScriptDirectory, span: Span, kept: LintCache, context: Hashable
+) -> list[RevisionSQL]:
+    """The span's SQL from ``kept`` when every revision of it is kept; else one offline run, whose
+    revisions that only declare operations are kept (code of a revision's own may render otherwise
+    another time)."""
+    from .declarative import declarative
+    from .kept import digest, span_keys
+
+    keys = span_keys(script, span.start, span.end, (context, digest(target.directory / "env.py")))
+    found = kept.sql(list(keys.values())) if keys is not None else None
+    if found is not None:
+        return found
+    revisions = offline(target, script, span.start, span.end)
+    if keys is not None and [r.revision for r in revisions] == list(keys):
+        paths = {r.revision: str(getattr(script.get_revision(r.revision), "path", "")) for r in revisions}
+        kept.keep_sql(keys, [r for r in revisions if paths[r.revision] and declarative(paths[r.revision])])
+    return revisions
+
+
 def _hits(
     revisions: list[RevisionSQL],
     facts: live_facts.Live,
     volatility: Callable[[Iterable[str]], dict[str, str]],
+    kept: LintCache | None = None,
 ) -> list[Hit]:
     if facts.dialect == "postgresql":
         from . import postgres
 
-        return postgres.check(revisions, facts.version, volatility)
+        return postgres.check(revisions, facts.version, volatility, kept)
     if facts.dialect == "mysql":
         from . import mysql
 

@@ -13,12 +13,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 from shutil import which
+from typing import TYPE_CHECKING
 
 from .._core.errors import ConfigurationError
 from .findings import Hit
 from .rules import SQUAWK_EXCLUDED
 from .sources import RevisionSQL
 from .statements import add_column_defaults, table_of
+
+if TYPE_CHECKING:
+    from .kept import LintCache
 
 EXTRA = "migrate-lint"
 MISSING = f"lint needs squawk: pip install 'sakyum-magic[{EXTRA}]' (squawk-cli and sqlglot)"
@@ -38,6 +42,7 @@ def check(
     revisions: list[RevisionSQL],
     version: tuple[int, ...],
     volatility: Callable[[Iterable[str]], dict[str, str]],
+    kept: LintCache | None = None,
 ) -> list[Hit]:
     """squawk's findings for each revision, with what the server says of each default's functions.
 
@@ -46,14 +51,14 @@ def check(
     PostgreSQL 11 a default whose functions are all stable or immutable is stored once, without a
     rewrite (the finding is dropped); a volatile one rewrites the table (said in the finding).
     """
-    hits = _squawk(revisions, version)
+    hits = _squawk(revisions, version) if kept is None else _kept_squawk(revisions, version, kept)
     calls = {
         (r.revision, index): add_column_defaults(statement, "postgres")
         for r in revisions
         for index, statement in enumerate(r.statements)
     }
     known = volatility(name for names in calls.values() for name in names)
-    kept = []
+    judged = []
     for hit in hits:
         named = calls.get((hit.revision, hit.index), set())
         if hit.rule in _VOLATILE_RULES and named:
@@ -64,8 +69,8 @@ def check(
                 hit = replace(
                     hit, message=f"{', '.join(volatile)}() is volatile on this server: {hit.message}"
                 )
-        kept.append(hit)
-    return kept + _unflagged_volatile(revisions, hits, calls, known)
+        judged.append(hit)
+    return judged + _unflagged_volatile(revisions, hits, calls, known)
 
 
 def _unflagged_volatile(
@@ -85,6 +90,15 @@ def _unflagged_volatile(
                 table = table_of(statement, "postgres")
                 found.append(Hit(r.revision, index, statement, table, "volatile-default", message))
     return found
+
+
+def _kept_squawk(revisions: list[RevisionSQL], version: tuple[int, ...], kept: LintCache) -> list[Hit]:
+    """squawk's findings, run only for the revisions whose statements it has not judged yet."""
+    missing = [r for r in revisions if kept.hits(r, version) is None]
+    found = _squawk(missing, version) if missing else []
+    for revision in missing:
+        kept.keep_hits(revision, version, [h for h in found if h.revision == revision.revision])
+    return [hit for revision in revisions for hit in kept.hits(revision, version) or ()]
 
 
 def _squawk(revisions: list[RevisionSQL], version: tuple[int, ...]) -> list[Hit]:
