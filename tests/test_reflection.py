@@ -162,3 +162,40 @@ def test_schema_option_is_part_of_the_key(postgres_url: str) -> None:
         )
     assert len(kept) == 2
     engine.dispose()
+
+
+def versioned(url: str, workdir: Path) -> Migrator:
+    """A directory whose one revision built :func:`before`'s schema, applied; the models now :func:`after`."""
+    migrator = Migrator(url=url, metadata=before(), directory=workdir / "migrations")
+    migrator.init()
+    migrator.revision("first", autogenerate=True)
+    migrator.upgrade()
+    migrator.metadata = after()
+    return migrator
+
+
+def test_revision_autogenerate_reads_what_diff_kept(any_url: str, workdir: Path) -> None:
+    migrator = versioned(any_url, workdir)
+    engine = migrator.engine()
+    rows = migrator.diff()
+    with counted(engine) as kept:
+        made = migrator.revision("second", autogenerate=True, allow_drop=True)
+    assert list(made.operations) == rows
+    for written in (workdir / "migrations" / "versions").glob("*second*.py"):
+        written.unlink()
+    migrator.reflections.forget()
+    with counted(engine) as afresh:
+        again = migrator.revision("second", autogenerate=True, allow_drop=True)
+    assert again.operations == made.operations
+    assert len(kept) < len(afresh), (kept, afresh)
+    migrator.dispose()
+
+
+def test_revision_autogenerate_notices_a_change_made_after_diff(any_url: str, workdir: Path) -> None:
+    migrator = versioned(any_url, workdir)
+    migrator.diff()
+    run(any_url, "ALTER TABLE users ADD COLUMN extra INTEGER")
+    made = migrator.revision("second", autogenerate=True, allow_drop=True)
+    assert ("remove_column", "users", "extra") in {(r.op, r.table, r.name) for r in made.operations}
+    assert list(made.operations) == fresh(any_url, after())
+    migrator.dispose()

@@ -32,12 +32,14 @@ def write_revision(
     arguments: dict[str, Any],
     directives: Callable[..., None] | None,
     connect_db: bool,
+    before_compare: Callable[[Any], None] | None = None,
 ) -> list[Script]:
     """Write the revision file(s) ``alembic revision`` would write for ``arguments``.
 
     :param arguments: ``command.revision``'s keyword arguments (message, autogenerate, sql, head, ...).
     :param directives: a ``process_revision_directives`` hook.
     :param connect_db: hand env.py a connection (autogenerate, or ``--sql`` with revision_environment).
+    :param before_compare: called with env.py's MigrationContext before autogenerate compares.
     """
     from alembic.autogenerate import RevisionContext
     from alembic.util import CommandError
@@ -58,6 +60,8 @@ def write_revision(
         def retrieve(rev: Any, migration: Any) -> list[Any]:
             if autogenerate:
                 _require_comparable(script, rev, migration)
+                if before_compare is not None:
+                    before_compare(migration)
             run(rev, migration)
             return []
 

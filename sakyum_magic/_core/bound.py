@@ -116,7 +116,8 @@ class Bound:
         """What keeps a scratch run on its scratch database (see :mod:`sakyum_magic.fence`)."""
         self.scripts = ScriptCache()
         self.reflections = ReflectionCache()
-        """What ``diff`` and ``check`` read from the database, kept while its schema is unchanged."""
+        """What ``diff``, ``check`` and ``revision --autogenerate`` read from the database, kept while
+        its schema is unchanged."""
         self.lints = LintCache()
         """Each revision's offline SQL and squawk findings, as ``lint`` and ``upgrade`` found them."""
         self._engine: tuple[str, Engine] | None = None

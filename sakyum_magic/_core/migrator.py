@@ -13,6 +13,7 @@ from .._authoring.newfiles import undo_new_files, writable
 from .._authoring.template import refresh as refresh_directory
 from .._authoring.template import write_directory
 from .._features.diff import directives_hook
+from .._features.reflection import reuse_in_autogenerate
 from .._guards.safety import Rename, parse_renames
 from .._run import execution
 from .._run.aio import on_engine_loop
@@ -146,7 +147,8 @@ class Migrator(ExploreCommands):
         target, script = self.target(need_metadata=autogenerate), self.script_directory()
         undo = (self.no_new_database_on_error(), undo_new_files(self.directory, self.scripts.forget))
         with undo[0], undo[1], translation.alembic_errors(target.url), quiet_alembic():
-            made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql)
+            reuse = functools.partial(reuse_in_autogenerate, reflections=self.reflections)
+            made = write_revision(target, script, self.config(), arguments, hook, autogenerate or sql, reuse)
             if checked is not None:
                 _splice_bodies(made, checked)
         result = self._revision_result(made, collected, autogenerate)

@@ -1,9 +1,10 @@
 """Reflection kept between comparisons while the database's schema has not changed.
 
-``diff`` and ``check`` compare the models with what SQLAlchemy's Inspector reads from the database,
-and between two cells of a notebook the database rarely changes. So the Inspector's cache (each
-table's columns, keys, indexes, comments and options, as Alembic's autogenerate asked for them) is
-kept per set of comparison options, and used again while one query finds the schema unchanged:
+``diff``, ``check`` and ``revision --autogenerate`` compare the models with what SQLAlchemy's
+Inspector reads from the database, and between two cells of a notebook the database rarely changes.
+So the Inspector's cache (each table's columns, keys, indexes, comments and options, as Alembic's
+autogenerate asked for them) is kept per set of comparison options, and used again while one query
+finds the schema unchanged:
 
 - SQLite: ``PRAGMA schema_version`` with a digest of the schema table's text (a file replaced by
   another one made by as many statements has the same version, not the same text);
@@ -13,11 +14,14 @@ kept per set of comparison options, and used again while one query finds the sch
   UPDATE_TIME do not follow every DDL statement).
 
 Any other dialect reflects every time. A DDL statement committed between the fingerprint and the
-reflection is reflected under the older fingerprint, which the next comparison finds changed.
+reflection is reflected under the older fingerprint, which the next comparison finds changed. The
+cache holds only what the database said, per query, so which tables a comparison reads (its filters)
+changes how much of it is used, never what a comparison finds.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -57,6 +61,8 @@ MYSQL_ROWS = {
     ),
     "CHECK_CONSTRAINTS": ("CONSTRAINT_SCHEMA", "CONSTRAINT_NAME", "CHECK_CLAUSE"),
 }
+OPTION = "sakyum_reflections"
+"""The MigrationContext option through which ``revision --autogenerate`` finds the kept reflection."""
 MYSQL_SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
 
@@ -178,3 +184,38 @@ def compared_schemas(connection: Connection, schema: str | None, include_schemas
 
     names = inspect(connection).get_schema_names()
     return [name for name in names if name not in MYSQL_SYSTEM_SCHEMAS]
+
+
+def reuse_in_autogenerate(migration: MigrationContext, reflections: ReflectionCache) -> None:
+    """Let the autogenerate about to run on ``migration`` (``revision --autogenerate``, inside env.py)
+    read the database through ``reflections``; with an Alembic older than 1.18 it reflects afresh."""
+    if _comparator_registered():
+        migration.opts[OPTION] = reflections
+
+
+@functools.cache
+def _comparator_registered() -> bool:
+    """Register, once per process, a first-priority comparator that hands autogenerate the kept
+    Inspector when the run asked for it (the registry is Alembic's, for plugins, and process-wide)."""
+    from alembic import util
+    from alembic.autogenerate import comparators
+
+    priority = getattr(util, "DispatchPriority", None)  # Alembic 1.18+: comparators run in priorities
+    if priority is None:
+        return False
+    comparators.dispatch_for("autogenerate", priority=priority.FIRST)(_use_kept_reflection)
+    return True
+
+
+def _use_kept_reflection(autogen_context: Any, upgrade_ops: Any) -> Any:
+    from alembic.util import PriorityDispatchResult
+
+    reflections = autogen_context.migration_context.opts.get(OPTION)
+    connection = autogen_context.connection
+    if isinstance(reflections, ReflectionCache) and connection is not None:
+        include_schemas = bool(autogen_context.opts.get("include_schemas", False))
+        owners = compared_schemas(connection, None, include_schemas)
+        # diff's key for the same schemas: which tables a run reads changes how much is kept, never what.
+        inspector = reflections.inspector(connection, (None, include_schemas, ()), owners)
+        autogen_context.__dict__["inspector"] = inspector
+    return PriorityDispatchResult.CONTINUE
