@@ -15,7 +15,7 @@ from .._run.database import (
     require_database_file,
 )
 from . import translation
-from .binding import as_target, mask_url, parse_url
+from .binding import as_target, parse_url
 from .configuration import require_initialized
 from .errors import ConfigurationError, PendingChangesError, RevisionError
 from .records import (
@@ -111,7 +111,7 @@ class ExploreCommands(ReadCommands):
         current = current_heads(self.engine()) if exists else ()
         span = replace(_lint_span(rev_range, show_all, since, current), exists=exists)
         with translation.alembic_errors(self.parsed_url()):
-            context = (mask_url(self.parsed_url()), self.schema, self.x_arguments, digest(self.ini))
+            context = (self.masked_url(), self.schema, self.x_arguments, digest(self.ini))
             return lint(self.target(), script, span, large or LARGE, self.lints, context)
 
     @on_engine_loop
