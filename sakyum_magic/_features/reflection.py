@@ -38,6 +38,9 @@ PG_CATALOGS = (
     *("pg_type", "pg_enum", "pg_description", "pg_sequence", "pg_inherits", "pg_depend"),
 )
 
+PG_SINCE = (10,)  # pg_sequence
+MARIADB_SINCE, MYSQL_SINCE = (10, 2, 22), (8, 0, 16)  # information_schema.CHECK_CONSTRAINTS
+
 # information_schema tables and the columns of each that a reflected table depends on.
 MYSQL_ROWS = {
     "TABLES": (
@@ -121,13 +124,16 @@ def produce_migrations_through(
 
 
 def fingerprint(connection: Connection, schemas: Sequence[str] | None) -> str | None:
-    """One query's summary of the schema, equal while no DDL changed it; None for other dialects."""
-    name = connection.dialect.name
-    if name == "sqlite":
+    """One query's summary of the schema, equal while no DDL changed it; None for other dialects and
+    for servers older than the catalogs it reads (a failed query would abort the transaction)."""
+    dialect = connection.dialect
+    version = tuple(dialect.server_version_info or ())
+    if dialect.name == "sqlite":
         return _sqlite(connection, schemas)
-    if name == "postgresql":
+    if dialect.name == "postgresql" and version >= PG_SINCE:
         return _postgres(connection)
-    if name in {"mysql", "mariadb"}:
+    since = MARIADB_SINCE if getattr(dialect, "is_mariadb", False) else MYSQL_SINCE
+    if dialect.name in {"mysql", "mariadb"} and version >= since:
         return _mysql(connection, schemas)
     return None
 

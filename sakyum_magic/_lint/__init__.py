@@ -158,7 +158,9 @@ def _kept_sources(
     from .declarative import declarative
     from .kept import digest, span_keys
 
-    keys = span_keys(script, span.start, span.end, (context, digest(target.directory / "env.py")))
+    # env.py and the modules beside it (the support files init copies) decide how a revision renders.
+    beside = tuple(digest(path) for path in sorted(target.directory.glob("*.py")))
+    keys = span_keys(script, span.start, span.end, (context, beside))
     found = kept.sql(list(keys.values())) if keys is not None else None
     if found is not None:
         return found

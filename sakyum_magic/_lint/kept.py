@@ -2,10 +2,12 @@
 linted once, however many times ``lint``, ``check --lint`` and ``upgrade`` look at it.
 
 A revision's SQL is kept under what decides it: the revision file's path, size, modification time and
-content digest, env.py's and alembic.ini's digests, the dialect, the server's version and the ``-x``
-arguments. A span whose every revision is kept needs no offline run; any other span is rendered in one
-run as before, and each of its revisions kept. squawk's findings are kept under the statements they
-were found in and the server version they were judged for.
+content digest, the digests of env.py (and the modules beside it) and of alembic.ini, the bound URL,
+the dialect, the server's version and the ``-x`` arguments; only a revision whose ``upgrade()`` only
+declares operations is kept (see :mod:`.declarative`). A span whose every revision is kept needs no
+offline run; any other span is rendered in one run as before, and each of its revisions kept.
+squawk's findings are kept under the statements they were found in and the server version they were
+judged for.
 """
 
 from __future__ import annotations
