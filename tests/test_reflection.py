@@ -80,6 +80,9 @@ CHANGES = {
         "COMMENT ON COLUMN users.bio IS 'changed'",  # pg_description only
         "CREATE INDEX ix_posts_editor ON posts (editor_id)",
         "ALTER TABLE users ALTER COLUMN email TYPE VARCHAR(120)",
+        "CREATE TYPE mood AS ENUM ('sad')",  # pg_type only: the rows stay as they were
+        "ALTER TABLE users ADD COLUMN feeling mood",
+        "ALTER TYPE mood ADD VALUE 'ok'",  # pg_enum only
     ],
     "mysql": [
         "ALTER TABLE users ADD COLUMN extra INTEGER",
@@ -89,6 +92,9 @@ CHANGES = {
         "ALTER TABLE users MODIFY email VARCHAR(120)",
     ],
 }
+
+
+SAME_ROWS = {"CREATE TYPE mood AS ENUM ('sad')", "ALTER TYPE mood ADD VALUE 'ok'"}
 
 
 def test_a_schema_changed_by_another_connection_is_read_afresh(any_url: str, workdir: Path) -> None:
@@ -102,7 +108,7 @@ def test_a_schema_changed_by_another_connection_is_read_afresh(any_url: str, wor
         assert fingerprint_of(any_url) != old, statement
         changed = migrator.diff()
         assert changed == fresh(any_url, after()), statement
-        assert changed != rows, statement
+        assert changed != rows or statement in SAME_ROWS, statement
         rows = changed
     migrator.dispose()
 
