@@ -125,7 +125,7 @@ def fingerprint_of(url: str) -> str | None:
 def test_data_leaves_the_fingerprint_alone(any_url: str) -> None:
     create(any_url, before())
     old = fingerprint_of(any_url)
-    run(any_url, "INSERT INTO users (id, name, nick) VALUES (1, 'a', 'b')")
+    run(any_url, "INSERT INTO users (name, nick) VALUES ('a', 'b')")  # a sequence or AUTO_INCREMENT moves
     assert fingerprint_of(any_url) == old
 
 
