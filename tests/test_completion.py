@@ -11,6 +11,7 @@ import pytest
 from IPython.core.completer import provisionalcompleter
 
 from sakyum_magic._commands.table import COMMANDS, OPTIONS
+from tests.conftest import POSTGRES_DRIVER
 from tests.revisions import write
 from tests.shells import migrate
 
@@ -116,7 +117,7 @@ def test_metadata_candidates_from_the_namespace(shell: Any) -> None:
 
 
 def test_completion_never_touches_the_database(shell: Any, chain: list[str], workdir: Path) -> None:
-    migrate(shell, "config --url postgresql+psycopg://someone:secret@127.0.0.1:1/nowhere")
+    migrate(shell, f"config --url {POSTGRES_DRIVER}://someone:secret@127.0.0.1:1/nowhere")
     assert offered(shell, "%migrate upgrade 7") == ["7e57ab"]
     migrate(shell, f"config --url sqlite:///{workdir / 'never.db'}")
     assert offered(shell, "%migrate downgrade a1b") == ["a1b2c3"]

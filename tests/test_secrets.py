@@ -509,9 +509,7 @@ def config_magics(shell: Any, scan: Scan) -> str:
 
 def test_config_magics_never_shows_another_secret_query_key(shell: Any, workdir: Path) -> None:
     scan = Scan(PIECES)
-    url = (
-        f"postgresql+psycopg://sakyum@127.0.0.1:{closed_port()}/app?sslpassword={quote_plus(QUERY_PASSWORD)}"
-    )
+    url = f"{POSTGRES_DRIVER}://sakyum@127.0.0.1:{closed_port()}/app?sslpassword={quote_plus(QUERY_PASSWORD)}"
     run(shell, scan, f"config --url '{url}'")
     shown = config_magics(shell, scan)
     assert "sslpassword=***" in shown
@@ -537,10 +535,10 @@ def test_secret_query_keys_and_unparsable_urls_never_show_the_password(
     capture_all_logs(caplog)
     scan = Scan(PIECES)
     port = closed_port()
-    urls = [f"postgresql+psycopg://sakyum@127.0.0.1:{port}/db?{query}" for query in SECRET_QUERIES]
+    urls = [f"{POSTGRES_DRIVER}://sakyum@127.0.0.1:{port}/db?{query}" for query in SECRET_QUERIES]
     urls += [
         f"mysql+pymysql://sakyum@127.0.0.1:{port}/db?password={quote_plus(QUERY_PASSWORD)}",
-        f"postgresql+psycopg://sakyum:{SPACED_PASSWORD}@127.0.0.1:{port}/db",
+        f"{POSTGRES_DRIVER}://sakyum:{SPACED_PASSWORD}@127.0.0.1:{port}/db",
         "mssql+pyodbc:///?odbc_connect=" + quote_plus(f"DRIVER={{X}};SERVER=h;PWD={QUERY_PASSWORD};"),
     ]
     run(shell, scan, "init")

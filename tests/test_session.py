@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from sakyum_magic._frontend.session import MetadataExpression
-from tests.conftest import requires_alembic_pyproject
+from tests.conftest import POSTGRES_DRIVER, requires_alembic_pyproject
 from tests.models import USERS, USERS_AND_POSTS
 from tests.shells import alembic, migrate, one_line_error
 
@@ -46,10 +46,10 @@ def test_settings_are_not_copied_again_on_every_line(shell: Any, workdir: Path) 
 
 
 def test_a_new_password_for_the_same_masked_url_is_followed(shell: Any) -> None:
-    migrate(shell, "config --url postgresql+psycopg://app:first@127.0.0.1:1/app")
-    migrate(shell, "config --url postgresql+psycopg://app:second@127.0.0.1:1/app")
-    assert magics_of(shell).migrator.url == "postgresql+psycopg://app:second@127.0.0.1:1/app"
-    assert magics_of(shell).url == "postgresql+psycopg://app:***@127.0.0.1:1/app"
+    migrate(shell, f"config --url {POSTGRES_DRIVER}://app:first@127.0.0.1:1/app")
+    migrate(shell, f"config --url {POSTGRES_DRIVER}://app:second@127.0.0.1:1/app")
+    assert magics_of(shell).migrator.url == f"{POSTGRES_DRIVER}://app:second@127.0.0.1:1/app"
+    assert magics_of(shell).url == f"{POSTGRES_DRIVER}://app:***@127.0.0.1:1/app"
 
 
 @pytest.mark.parametrize(
