@@ -41,6 +41,19 @@ requires_alembic_pyproject = pytest.mark.skipif(
 )
 
 
+def _alembic_has_priorities() -> bool:
+    from alembic import util
+
+    return hasattr(util, "DispatchPriority")
+
+
+requires_alembic_priorities = pytest.mark.skipif(
+    not _alembic_has_priorities(),
+    reason=f"autogenerate reads the kept reflection through comparator priorities, which need "
+    f"alembic>=1.18; this is alembic {_alembic_version()} (it reflects afresh)",
+)
+
+
 def with_driver(url: str, drivername: str) -> str:
     """The same database through another driver, e.g. ``postgresql+asyncpg``."""
     from sqlalchemy.engine import make_url

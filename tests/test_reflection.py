@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from sakyum_magic import Migrator
 from sakyum_magic._features.diff import compare_database
 from sakyum_magic._features.reflection import ReflectionCache, fingerprint
+from tests.conftest import requires_alembic_priorities
 from tests.test_diff import after, before, create
 
 
@@ -101,7 +103,7 @@ def test_a_schema_changed_by_another_connection_is_read_afresh(any_url: str, wor
     create(any_url, before())
     migrator = Migrator(url=any_url, metadata=after(), directory=workdir / "migrations")
     rows = migrator.diff()
-    for statement in CHANGES[sa.make_url(any_url).get_backend_name()]:
+    for statement in CHANGES[make_url(any_url).get_backend_name()]:
         assert fingerprint_of(any_url) == fingerprint_of(any_url)
         old = fingerprint_of(any_url)
         run(any_url, statement)
@@ -180,6 +182,7 @@ def versioned(url: str, workdir: Path) -> Migrator:
     return migrator
 
 
+@requires_alembic_priorities
 def test_revision_autogenerate_reads_what_diff_kept(any_url: str, workdir: Path) -> None:
     migrator = versioned(any_url, workdir)
     engine = migrator.engine()
