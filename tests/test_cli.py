@@ -130,6 +130,9 @@ def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argpars
     assert equivalent("diff users").startswith("nearest alembic command: `alembic check` (")
     assert equivalent("plan").startswith("nearest alembic command: `alembic upgrade head --sql` (")
     assert equivalent("plan abc1").startswith("nearest alembic command: `alembic upgrade abc1 --sql` (")
+    # Alembic's upgrade needs its revision even offline: lint's range, else every head.
+    assert equivalent("lint").startswith("nearest alembic command: `alembic upgrade heads --sql` (")
+    assert "`alembic upgrade abc1:abc3 --sql`" in equivalent("lint abc1:abc3")
     assert equivalent("test") == "no alembic equivalent (pytest-alembic runs these checks under pytest)"
     assert equivalent("graph").startswith("nearest alembic command: `alembic history` (")
     for name in ("log", "config"):

@@ -101,9 +101,11 @@ def _words(
         if name.startswith("="):  # a value the result gave, written as it is
             words.append(name[1:])
             continue
+        name, _, fallback = name.partition("|")  # "rev_range|heads": the value given, else "heads"
         value = getattr(args, name, None)
         if name in positionals:
             value = (bound or {}).get(name) if value is None else value
+            value = fallback or None if value is None else value
             values = value if isinstance(value, list | tuple) else [value]
             words += [str(v) for v in values if v is not None]
         elif value != defaults.get(name):

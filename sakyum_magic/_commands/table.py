@@ -58,7 +58,8 @@ class Command:
     ``alembic`` is the ``alembic`` subcommand followed by the arguments Alembic's command line has
     too, in the order the line shows them; None when Alembic has no such command. ``nearest``, for
     a command Alembic lacks, is the ``alembic`` command that comes closest, in the same form (a
-    word starting with ``-`` is a flag written as it is, one starting with ``=`` a value), or a
+    word starting with ``-`` is a flag written as it is, one starting with ``=`` a value, and
+    ``name|value`` a positional's value or, when it is not given, that value), or a
     function of the result giving that form (plan's depends on its direction). ``unlike`` says in
     a few words how the nearest command differs, or what there is instead when there is none; both
     are shown under the result (:meth:`equivalent`). ``differs`` names options Alembic's command
@@ -263,7 +264,7 @@ COMMANDS: dict[str, Command] = {
             "lint",
             Migrator.lint,
             positional=("rev_range?",),
-            nearest=("upgrade", "revision", "--sql"),
+            nearest=("upgrade", "rev_range|heads", "--sql"),
             unlike="offline SQL, where lint reads each revision's SQL and the live table sizes",
         ),
         Command(
