@@ -124,6 +124,26 @@ def test_plan_keeps_its_statements_wrapped(width: int) -> None:
     assert "statement" not in text.split("not shown at this width", 1)[-1]
 
 
+def test_plan_locks_keeps_the_locks_at_80_columns() -> None:
+    """plan --locks exists for its locks: they are kept, as its statements are."""
+    from dataclasses import replace
+
+    locks = (("users ACCESS EXCLUSIVE", ""), ("", ""))
+    text = frame_text(render.plan(replace(render_plan_source(), locks=locks)), 80)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    assert "users ACCESS EXCLUSIVE" in " ".join(_column_text(text, "locks").split()), text
+    assert "locks" not in text.split("not shown at this width", 1)[-1], text
+
+
+def render_plan_source() -> Plan:
+    sql = (
+        "CREATE TABLE users (id INTEGER NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id))",
+        "INSERT INTO alembic_version (version_num) VALUES ('9a8b7c6d5e4f')",
+    )
+    step = Step("9a8b7c6d5e4f", "Add users", "up", 0.0, sql, (False, False))
+    return Plan("postgresql://", "upgrade", "head", (), (step,), "a rolled-back transaction")
+
+
 def test_timestamps_never_wrap() -> None:
     from sakyum_magic._guards.audit import LogEntry
 

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 MARK = "!"
 FIRST = ("revision", "message")
 # The column a table exists for is kept (wrapped) however narrow the terminal: a plan without its
-# statements is a list of identical rows.
-NEVER_HIDDEN = frozenset({*FIRST, "statement", "detail"})
+# statements is a list of identical rows, and plan --locks without its locks is plan.
+NEVER_HIDDEN = frozenset({*FIRST, "statement", "detail", "locks"})
 # Short, and a split id or timestamp cannot be read or copied.
 UNBROKEN = frozenset({"revision", "create_date", "applied_at", "from_revision", "to_revision"})
 # Left out first (after empty columns), in this order, when a table is wider than the terminal.
