@@ -12,10 +12,12 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import nbformat
+from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 
@@ -28,7 +30,16 @@ def execute(path: Path, workdir: Path) -> Any:
     tools = str(Path(sys.executable).parent)
     if tools not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"
-    NotebookClient(notebook, timeout=300, resources={"metadata": {"path": str(workdir)}}).execute()
+    # IPC sockets (local, so the kernel has no plain-TCP warning to print on a newcomer's terminal), at
+    # an absolute path: the kernel runs in workdir, and a relative one would be another socket there.
+    with tempfile.TemporaryDirectory(prefix="sakyum-demo-") as sockets:
+        kernel = KernelManager(transport="ipc", ip=str(Path(sockets) / "kernel"))
+        resources = {"metadata": {"path": str(workdir)}}
+        try:
+            NotebookClient(notebook, km=kernel, timeout=300, resources=resources).execute()
+        finally:  # a kernel given to nbclient is ours to stop
+            if kernel.has_kernel:
+                kernel.shutdown_kernel()
     return notebook
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -46,3 +47,17 @@ def test_quickstart_runs_and_shows_tables(tmp_path: Path) -> None:
     assert "has no revision applied" in by_source["%migrate current"][0]  # the last one, after downgrade
     assert (tmp_path / "nb" / "default.db").is_file()
     assert len(list((tmp_path / "nb" / "alembic" / "versions").glob("*.py"))) == 3
+
+
+@pytest.mark.notebook
+def test_the_demo_writes_nothing_to_stderr(tmp_path: Path) -> None:
+    """`make demo` is a newcomer's first sight of the package: the cells' output, and no warnings."""
+    runner, quickstart = ROOT / "notebooks" / "run.py", ROOT / "notebooks" / "quickstart.ipynb"
+    ran = subprocess.run(
+        [sys.executable, str(runner), str(quickstart), "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ran.stderr == ""
+    assert ran.stdout.rstrip().endswith("against sqlite:///default.db")
