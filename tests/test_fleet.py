@@ -191,6 +191,21 @@ def test_sqlite_files_on_the_process_pool(workdir: Path) -> None:
     assert [row.target for row in queried.rows] == urls[3:6] and queried.summary() == "3 targets: 3 at head"
 
 
+def test_read_only_commands_create_no_sqlite_file(workdir: Path) -> None:
+    """As current, plan, check and lint on one database: a missing file is said, never created."""
+    urls = [f"sqlite:///{workdir / f'new{k}.db'}" for k in range(2)]
+    migrator = chain(workdir, f"sqlite:///{workdir / 'bound.db'}")
+    migrator.metadata = sa.MetaData()  # check compares models
+    current = migrator.fleet(urls, "current", parallel=1)
+    assert [row.drift for row in current.rows] == ["no database file"] * 2, current.rows
+    assert current.summary() == "2 targets: 2 no database file"
+    for action in ("plan", "check", "lint"):
+        result = migrator.fleet(urls, action, parallel=1, continue_on_error=True)
+        assert [row.status for row in result.rows] == ["failed"] * 2, (action, result.rows)
+        assert "no database file at" in result.rows[0].error, (action, result.rows[0].error)
+    assert not [path.name for path in workdir.glob("new*.db")]
+
+
 @pytest.mark.slow
 def test_check_compares_each_target_with_the_models(workdir: Path) -> None:
     urls = [f"sqlite:///{workdir / f'c{k}.db'}" for k in range(2)]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 AT_HEAD, BEHIND, AHEAD = "at head", "behind", "ahead"
 OTHER_BRANCH, NO_TABLE, UNKNOWN, EMPTY = "other branch", "no version table", "unknown revision", "at base"
+NO_FILE = "no database file"  # a SQLite target whose file does not exist (a read-only command makes none)
 
 
 def resolved(revision: str, script: ScriptDirectory) -> tuple[str, ...] | None:

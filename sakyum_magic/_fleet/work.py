@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from .._authoring.scripts import ScriptCache
 from .._core.binding import parse_url, scrub
 from .._core.errors import DatabaseError, SakyumError
-from .._run.database import current_heads
-from .drift import already_at, drift
+from .._run.database import current_heads, require_database_file
+from .drift import NO_FILE, already_at, drift
 from .readers import version_of
 from .records import DONE, FAILED, LOST, SKIPPED, Outcome
 
@@ -34,6 +34,8 @@ ACTIONS = ("current", "plan", "upgrade", "downgrade", "stamp", "check", "lint")
 """The fleet commands a worker runs (``lint`` per target: its pending revisions, its table sizes)."""
 SKIPPABLE = frozenset({"plan", "upgrade", "downgrade", "stamp"})
 """The commands that have nothing to do on a target at the revision already."""
+READ_ONLY = frozenset({"current", "plan", "check", "lint"})
+"""The commands that never create a SQLite file just by connecting to it."""
 
 # A worker runs many targets of one chain: their revision map is loaded once per process and reloaded
 # only when a revision file changes (the cache is keyed by script location).
@@ -58,7 +60,7 @@ def run_target(task: Task) -> Outcome:
     began = time.perf_counter()
     if task.started is not None and not task.started():
         return lost_outcome(task, began)
-    skipped = _skipped(task)
+    skipped = _no_file(task) or _skipped(task)
     if skipped is not None:
         return replace(skipped, seconds=round(time.perf_counter() - began, 4))
     migrator = open_migrator(task)
@@ -141,6 +143,19 @@ def _where(engine: Engine, exc: SakyumError) -> tuple[str, ...]:
         return tuple(result.after)
     at = heads_or_error(engine)
     return at if isinstance(at, tuple) else ()
+
+
+def _no_file(task: Task) -> Outcome | None:
+    """A read-only command on a SQLite file that does not exist: said, and the file is not created."""
+    if task.command not in READ_ONLY:
+        return None
+    try:
+        require_database_file(task.url)
+    except DatabaseError as exc:
+        if task.command == "current":
+            return Outcome(DONE, (), (), drift=NO_FILE)
+        return Outcome(FAILED, error=scrub(str(exc), parse_url(task.url)))
+    return None
 
 
 def _skipped(task: Task) -> Outcome | None:
