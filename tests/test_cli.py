@@ -139,6 +139,10 @@ def test_each_command_names_its_alembic_twin_the_nearest_or_none(parser: argpars
         assert equivalent(name).startswith("no alembic equivalent (")
     for name, command in COMMANDS.items():  # every command says something, from the table alone
         assert command.alembic is not None or command.nearest is not None or command.unlike, name
+        # shown between parentheses: no parentheses inside them
+        assert "(" not in command.unlike and not any("(" in text for text in command.differs.values()), name
+    refresh = equivalent("init --refresh")
+    assert "sakyum_env_support.py" in refresh and "sakyum_env_lock.py" in refresh, refresh
 
 
 def test_env_py_arguments_are_masked_in_both_lines(parser: argparse.ArgumentParser) -> None:

@@ -156,7 +156,10 @@ COMMANDS: dict[str, Command] = {
             Migrator.init,
             positional=("directory?",),
             alembic=("init", "directory"),
-            differs={"refresh": "which refuses an existing directory; --refresh rewrites env.py and helper"},
+            differs={
+                "refresh": "which refuses an existing directory; --refresh rewrites env.py, "
+                "sakyum_env_support.py and sakyum_env_lock.py"
+            },
             runs_env_py=False,
             after="sakyum_magic._frontend.session:adopt_directory",
         ),
@@ -278,7 +281,7 @@ COMMANDS: dict[str, Command] = {
             "squash",
             Migrator.squash,
             positional=("start", "end"),
-            unlike="Alembic has no squash; the recipes (dump and re-stamp) break databases inside the range",
+            unlike="Alembic has no squash; its recipes, a dump and re-stamp, break databases in the range",
         ),
         Command(
             "log",
@@ -290,7 +293,7 @@ COMMANDS: dict[str, Command] = {
             "fleet",
             "sakyum_magic._frontend.fleet:fleet",
             positional=("targets", "action", "revision?"),
-            unlike="Alembic migrates one database per run (its cookbook: run it once per tenant)",
+            unlike="Alembic migrates one database per run; its cookbook runs it once per tenant",
             on_session=True,
         ),
         Command(
