@@ -135,6 +135,35 @@ def test_plan_locks_keeps_the_locks_at_80_columns() -> None:
     assert "locks" not in text.split("not shown at this width", 1)[-1], text
 
 
+def test_lint_keeps_its_verdict_at_80_columns() -> None:
+    """A lint table exists for its verdicts, which come first: the statement and detail go before them."""
+    from sakyum_magic._display.lint import lint
+    from sakyum_magic._lint.findings import Finding, LintResult
+
+    finding = Finding(
+        "fb0621b0dc72",
+        "CREATE INDEX ix_orders_placed ON orders (placed_at)",
+        "orders",
+        2_300_000,
+        "SHARE",
+        "writes",
+        "table scan",
+        "require-concurrent-index-creation",
+        "squawk",
+        "error",
+        "CREATE INDEX CONCURRENTLY",
+        False,
+        "During normal index creation, table updates are blocked, but reads are still allowed.",
+        "https://squawkhq.com/docs/require-concurrent-index-creation",
+    )
+    found = LintResult("postgresql://", "postgresql", "15.20", ("fb0621b0dc72",), (finding,), 1_000_000)
+    text = frame_text(lint(found), 80)
+    assert all(len(line) <= 80 for line in text.splitlines()), text
+    header = text.splitlines()[0].split()
+    assert header[:5] == ["revision", "severity", "rule", "table", "rows"], text
+    assert "require-concurrent-index-creation" in text
+
+
 def render_plan_source() -> Plan:
     sql = (
         "CREATE TABLE users (id INTEGER NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id))",

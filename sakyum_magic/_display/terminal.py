@@ -26,8 +26,11 @@ FIRST = ("revision", "message")
 # The column a table exists for is kept (wrapped) however narrow the terminal: a plan without its
 # statements is a list of identical rows, and plan --locks without its locks is plan.
 NEVER_HIDDEN = frozenset({*FIRST, "statement", "detail", "locks"})
-# Short, and a split id or timestamp cannot be read or copied.
-UNBROKEN = frozenset({"revision", "create_date", "applied_at", "from_revision", "to_revision"})
+# A table of findings (lint's, with a rule column) exists for its verdicts, which come first: there
+# the statement and detail may be left out like any column on the right.
+VERDICT = "rule"
+# Short, and a split id, timestamp or rule name cannot be read or copied.
+UNBROKEN = frozenset({"revision", "create_date", "applied_at", "from_revision", "to_revision", "rule"})
 # Left out first (after empty columns), in this order, when a table is wider than the terminal.
 EXPENDABLE = (
     "path",
@@ -108,7 +111,8 @@ def frame_text(frame: pd.DataFrame, width: int | None = None) -> str:
     marked = None
     if "destructive" in frame.columns:
         marked = [v is not pd.NA and bool(v) for v in frame["destructive"].iloc[rows]]
-    shown, widths = _fit(columns, width - (len(MARK) + 1 if marked is not None else 0))
+    kept_always = NEVER_HIDDEN - {"statement", "detail"} if VERDICT in frame.columns else NEVER_HIDDEN
+    shown, widths = _fit(columns, width - (len(MARK) + 1 if marked is not None else 0), kept_always)
     lines = _lines(shown, widths, marked, len(rows) - skipped[1] if skipped[0] else None, skipped[0])
     kept = {c.name for c in shown}
     hidden = [c.name for c in columns if c.name not in kept]
@@ -171,15 +175,15 @@ def wrap_prose(line: str, width: int) -> list[str]:
     return textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False) or [line]
 
 
-def _fit(columns: list[Column], room: int) -> tuple[list[Column], list[int]]:
-    """The columns to show and their widths (see COMFORTABLE for the stages)."""
+def _fit(columns: list[Column], room: int, kept: frozenset[str]) -> tuple[list[Column], list[int]]:
+    """The columns to show and their widths (see COMFORTABLE for the stages); ``kept`` are never left out."""
     shown = list(columns)
     for floors, next_out in ((COMFORTABLE, _expendable), (SNUG, _rightmost)):
         while True:
             widths = _share(shown, room - len(GAP) * (len(shown) - 1), floors)
             if widths is not None:
                 return shown, widths
-            dropped = next_out(shown)
+            dropped = next_out(shown, kept)
             if dropped is None:
                 break
             shown.remove(dropped)
@@ -187,18 +191,18 @@ def _fit(columns: list[Column], room: int) -> tuple[list[Column], list[int]]:
     return shown, widths or [c.narrowest(NARROWEST) for c in shown]
 
 
-def _expendable(shown: list[Column]) -> Column | None:
+def _expendable(shown: list[Column], kept: frozenset[str]) -> Column | None:
     """The next column of little use to leave out: an empty one, else the first of EXPENDABLE."""
-    blank = [c for c in shown if c.blank and c.name not in NEVER_HIDDEN]
+    blank = [c for c in shown if c.blank and c.name not in kept]
     if blank:
         return blank[-1]
     names = {c.name: c for c in shown}
     return next((names[name] for name in EXPENDABLE if name in names), None)
 
 
-def _rightmost(shown: list[Column]) -> Column | None:
+def _rightmost(shown: list[Column], kept: frozenset[str]) -> Column | None:
     """The rightmost column that may be left out (never revision or message)."""
-    others = [c for c in shown if c.name not in NEVER_HIDDEN]
+    others = [c for c in shown if c.name not in kept]
     return others[-1] if others and len(shown) > 1 else None
 
 
