@@ -162,3 +162,18 @@ def test_an_env_py_error_is_cut_at_a_word_not_mid_word(workdir: Path) -> None:
     migrator = _stock_env(workdir, f"raise RuntimeError({long!r})")
     message = fails(migrator.upgrade, ConfigurationError, "cannot run here", "word word…)")
     assert "visit h" not in message and "Flask" not in message
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("upgrade --lock-timeout 1s --retries -1", "--retries -1"),
+        ("upgrade --lock-timeout 1s --retries 1 --retry-delay -2", "--retry-delay -2"),
+    ],
+)
+def test_a_negative_retry_count_or_delay(shell: Any, project: Migrator, line: str, words: str) -> None:
+    migrate(shell, "config --url sqlite:///default.db")
+    migrate(shell, "downgrade base")
+    message = one_line_error(shell, line)
+    assert words in message and "0 or more" in message, message
+    assert migrate(shell, "current").empty  # nothing ran

@@ -248,6 +248,9 @@ class Migrator(ExploreCommands):
         times; each attempt is noted on the result."""
         from .._lint import guard
 
+        for flag, value in (("--retries", retries), ("--retry-delay", delay)):
+            if value < 0:
+                raise ConfigurationError(f"{flag} {value:g}: give a number, 0 or more")
         attempts: list[str] = []
         for attempt in range(retries + 1):
             try:
