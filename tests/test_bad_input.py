@@ -177,3 +177,10 @@ def test_a_negative_retry_count_or_delay(shell: Any, project: Migrator, line: st
     message = one_line_error(shell, line)
     assert words in message and "0 or more" in message, message
     assert migrate(shell, "current").empty  # nothing ran
+
+
+def test_a_negative_large(shell: Any, project: Migrator) -> None:
+    migrate(shell, "config --url sqlite:///default.db")
+    for line in ("lint --large -5", "check --lint --large -5"):
+        message = one_line_error(shell, line)
+        assert "--large -5" in message and "1 or more" in message, message

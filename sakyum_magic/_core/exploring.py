@@ -106,6 +106,10 @@ class ExploreCommands(ReadCommands):
         from .._lint.kept import digest
         from .._lint.rules import LARGE
 
+        if large < 0:
+            raise ConfigurationError(
+                f"--large {large}: give the rows from which a finding is an error: 1 or more"
+            )
         script = self.script_directory()
         exists = not self._missing_file()
         current = current_heads(self.engine()) if exists else ()
