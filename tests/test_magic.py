@@ -128,6 +128,7 @@ def test_help_runs_nothing(shell: Any, workdir: Path) -> None:
         ("", "which command"),
         ("frobnicate", "invalid choice"),
         ("upgrade --bogus", "unrecognized arguments"),
+        ("history -n 1", "%migrate history: unrecognized arguments: -n 1 (see %migrate history -h)"),
         ("downgrade", "required"),
         ("history 'unbalanced", "quotes"),
         ("history", "run %migrate init"),

@@ -161,7 +161,11 @@ def parse_line(parser: argparse.ArgumentParser, line: str) -> argparse.Namespace
         raise UsageError(f"{PROG}: cannot split the line ({exc}); check the quotes") from None
     if not words:
         raise UsageError(f"{PROG}: which command? Try {PROG} -h for the list")
-    return parser.parse_args(_attach_relative_ranges(words))
+    args, unknown = parser.parse_known_args(_attach_relative_ranges(words))
+    if unknown:  # the subcommand's words: its own help says what it takes
+        where = f"{PROG} {args.command}"
+        raise UsageError(mask_line(f"{where}: unrecognized arguments: {' '.join(unknown)} (see {where} -h)"))
+    return args
 
 
 # One piece of a line as POSIX shlex reads it: blanks between words, a '...' or "..." string, a
