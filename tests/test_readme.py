@@ -38,3 +38,34 @@ def test_the_without_ipython_example_runs_as_its_comments_say(tmp_path: Path, mo
     said = block.split("# MigrationResult(", 1)[1].splitlines()[0]
     for name, opening in re.findall(r"(\w+)=(\W)", said):  # each field as the comment shows it opens
         assert f"{name}={opening}" in repr(result), (name, opening, repr(result)[:200])
+
+
+def test_the_lint_ci_job_runs_on_a_database_with_nothing_left_to_apply(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The CI example of `lint`, as written, on a database at head whose models match."""
+    import subprocess
+    import sys
+
+    from sakyum_magic import Migrator
+
+    block = README.read_text().split("A CI job that runs against a copy", 1)[1].split("```bash\n", 1)[1]
+    code = block.split('python -c "\n', 1)[1].split('\n"\n', 1)[0]
+    models = (
+        "import sqlalchemy as sa\nBase = sa.MetaData()\n"
+        "sa.Table('users', Base, sa.Column('id', sa.Integer, primary_key=True))\n"
+    )
+    (tmp_path / "myapp").mkdir()
+    (tmp_path / "myapp" / "__init__.py").write_text("")
+    (tmp_path / "myapp" / "models.py").write_text(models)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, Any] = {}
+    exec(models, namespace)
+    url = f"sqlite:///{tmp_path / 'production.db'}"
+    migrator = Migrator(url, metadata=namespace["Base"], directory="alembic")
+    migrator.init()
+    migrator.revision("users", autogenerate=True)
+    migrator.upgrade()
+    code = code.replace("$DATABASE_URL", url)
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr[-600:]
