@@ -121,3 +121,9 @@ def test_each_steps_sql_is_shown_under_the_table_only_when_asked() -> None:
         "<summary>up a: first (2 statements)</summary>" in page
         and "INSERT INTO v VALUES (&#x27;a&#x27;);" in page
     )
+
+
+def test_an_empty_log_says_where_a_log_is_kept() -> None:
+    """A directory another tool made is never logged unless asked: "nothing yet" alone would mislead."""
+    empty = render.log([])
+    assert empty.empty and "%migrate init" in empty.empty_note and "audit = True" in empty.empty_note

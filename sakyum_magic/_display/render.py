@@ -172,23 +172,16 @@ def history(entries: Iterable[HistoryEntry], verbose: bool = False) -> ResultFra
     return frame(rows, HISTORY_COLUMNS + applied + extra, empty_note=NO_REVISIONS)
 
 
+NOTHING_LOGGED = (
+    "Nothing logged yet. The log is kept for a directory %migrate init wrote, and for another one "
+    "with %config MigrateMagics.audit = True."
+)
+
+
 def log(entries: Iterable[LogEntry]) -> ResultFrame:
     """The applied-at log, newest first."""
-    rows = [
-        [
-            e.applied_at,
-            e.revision,
-            e.from_revision,
-            e.to_revision,
-            e.direction,
-            e.seconds,
-            e.ok,
-            e.who,
-            e.tool,
-        ]
-        for e in entries
-    ]
-    return frame(rows, LOG_COLUMNS, title="Applied-at log, newest first", empty_note="Nothing logged yet.")
+    rows = [[getattr(e, name) for name in LOG_COLUMNS] for e in entries]  # the columns are its fields
+    return frame(rows, LOG_COLUMNS, title="Applied-at log, newest first", empty_note=NOTHING_LOGGED)
 
 
 def current(result: CurrentResult, verbose: bool = False) -> ResultFrame:
