@@ -17,7 +17,14 @@ from sakyum_magic import Migrator, Operation, ResultFrame, ResultText
 from sakyum_magic._commands import lines as command_lines
 from sakyum_magic._commands.table import COMMANDS, OPTIONS, Command
 from sakyum_magic._display import render
-from sakyum_magic._frontend.parser import HelpRequested, build_parser, param_help, parse_line, summary
+from sakyum_magic._frontend.parser import (
+    HelpRequested,
+    build_parser,
+    param_help,
+    parse_line,
+    summary,
+    typed_flags,
+)
 from tests.models import USERS, USERS_AND_POSTS
 from tests.revisions import write
 from tests.shells import migrate, one_line_error
@@ -44,7 +51,7 @@ def squeezed(text: str) -> str:
 @pytest.mark.parametrize("command", COMMANDS.values(), ids=list(COMMANDS))
 def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, command: Command) -> None:
     shown = help_of(parser, f"{command.name} -h")
-    assert summary(command.target()) and squeezed(summary(command.target())) in shown
+    assert summary(command.target()) and squeezed(summary(command.target(), typed_flags(command))) in shown
     helps = param_help(command.target())
     for parameter in command.parameters():
         if parameter.name == command.cell:  # the text of a %%migrate cell, not an option of the line

@@ -45,6 +45,21 @@ def test_help_comes_from_the_core_docstrings(parser) -> None:  # type: ignore[no
     assert " ".join(first_line.split()[:4]) in " ".join(shown.value.text.split())
 
 
+def help_of(parser, line: str) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(HelpRequested) as shown:
+        parse_line(parser, line)
+    return " ".join(shown.value.text.split())
+
+
+def test_help_names_options_as_they_are_typed(parser) -> None:  # type: ignore[no-untyped-def]
+    """A docstring's ``allow_lint`` is --allow-lint in %migrate's help (the API's name is not typed there)."""
+    upgrade = help_of(parser, "upgrade -h")
+    assert "unless --allow-lint" in upgrade and "--lock-timeout is the database's own" in upgrade, upgrade
+    assert "allow_lint" not in upgrade and " lock_timeout" not in upgrade
+    assert "--rev-range is START:END" in help_of(parser, "history -h")
+    assert "--rev-range is START:END" in help_of(parser, "-h")  # the summary line of history
+
+
 @pytest.mark.parametrize("line", ["", "nope", "upgrade --what", "downgrade", "stamp", "show", "'"])
 def test_bad_lines_raise_usage_error(parser, line: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(UsageError) as caught:

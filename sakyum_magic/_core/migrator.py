@@ -205,7 +205,7 @@ class Migrator(ExploreCommands):
         On a database already at some revision, a lint error in the revisions to apply makes it refuse
         (LintError) unless ``allow_lint`` (PostgreSQL, MySQL, MariaDB; with the migrate-lint extra).
         ``lock_timeout`` is the database's own lock timeout for each revision, not the wait for
-        another migration (the binding's ``lock_timeout``).
+        another migration (``Migrator.lock_timeout``, ``MigrateMagics.lock_timeout``).
 
         :param revision: the target revision (default head).
         :param sql: write the SQL instead of running it (offline mode, ``alembic upgrade --sql``).

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
@@ -72,23 +72,25 @@ def _did_you_mean(message: str) -> str:
 # -- help from docstrings ---------------------------------------------------------------------
 
 
-def plain(text: str) -> str:
-    """Docstring text without reST markup: ``x`` and :meth:`x` become x."""
-    return _MARKUP.sub(lambda m: m["code"] or m["name"].rsplit(".", 1)[-1], text)
+def plain(text: str, flags: Mapping[str, str] | None = None) -> str:
+    """Docstring text without reST markup: ``x`` and :meth:`x` become x; ``name`` of an option in
+    ``flags`` becomes its flag, as it is typed (``allow_lint``: --allow-lint)."""
+    flags = flags or {}
+    return _MARKUP.sub(lambda m: flags.get(m["code"], m["code"]) or m["name"].rsplit(".", 1)[-1], text)
 
 
-def summary(function: Callable[..., Any]) -> str:
+def summary(function: Callable[..., Any], flags: Mapping[str, str] | None = None) -> str:
     """The first line of ``function``'s docstring: the command's one-line help."""
-    return plain((inspect.getdoc(function) or "").splitlines()[0] if function.__doc__ else "")
+    return plain((inspect.getdoc(function) or "").splitlines()[0] if function.__doc__ else "", flags)
 
 
-def description(function: Callable[..., Any]) -> str:
+def description(function: Callable[..., Any], flags: Mapping[str, str] | None = None) -> str:
     """The docstring without its ``:param:`` lines (what ``%migrate SUB -h`` shows above the options)."""
     kept = []
     for paragraph in (inspect.getdoc(function) or "").split("\n\n"):
         if not paragraph.lstrip().startswith(":"):
             kept.append(" ".join(paragraph.split()))
-    return plain("\n\n".join(kept))
+    return plain("\n\n".join(kept), flags)
 
 
 def param_help(function: Callable[..., Any]) -> dict[str, str]:
@@ -117,11 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for command in COMMANDS.values():
-        help_text = summary(command.target())
-        child = sub.add_parser(command.name, help=help_text, description=description(command.target()))
+        typed = typed_flags(command)
+        help_text = summary(command.target(), typed)
+        child = sub.add_parser(command.name, help=help_text, description=description(command.target(), typed))
         for flags, settings in arguments(command):
             child.add_argument(*flags, **settings)
     return parser
+
+
+def typed_flags(command: Command) -> dict[str, str]:
+    """Each option of ``command`` with its flag as typed, for its help (``allow_lint``: --allow-lint)."""
+    return {name: OPTIONS[name].flags[-1] for name in command.option_names()}
 
 
 def arguments(command: Command) -> list[tuple[tuple[str, ...], dict[str, Any]]]:
