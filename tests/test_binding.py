@@ -25,6 +25,14 @@ def test_mask_url_hides_only_the_password() -> None:
     assert mask_url(parse_url("mysql+pymysql://root:p%40ss@h/db")) == "mysql+pymysql://root:***@h/db"
 
 
+def test_mask_url_shows_a_database_as_typed() -> None:
+    """SQLAlchemy writes the colons of ``:memory:`` or ``C:/x.db`` as %3A: a URL nobody typed."""
+    for url in ("sqlite:///:memory:", "sqlite:///C:/data/app.db", "sqlite:///with space.db"):
+        assert mask_url(url) == url
+        assert parse_url(mask_url(url)).database == parse_url(url).database
+    assert mask_url("postgresql://u:pw@h/a:b?sslmode=require") == "postgresql://u:***@h/a:b?sslmode=require"
+
+
 def test_mask_text_inside_free_text_and_malformed_urls() -> None:
     assert mask_text("could not use postgres://u:pw@h/db here") == "could not use postgres://u:***@h/db here"
     assert mask_text("weird://u:pw@") == "weird://u:***@"

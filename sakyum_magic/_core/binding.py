@@ -169,7 +169,7 @@ def without_secrets(url: URL) -> URL:
 
 def mask_url(url: str | URL | None) -> str:
     """The URL as text with its password and query-string secrets replaced by ``***``, safe to show."""
-    from urllib.parse import quote_plus
+    from urllib.parse import quote, quote_plus
 
     from sqlalchemy.engine import URL
 
@@ -177,7 +177,9 @@ def mask_url(url: str | URL | None) -> str:
     if parsed is None:
         return mask_unparsed(url_text(url))
     secret = _secret_keys(parsed)
-    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    shown = parsed.set(query={})._replace(database=None).render_as_string(hide_password=True)
+    if parsed.database is not None:  # its colons as typed (SQLAlchemy writes sqlite:///%3Amemory%3A)
+        shown += "/" + quote(parsed.database, safe=" +/:")
     pairs = [f"{quote_plus(k)}={MASK if k in secret else quote_plus(v)}" for k, v in _query_pairs(parsed)]
     return f"{shown}?{'&'.join(pairs)}" if pairs else shown
 
