@@ -184,3 +184,10 @@ def test_a_negative_large(shell: Any, project: Migrator) -> None:
     for line in ("lint --large -5", "check --lint --large -5"):
         message = one_line_error(shell, line)
         assert "--large -5" in message and "1 or more" in message, message
+
+
+def test_an_offline_downgrade_without_its_start(shell: Any, project: Migrator) -> None:
+    migrate(shell, "config --url sqlite:///default.db")
+    message = one_line_error(shell, "downgrade base --sql")
+    assert "FROM:base" in message and "%migrate downgrade head:base --sql" in message, message
+    assert "DELETE FROM alembic_version" in str(migrate(shell, "downgrade r2:base --sql"))  # as it says

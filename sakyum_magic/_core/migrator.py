@@ -280,6 +280,11 @@ class Migrator(ExploreCommands):
         :param sql: write the SQL instead of running it (offline mode; needs FROM:TO).
         :param tag: an arbitrary tag handed to env.py (``context.get_tag_argument()``).
         """
+        if sql and ":" not in revision:  # offline, the database is not read: where it is must be said
+            raise ConfigurationError(
+                f"downgrade --sql reads no database, so it needs where to start, FROM:{revision}: "
+                f"run %migrate downgrade head:{revision} --sql (or from the revision the database is at)"
+            )
         return self._migrate("downgrade", revision, sql=sql, tag=tag)
 
     @on_engine_loop
