@@ -164,6 +164,19 @@ def test_lint_keeps_its_verdict_at_80_columns() -> None:
     assert "require-concurrent-index-creation" in text
 
 
+def test_a_failed_target_keeps_its_error_at_80_columns() -> None:
+    """fleet's error column is kept once a row has one: "failed" alone does not say what to do."""
+    columns = ["target", "status", "drift", "before", "after", "steps", "seconds", "lock_wait", "error"]
+    rows = [
+        ["postgresql+psycopg://app:***@db1:5432/shop", "done", "at head", "r2", "r2", 0, 0.01, 0.0, ""],
+        ["postgresql+psycopg://app:***@db2:5/shop", "failed", "", "", "", 0, 0.02, 0.0, "cannot connect"],
+    ]
+    text = frame_text(pd.DataFrame(rows, columns=columns), 80)
+    assert "cannot connect" in text and "error" in text.splitlines()[0], text
+    done = frame_text(pd.DataFrame(rows[:1], columns=columns), 80)
+    assert "error" not in done.splitlines()[0], done  # empty: left out as before
+
+
 def render_plan_source() -> Plan:
     sql = (
         "CREATE TABLE users (id INTEGER NOT NULL, email VARCHAR(200) NOT NULL, PRIMARY KEY (id))",

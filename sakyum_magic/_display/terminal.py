@@ -29,6 +29,8 @@ NEVER_HIDDEN = frozenset({*FIRST, "statement", "detail", "locks"})
 # A table of findings (lint's, with a rule column) exists for its verdicts, which come first: there
 # the statement and detail may be left out like any column on the right.
 VERDICT = "rule"
+# Kept once a row has text in it: a failed fleet target without its reason says nothing to do.
+KEPT_WHEN_FILLED = frozenset({"error"})
 # Short, and a split id, timestamp or rule name cannot be read or copied.
 UNBROKEN = frozenset({"revision", "create_date", "applied_at", "from_revision", "to_revision", "rule"})
 # Left out first (after empty columns), in this order, when a table is wider than the terminal.
@@ -112,6 +114,7 @@ def frame_text(frame: pd.DataFrame, width: int | None = None) -> str:
     if "destructive" in frame.columns:
         marked = [v is not pd.NA and bool(v) for v in frame["destructive"].iloc[rows]]
     kept_always = NEVER_HIDDEN - {"statement", "detail"} if VERDICT in frame.columns else NEVER_HIDDEN
+    kept_always |= {c.name for c in columns if c.name in KEPT_WHEN_FILLED and not c.blank}
     shown, widths = _fit(columns, width - (len(MARK) + 1 if marked is not None else 0), kept_always)
     lines = _lines(shown, widths, marked, len(rows) - skipped[1] if skipped[0] else None, skipped[0])
     kept = {c.name for c in shown}
