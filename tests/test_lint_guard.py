@@ -111,6 +111,10 @@ def test_lock_timeout_on_sqlite_is_the_busy_timeout_then_retries(sqlite_url: str
         assert shown.startswith("upgrade: waited 0.2s for the database's write lock") and at in shown
         assert took < 5, took  # the first BEGIN waited out ours, not the driver's 5 s
         assert migrator.current().revisions[0].revision == at  # nothing of safe ran
+        assert shown.endswith("end that session, or retry with --retries N")
+        spent = one_line_error(shell, "upgrade --lock-timeout 200ms --retries 1 --retry-delay 0.1")
+        assert "(lock timeout) at each of 2 attempts" in spent, spent  # the retries asked for are spent:
+        assert spent.endswith("or give more than --retries 1 or a longer --lock-timeout"), spent  # not "N"
         threading.Timer(1.0, holder.rollback).start()
         result = migrator.upgrade(lock_timeout="200ms", retries=20, retry_delay=0.2)
     finally:

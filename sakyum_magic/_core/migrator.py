@@ -262,7 +262,7 @@ class Migrator(ExploreCommands):
                 failed = getattr(exc, "result", None)
                 after = failed.after if failed is not None else current_heads(self.engine())
                 partly = None if failed is None or failed.undone else failed
-                message = guard.blocked("upgrade", exc, self.engine(), after, waits, partly)
+                message = guard.blocked("upgrade", exc, self.engine(), after, waits, partly, attempt)
                 if attempt == retries or partly is not None:
                     raise MigrationError(message, failed) from exc
                 attempts.append(f"attempt {attempt + 1}: {message.split(' and gave up')[0]}")

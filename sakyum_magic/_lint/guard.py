@@ -160,10 +160,11 @@ def blocked(
     after: tuple[str, ...],
     limit: float,
     partly: MigrationResult | None = None,
+    retried: int = 0,
 ) -> str:
     """One line: which revision waited for which table, held by which session, and what to do;
     ``partly``: the failed run, whose revision is partly applied (DDL that commits at once, and a
-    statement after its first timed out), so it is not run again."""
+    statement after its first timed out), so it is not run again; ``retried``: the retries spent."""
     from .statements import table_of
 
     statement = statement_of(exc) or ""
@@ -184,7 +185,11 @@ def blocked(
             f"applied ({left}): undo that by hand and run %migrate stamp {at} (until then upgrade "
             "refuses), then run the command again"
         )
+    tries = f" at each of {retried + 1} attempts" if retried else ""
+    more = "retry with --retries N"
+    if retried:
+        more = f"give more than --retries {retried} or a longer --lock-timeout"
     return (
-        f"{command}: waited {limit:g}s for {what} and gave up (lock timeout); the revision was "
-        f"rolled back and the database is at {at}: end that session, or retry with --retries N"
+        f"{command}: waited {limit:g}s for {what} and gave up (lock timeout){tries}; the revision was "
+        f"rolled back and the database is at {at}: end that session, or {more}"
     )
