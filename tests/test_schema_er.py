@@ -140,6 +140,18 @@ def test_magic_schema(shell: Any, sqlite_url: str, workdir: Path) -> None:
     assert "%migrate schema --diff --tables" in repr(picture)
 
 
+def test_the_text_fits_the_terminal(shell: Any, sqlite_url: str, workdir: Path, monkeypatch: Any) -> None:
+    """In a terminal the footer wraps as under a table, and the legend names the marks the text has."""
+    monkeypatch.setenv("COLUMNS", "80")
+    upgraded(sqlite_url)
+    shell.user_ns["m"] = shop(with_reviews=True)
+    migrate(shell, f"config --url {sqlite_url} --metadata m")
+    shown = repr(migrate(shell, "schema --diff"))
+    assert all(len(line) <= 80 for line in shown.splitlines()), shown
+    legend = next(line for line in shown.splitlines() if line.startswith("Marked:"))
+    assert "added +" in legend and "hover" not in legend, legend
+
+
 def test_a_schema_the_database_lacks_is_one_line(any_url: str, workdir: Path) -> None:
     """--schema naming no schema of the database (found by the fuzz test on SQLite) names those it has."""
     migrator = Migrator(url=any_url)

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.types import UserDefinedType
 
 from .er_draw import draw_svg, draw_text
-from .er_model import ERTable
+from .er_model import ADDED, REMOVED, ERTable
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
 
 MERMAID = "text/vnd.mermaid"
+# The note under a --diff picture, and its words in the text listing (no colours, nothing to hover).
+LEGEND = f"Marked: {ADDED} (green, +), {REMOVED} (red, -), changed (amber, ~); hover a row for its detail."
+TEXT_LEGEND = f"Marked: {ADDED} +, {REMOVED} -, changed ~."
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ class SchemaDiagram:
         return self
 
     def text(self) -> str:
-        return "\n".join([self.title, "", draw_text(self.tables), *(["", *self.notes] if self.notes else [])])
+        notes = [TEXT_LEGEND if note == LEGEND else note for note in self.notes]
+        return "\n".join([self.title, "", draw_text(self.tables), *(["", *notes] if notes else [])])
 
     def svg(self) -> str:
         return draw_svg(self.tables, self.title)
@@ -75,8 +79,10 @@ class SchemaDiagram:
 
     def __repr__(self) -> str:
         from .._display.footer import footer_lines
+        from .._display.terminal import terminal_width
 
-        return "\n".join([self.text(), *footer_lines(self.command, self.equivalent, self.show_cli)])
+        footer = footer_lines(self.command, self.equivalent, self.show_cli, terminal_width())
+        return "\n".join([self.text(), *footer])
 
     __str__ = __repr__
 

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from .._core.errors import ConfigurationError
 from .baseline import reflected
-from .er import SchemaDiagram, diagram
-from .er_model import ADDED, REMOVED, er_diff, er_tables
+from .er import LEGEND, SchemaDiagram, diagram
+from .er_model import er_diff, er_tables
 
 if TYPE_CHECKING:
     from sqlalchemy import MetaData
@@ -40,9 +40,6 @@ def schema_picture(
         source, name = _database(migrator, schema), migrator.masked_url()
     tables = er_tables(source, pattern, schema)
     return diagram(f"{name}: {len(tables)} table(s)", tables, [] if tables else [_none(pattern)])
-
-
-LEGEND = f"Marked: {ADDED} (green, +), {REMOVED} (red, -), changed (amber, ~); hover a row for its detail."
 
 
 def _none(pattern: str | None) -> str:
