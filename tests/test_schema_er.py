@@ -162,3 +162,10 @@ def test_a_schema_the_database_lacks_is_one_line(any_url: str, workdir: Path) ->
         migrator.schema_diagram(schema="head")
     with pytest.raises(ConfigurationError, match="no schema 'head'"):
         migrator.schema_diagram(at="head", schema="head")
+
+
+def test_no_table_is_said_once(shell: Any, sqlite_url: str, workdir: Path) -> None:
+    upgraded(sqlite_url)
+    migrate(shell, f"config --url {sqlite_url}")
+    shown = repr(migrate(shell, "schema --tables 'zz*'"))
+    assert "No table matches --tables zz*." in shown and "no tables" not in shown, shown

@@ -49,7 +49,8 @@ class SchemaDiagram:
 
     def text(self) -> str:
         notes = [TEXT_LEGEND if note == LEGEND else note for note in self.notes]
-        return "\n".join([self.title, "", draw_text(self.tables), *(["", *notes] if notes else [])])
+        listing = ["", draw_text(self.tables)] if self.tables or not notes else []  # a note says "none"
+        return "\n".join([self.title, *listing, *(["", *notes] if notes else [])])
 
     def svg(self) -> str:
         return draw_svg(self.tables, self.title)
