@@ -19,6 +19,7 @@ from sakyum_magic._commands.table import COMMANDS, OPTIONS, Command
 from sakyum_magic._display import render
 from sakyum_magic._frontend.parser import (
     HelpRequested,
+    arguments,
     build_parser,
     param_help,
     parse_line,
@@ -62,6 +63,15 @@ def test_help_is_the_docstring_written_once(parser: argparse.ArgumentParser, com
         if parameter.name != "verbose":  # a parameter of the magic, not of the core
             assert helps.get(parameter.name), f"{command.name}: no :param {parameter.name}: line"
             assert squeezed(helps[parameter.name]) in shown
+
+
+@pytest.mark.parametrize("command", COMMANDS.values(), ids=list(COMMANDS))
+def test_an_option_help_does_not_repeat_its_flag(command: Command) -> None:
+    """The help line sits beside its flag: "(--at REV)" after it says nothing more."""
+    for flags, settings in arguments(command):
+        metavar = settings.get("metavar", "")
+        for flag in flags:
+            assert f"({flag})" not in settings["help"] and f"({flag} {metavar})" not in settings["help"], flag
 
 
 def test_the_overview_lists_every_command(shell: Any) -> None:

@@ -47,8 +47,8 @@ class ExploreCommands(ReadCommands):
         """Compare the bound models with the live database and list the differences; write nothing.
 
         :param tables: only these tables (``name`` or ``schema.name``); an unknown one is an error.
-        :param schema: only this schema (``--schema``).
-        :param include_schemas: every schema, not only the default one (``--include-schemas``).
+        :param schema: only this schema.
+        :param include_schemas: every schema, not only the default one.
         """
         from .._features.diff import compare_database
 
@@ -170,10 +170,10 @@ class ExploreCommands(ReadCommands):
         SVG drawn here, and as a listing in a terminal; nothing is fetched.
 
         :param models: draw the bound models instead of the database.
-        :param at: draw the schema revision AT builds, on a scratch database (``--at REV``).
+        :param at: draw the schema the revision AT builds, on a scratch database.
         :param diff: mark what the models add, remove and change against the database (or ``--at``).
         :param table_pattern: only tables whose name matches this pattern (``--tables 'user*'``).
-        :param schema: only this schema (``--schema``).
+        :param schema: only this schema.
         """
         from .._schema.er_sources import schema_picture
 
@@ -205,7 +205,7 @@ class ExploreCommands(ReadCommands):
 
         :param start: the oldest revision of the range.
         :param end: the newest revision of the range (its id is kept).
-        :param message: the new revision's message (``-m``).
+        :param message: the new revision's message.
         :param sql: show the new file without writing it.
         """
         from .._schema.squash import squash

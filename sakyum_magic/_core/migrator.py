@@ -99,7 +99,7 @@ class Migrator(ExploreCommands):
         An autogenerate that would drop tables or columns is refused (DropRefusedError) unless
         ``allow_drop``; each of ``renames`` (``TABLE.OLD:NEW``) turns a drop + add into a rename.
 
-        :param message: the revision's message (``-m``).
+        :param message: the revision's message.
         :param autogenerate: fill it from the differences between the models and the database.
         :param sql: write the SQL instead of running env.py online (needs revision_environment).
         :param head: the head to build on.
@@ -164,7 +164,7 @@ class Migrator(ExploreCommands):
         """Write a revision that joins two or more heads into one.
 
         :param revisions: the revisions to merge, or heads.
-        :param message: the merge revision's message (``-m``).
+        :param message: the merge revision's message.
         :param branch_label: a label for the merged branch.
         :param rev_id: use this revision id instead of a generated one.
         """

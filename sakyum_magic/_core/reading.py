@@ -117,7 +117,7 @@ class ReadCommands(Bound):
     def log(self, limit: int | None = None) -> list[LogEntry]:
         """List the applied-at log, newest first: when each step ran, from and to, by whom, ok or failed.
 
-        :param limit: only the newest ``limit`` entries (``-n``).
+        :param limit: only the newest N entries.
         """
         from .._guards import audit
 

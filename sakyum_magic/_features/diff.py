@@ -245,8 +245,8 @@ def compare(
 ) -> list[Operation]:
     """What autogenerate would change to make the database at ``connection`` match ``target``.
 
-    :param schema: compare only this schema (``--schema``).
-    :param include_schemas: compare every schema, not only the default one (``--include-schemas``).
+    :param schema: compare only this schema.
+    :param include_schemas: compare every schema, not only the default one.
     :param tables: compare only these tables, as ``name`` or ``schema.name`` (the table filter).
     :param reflections: what earlier comparisons read, used again while the schema is unchanged.
     """
