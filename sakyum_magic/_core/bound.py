@@ -15,7 +15,7 @@ from .._authoring.newfiles import check_rev_id
 from .._authoring.scripts import ScriptCache, Snapshot
 from .._features.reflection import ReflectionCache
 from .._lint.kept import LintCache
-from .._run import envrun
+from .._run import envrun, tenants
 from .._run.database import (
     connect,
     create_engine,
@@ -120,7 +120,11 @@ class Bound:
         its schema is unchanged."""
         self.lints = LintCache()
         """Each revision's offline SQL and squawk findings, as ``lint`` and ``upgrade`` found them."""
+        self.shared_engine = False
+        """A schema's engine is a view of this process's one engine for the URL (a fleet worker's, see
+        :mod:`sakyum_magic._run.tenants`): :meth:`release` keeps its pool for the next tenant."""
         self._engine: tuple[str, Engine] | None = None
+        self._engine_shared = False
         self._parsed: tuple[tuple[object, str | None], BoundUrl] | None = None
         self._shared_config: Config | None = None
 
@@ -181,10 +185,12 @@ class Bound:
         deleted or replaced between commands is opened afresh)."""
         url = self.parsed_url()
         require_sqlite_database(url)
-        key = url.render_as_string(hide_password=False) + f" {self.schema}"
+        shared = self.shared_engine and self.schema is not None and tenants.shares_engine(url)
+        key = url.render_as_string(hide_password=False) + f" {self.schema} {shared}"
         if self._engine is None or self._engine[0] != key:
             self.dispose()
-            self._engine = (key, create_engine(url, self.schema))
+            made = tenants.tenant_engine(url, self.schema) if shared and self.schema else None
+            self._engine, self._engine_shared = (key, made or create_engine(url, self.schema)), shared
         return self._engine[1]
 
     def target(self, need_metadata: bool = False) -> envrun.Target:
@@ -214,11 +220,18 @@ class Bound:
         return as_target(self.target_metadatas())
 
     def dispose(self) -> None:
-        """Close the pooled connections of the engine in use (and forget what was reflected)."""
+        """Close the pooled connections of the engine in use (of a shared one too: every view's), and
+        forget what was reflected."""
         self.reflections.forget()
         if self._engine is not None:
             self._engine[1].dispose()
             self._engine = None
+
+    def release(self) -> None:
+        """Let go of the engine in use: a shared one keeps its pooled connections, others are closed."""
+        if self._engine_shared:
+            self._engine = None
+        self.dispose()
 
     @contextmanager
     def no_new_database_on_error(self) -> Iterator[None]:

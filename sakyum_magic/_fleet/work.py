@@ -36,6 +36,9 @@ SKIPPABLE = frozenset({"plan", "upgrade", "downgrade", "stamp"})
 """The commands that have nothing to do on a target at the revision already."""
 READ_ONLY = frozenset({"current", "plan", "check", "lint"})
 """The commands that never create a SQLite file just by connecting to it."""
+MIGRATING = frozenset({"upgrade", "downgrade", "stamp"})
+"""The commands whose tenant schemas share the worker's engine for their database (they run
+revisions and reflect nothing: see :mod:`sakyum_magic._run.tenants`)."""
 
 # A worker runs many targets of one chain: their revision map is loaded once per process and reloaded
 # only when a revision file changes (the cache is keyed by script location).
@@ -65,14 +68,18 @@ def run_target(task: Task) -> Outcome:
         return replace(skipped, seconds=round(time.perf_counter() - began, 4))
     migrator = open_migrator(task)
     migrator.scripts = _SCRIPTS
+    migrator.shared_engine = task.command in MIGRATING
     waits = LockWait(migrator)
+    clean = False
     try:
         outcome = _COMMANDS[task.command](migrator, task.revision)
+        clean = True
     except SakyumError as exc:
         error = scrub(str(exc), parse_url(task.url))
         outcome = Outcome(FAILED, error=error, after=_where(migrator.engine(), exc))
     finally:
-        migrator.dispose()
+        # a failed run closes the connections it used (a shared engine's too: nothing it held stays)
+        migrator.release() if clean else migrator.dispose()
     return replace(outcome, seconds=round(time.perf_counter() - began, 4), lock_wait=waits.seconds)
 
 
@@ -116,7 +123,8 @@ class LockWait:
     """Seconds a run waited for the target's migration lock.
 
     The lock reports a busy lock through ``on_wait``; the wait ends at the next connection the run
-    checks out, which it does only once it holds the lock (to read the revision under it).
+    opens, which it does only once it holds the lock (to read the revision under it). The listener is
+    on the target's engine, never on a pool a shared engine's views have in common.
     """
 
     def __init__(self, migrator: Any) -> None:
@@ -125,7 +133,7 @@ class LockWait:
         self.seconds = 0.0
         self._busy_since: float | None = None
         migrator.on_wait = self._busy
-        event.listen(migrator.engine(), "checkout", self._checkout)
+        event.listen(migrator.engine(), "engine_connect", self._checkout)
 
     def _busy(self, message: str) -> None:
         if self._busy_since is None:
