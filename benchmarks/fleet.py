@@ -110,7 +110,7 @@ def _rollouts(bench: Bench, migrator: Any, url: str, names: list[str], client: A
         used["magic"].append(cpu_now() - began)
         assert result.counts()["done"] == len(names), result.summary()
 
-    pair = paired(sequential, parallel, bench.runs if bench.runs < 3 else 2, lambda side: _fresh(url, names))
+    pair = paired(sequential, parallel, min(bench.runs, 3), lambda side: _fresh(url, names))
     row = Row(GROUP, case, pair.plain_ms, pair.magic_ms, pair.ratio, times_faster(3), delta_ms=pair.delta_ms)
     bench.record(row)
     _cpu_rows(bench, used, len(names), (pair.plain_ms, pair.magic_ms))
@@ -127,8 +127,9 @@ def _cpu_rows(bench: Bench, used: dict[str, list[Cpu]], count: int, walls: tuple
         return
     cores = os.cpu_count() or 1
     note = (
-        f"one after another: this process {plain[0]:.0f} + server {plain[2]:.0f} ms, other work "
-        f"{plain[3]:.0f} ms meanwhile; {WORKERS} Dask workers: this process (client, scheduler) "
+        f"one after another: this process {plain[0]:.0f} + server {plain[2]:.0f} ms (+ the idle Dask "
+        f"cluster's workers {plain[1]:.0f} ms), other work {plain[3]:.0f} ms meanwhile; {WORKERS} Dask "
+        "workers: this process (client, scheduler) "
         f"{magic[0]:.0f} + workers {magic[1]:.0f} + server {magic[2]:.0f} ms, other work {magic[3]:.0f} ms"
     )
     case = "CPU per target (ms, medians): one after another vs Dask"
