@@ -8,17 +8,23 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from sakyum_magic import Migrator
+from sakyum_magic._core.compat import sqlalchemy_version
 from sakyum_magic._guards.locking import lock_name
 from sakyum_magic._run import tenants
 from sakyum_magic._run.database import connect
+
+pytestmark = pytest.mark.skipif(
+    sqlalchemy_version() < (2,), reason="SQLAlchemy 1.4: every tenant keeps an engine of its own"
+)
 
 
 @pytest.fixture
 def schemas(postgres_url: str) -> Iterator[str]:
     """Two tenant schemas (a and b) in the test's database; the process's shared engines closed after."""
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.exec_driver_sql('CREATE SCHEMA a; CREATE SCHEMA "b-2"')
     admin.dispose()
@@ -78,7 +84,7 @@ def test_a_failed_search_path_is_a_database_error(schemas: str) -> None:
     view = tenants.tenant_engine(make_url(schemas), "a")
     with connect(view) as connection:
         pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-    admin = sa.create_engine(schemas, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+    admin = sa.create_engine(schemas, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
         connection.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
     admin.dispose()

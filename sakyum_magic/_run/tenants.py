@@ -14,7 +14,7 @@ every view of that database in this process (what a failed run does, so that not
 
 The dialect's ``default_schema_name`` is the database's default then, not the tenant's: only the
 commands that run revisions use views (reflection, as ``check`` and ``lint`` do, keeps an engine of
-its own).
+its own). On SQLAlchemy 1.4 every target keeps an engine of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from .._core.compat import sqlalchemy_version
 from .aio import is_async_url
 from .database import SCHEMA_OPTION, create_engine
 
@@ -38,8 +39,10 @@ _ENGINES: OrderedDict[str, Engine] = OrderedDict()
 
 
 def shares_engine(url: URL) -> bool:
-    """Whether tenant schemas of ``url`` can share an engine (PostgreSQL with a synchronous driver)."""
-    return url.get_backend_name() == "postgresql" and not is_async_url(url)
+    """Whether tenant schemas of ``url`` can share an engine: PostgreSQL with a synchronous driver,
+    on SQLAlchemy 2 (1.4 refuses statement listeners on a connection of an engine's view)."""
+    postgres = url.get_backend_name() == "postgresql" and not is_async_url(url)
+    return postgres and sqlalchemy_version() >= (2,)
 
 
 def shared_engine(url: URL) -> Engine:
@@ -64,21 +67,23 @@ def tenant_engine(url: URL, schema: str) -> Engine:
     return shared_engine(url).execution_options(**{SCHEMA_OPTION: schema})
 
 
-def _enter_schema(connection: Connection) -> None:
-    """The ``engine_connect`` listener: put the connection in its engine's schema, unless it is."""
+def _enter_schema(connection: Connection, *_branch: Any) -> None:
+    """The ``engine_connect`` listener: put the connection in its engine's schema, unless it is
+    (SQLAlchemy 1.4 passes ``branch`` too: a branch shares its parent's connection, already there)."""
     schema = connection.get_execution_options().get(SCHEMA_OPTION)
     pooled = connection.connection
     if pooled.info.get(IN_SCHEMA) == schema:
         return
     quoted = None if schema is None else '"' + str(schema).replace('"', '""') + '"'
     statement = "RESET search_path" if quoted is None else f"SET search_path TO {quoted}"
+    driver: Any = connection.dialect.dbapi  # SQLAlchemy 2 calls it loaded_dbapi too; 1.4 only this
     try:
         _autocommit(pooled.dbapi_connection, statement)
-    except connection.dialect.loaded_dbapi.Error as exc:
+    except driver.Error as exc:
         from sqlalchemy.exc import DBAPIError
 
         connection.invalidate(exc)
-        raise DBAPIError.instance(statement, None, exc, connection.dialect.loaded_dbapi.Error) from exc
+        raise DBAPIError.instance(statement, None, exc, driver.Error) from exc
     pooled.info[IN_SCHEMA] = schema
 
 
