@@ -1,7 +1,9 @@
 """Round trips per revision. On PostgreSQL counted on the wire (libpq's protocol trace of psycopg 3):
-the log row and the flush deferral travel with the version update, so a revision costs plain
-Alembic's round trips plus its own BEGIN and COMMIT (one transaction per revision). On MariaDB
-counted as statements and commits."""
+the log row, the flush deferral and the COMMIT travel with the version update, so a revision costs
+plain Alembic's round trips plus its own BEGIN (one transaction per revision). On MariaDB counted as
+statements and commits: the note's deletion and the log row go with the version update, in one
+compound statement, so a revision costs plain Alembic's plus the note written before its DDL.
+What travels with the version update never leaves the revision's transaction early."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sakyum_magic import Migrator
+from sakyum_magic import ConfigurationError, MigrationError, Migrator
 from tests.revisions import version, write
 
 
@@ -99,9 +101,7 @@ def per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callabl
 
 
 @pytest.mark.postgres
-def test_a_revision_costs_plain_alembics_round_trips_plus_its_commit(
-    workdir: Path, postgres_url: str
-) -> None:
+def test_a_revision_costs_plain_alembics_round_trips_plus_its_begin(workdir: Path, postgres_url: str) -> None:
     if not postgres_url.startswith("postgresql+psycopg:"):
         pytest.skip("counted with psycopg 3's protocol trace; this run uses another driver")
     migrator = Migrator(url=postgres_url)
@@ -117,9 +117,9 @@ def test_a_revision_costs_plain_alembics_round_trips_plus_its_commit(
         lambda target: lambda: command.upgrade(config, target), lambda: command.downgrade(config, "base")
     )
     assert version(postgres_url) == ()
-    # plain: CREATE TABLE and the version UPDATE; here BEGIN, CREATE TABLE, the version UPDATE carrying
-    # the log row and the flush deferral, COMMIT.
-    assert (plain, magic) == (2, 4)
+    # plain: CREATE TABLE and the version UPDATE; here BEGIN, CREATE TABLE, and the version UPDATE
+    # carrying the log row, the flush deferral and the COMMIT.
+    assert (plain, magic) == (2, 3)
 
 
 @contextlib.contextmanager
@@ -172,5 +172,67 @@ def test_mariadb_round_trips_per_revision(workdir: Path, mysql_url: str) -> None
         lambda target: lambda: command.upgrade(config, target), lambda: command.downgrade(config, "base")
     )
     # plain (Alembic commits each revision on MySQL): CREATE TABLE, the version UPDATE, COMMIT; here
-    # also the note (with the columns it reads) before the DDL, its DELETE and the log row.
-    assert (plain, magic) == (3, 6)
+    # also the note (with the columns it reads) before the DDL; its DELETE and the log row go with
+    # the version UPDATE.
+    assert (plain, magic) == (3, 4)
+
+
+MOVES_ITS_OWN_VERSION_ROW = """
+op.create_table('t2', sa.Column('id', sa.Integer))
+op.execute("UPDATE alembic_version SET version_num = 'elsewhere'")
+"""
+
+
+@pytest.mark.parametrize("server", ["postgres", "mysql"])
+def test_a_version_update_matching_no_row_commits_nothing_of_its_transaction(
+    request: pytest.FixtureRequest, server: str
+) -> None:
+    """The COMMIT carried with the version UPDATE runs only when that UPDATE did its work; on MariaDB
+    Alembic's check of the row count still sees the UPDATE's own count through the compound statement,
+    and the note of the revision, whose DDL committed, stays to name it."""
+    url = request.getfixturevalue(f"{server}_url")
+    migrator = Migrator(url=url)
+    migrator.init()
+    table_chain(migrator.directory, 1)
+    write(migrator.directory, "r2", "r1", MOVES_ITS_OWN_VERSION_ROW, "op.drop_table('t2')")
+    # PostgreSQL: the check before the COMMIT fails the message; MariaDB: Alembic's own check.
+    with pytest.raises((MigrationError, ConfigurationError), match=r"r2.* matched no row|0 found"):
+        migrator.upgrade(allow_lint=True)
+    assert version(url) == ("r1",)
+    assert ("r2", True) not in [(entry.revision, entry.ok) for entry in migrator.log()]
+    tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
+    if server == "postgres":
+        assert "t2" not in tables  # the whole revision rolled back
+    else:
+        assert "t2" in tables  # its DDL committed at once, and the note names what it left
+        with pytest.raises(MigrationError, match=r"revision r2 did not finish.*created table t2"):
+            migrator.upgrade(allow_lint=True)
+    migrator.dispose()
+
+
+@pytest.mark.postgres
+def test_a_hook_of_env_py_runs_inside_the_revisions_transaction(postgres_url: str) -> None:
+    """With an ``on_version_apply`` hook of env.py's own after the version update, the COMMIT is not
+    carried: what the hook does (here: fail at r2) still belongs to the revision's transaction."""
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    table_chain(migrator.directory, 3)
+    env = migrator.directory / "env.py"
+    hook = (
+        "def refuse_r2(*, ctx, step, heads, run_args):\n"
+        "    if 'r2' in heads:\n"
+        "        raise RuntimeError('no r2')\n\n\n"
+        "def configure_options("
+    )
+    text = env.read_text().replace("def configure_options(", hook, 1)
+    text = text.replace(
+        '"transaction_per_migration": True,',
+        '"transaction_per_migration": True,\n        "on_version_apply": [refuse_r2],',
+        1,
+    )
+    env.write_text(text)
+    with pytest.raises(MigrationError):
+        migrator.upgrade(allow_lint=True)
+    assert version(postgres_url) == ("r1",)
+    assert "t2" not in sa.inspect(sa.create_engine(postgres_url)).get_table_names()
+    migrator.dispose()

@@ -1,15 +1,25 @@
-"""A revision's bookkeeping carried with its version update: fewer round trips per revision (psycopg 3).
+"""A revision's bookkeeping carried with its version update: fewer round trips per revision.
 
 Each revision of a run writes, in its own transaction, its version update (Alembic's), its row of the
-applied-at log (:mod:`sakyum_magic._guards.audit`) and, on PostgreSQL, the deferral of its commit's flush
-(:mod:`sakyum_magic._run.commits`). Sent one by one, that is three round trips where plain Alembic sends
-one. Alembic writes the version table with literal values and no parameters, which psycopg 3 sends
-with PostgreSQL's simple query protocol, where one message may hold several statements: the
-:class:`Carrier` appends the log row and the deferral to that statement, so the server runs all three
-in one round trip, in the same transaction and in the same order as before. psycopg 3 keeps the
-first statement's result current (its row count, which Alembic checks, and any RETURNING rows).
+applied-at log (:mod:`sakyum_magic._guards.audit`), on PostgreSQL the deferral of its commit's flush
+(:mod:`sakyum_magic._run.commits`), and on MySQL/MariaDB the deletion of the note written before its
+DDL (:mod:`sakyum_magic._run.partial`). Sent one by one, each is a round trip of its own. Alembic
+writes the version table with literal values and no parameters, so the :class:`Carrier` can send the
+rest in the same round trip, in the same transaction and in the same order:
 
-Only there: psycopg2 reports the last statement's row count, and asyncpg prepares each statement.
+- PostgreSQL with psycopg 3: the simple query protocol runs several statements of one message, so the
+  log row, the deferral and then ``COMMIT`` are appended to the version update. psycopg 3 keeps the
+  first statement's result current (its row count, which Alembic checks) and sends no COMMIT of its
+  own once the server says the transaction is over, so the revision's transaction costs no round
+  trip for its end. ``COMMIT`` goes only where nothing else may follow in the revision's transaction:
+  a step with one version write (no merge), no ``on_version_apply`` hook but the run's own, and the
+  transaction Alembic commits after the step (not one env.py began, nor a stamp's or dry run's).
+- MariaDB 10.1 and later with PyMySQL: an anonymous compound statement (``BEGIN NOT ATOMIC ... END``,
+  one statement) runs the version update, the note's deletion and the log row, and returns the version
+  update's own row count, put back as the cursor's row count for Alembic to check. The ``COMMIT``
+  stays a statement of its own: PyMySQL sends one whatever the server's state.
+
+Elsewhere (psycopg2, asyncpg, MySQL, other MySQL drivers) the hooks write each statement as before.
 """
 
 from __future__ import annotations
@@ -20,10 +30,17 @@ from typing import TYPE_CHECKING, Any
 from .commits import DEFER_FLUSH
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from sqlalchemy.engine import Connection
 
     from .._guards.audit import Logger
     from .commits import FlushAtTheEnd
+    from .partial import SchemaWatch
+
+COMPOUND_ROWS = "sakyum_version_rows"
+"""The compound statement's variable holding the version update's row count."""
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
 
 
 class Carrier:
@@ -31,22 +48,39 @@ class Carrier:
 
     :param log: the applied-at log's hook, or None when the log is off.
     :param deferred: the run's flush deferral (zero or one hook).
+    :param watch: the run's schema watch, whose note of the revision is deleted with its version update.
+    :param commits: the run commits each revision on its own (not a stamp, not a dry run).
     """
 
-    def __init__(self, log: Logger | None, deferred: list[FlushAtTheEnd]) -> None:
-        self.log, self.deferred = log, deferred
+    def __init__(
+        self,
+        log: Logger | None,
+        deferred: list[FlushAtTheEnd],
+        watch: SchemaWatch | None = None,
+        commits: bool = False,
+    ) -> None:
+        self.log, self.deferred, self.watch, self.commits = log, deferred, watch, commits
+        self.hooks: list[Callable[..., None]] = []
+        """The run's own ``on_version_apply`` hooks (any other may write after the version update)."""
         self.connection: Connection | None = None
+        self.compound = False  # MariaDB: the version update's row count comes back as a row
         self._step: Any = None
         self._version: re.Pattern[str] | None = None
+        self._commit: list[str] = []
+        self._rows_pending = False
 
     def attach(self, connection: Connection) -> None:
-        """Carry on ``connection`` if its driver allows it (psycopg 3 on PostgreSQL)."""
+        """Carry on ``connection`` if its driver allows it (psycopg 3, or PyMySQL on MariaDB 10.1+)."""
         from sqlalchemy import event
 
-        if self.connection is not None or (self.log is None and not self.deferred):
+        if self.connection is not None:
             return
-        if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        if _psycopg3(connection) and (self.log is not None or self.deferred or self.commits):
             self.connection = connection
+        elif _mariadb_compound(connection) and (self.log is not None or self._watching()):
+            self.connection, self.compound = connection, True
+            event.listen(connection, "after_cursor_execute", self._version_rows)
+        if self.connection is not None:
             event.listen(connection, "before_cursor_execute", self._carry, retval=True)
 
     def detach(self) -> None:
@@ -54,15 +88,39 @@ class Carrier:
 
         if self.connection is not None:
             event.remove(self.connection, "before_cursor_execute", self._carry)
-            self.connection = None
+            if self.compound:
+                event.remove(self.connection, "after_cursor_execute", self._version_rows)
+            self.connection, self.compound = None, False
 
-    def started(self, step: Any, version_table: str) -> None:
-        """A step of the bound database begins: its version write will carry its bookkeeping."""
+    def _watching(self) -> bool:
+        return self.watch is not None and self.watch.active
+
+    def forget(self) -> None:
+        """A step begins: nothing is carried until its version write is next."""
+        self._step = self._version = None
+
+    def started(self, step: Any, context: Any) -> None:
+        """A step of the bound database ran its revision's function (``context``: Alembic's
+        MigrationContext): its version write, which comes next, will carry its bookkeeping."""
         if self.connection is not None:
             self._step = step
-            name = re.escape(version_table)
-            writes = r"\s*(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(?:\w+\.)?\"?"
+            name = re.escape(context.version_table)
+            writes = r"\s*(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(?:\w+\.)?[\"`]?"
             self._version = re.compile(rf"{writes}{name}\b", re.I)
+            ends = not self.compound and self.commits and self._ends_with_version(step, context)
+            self._commit = _commit_after(self.connection, step, context) if ends else []
+
+    def _ends_with_version(self, step: Any, context: Any) -> bool:
+        """Whether the step's one version write is the last statement of the transaction Alembic
+        commits after it: an UPDATE from one revision to one other (a merge writes several rows), no
+        hook but the run's own after it, and Alembic's own transaction per revision (not one begun
+        outside it)."""
+        one_write = len(getattr(step, "from_revisions", ())) == 1 == len(getattr(step, "to_revisions", ()))
+        ours = all(any(hook is own for own in self.hooks) for hook in context.on_version_apply_callbacks)
+        per_revision = bool(context.opts.get("transaction_per_migration"))
+        own_transaction = getattr(context, "_transaction", None) is not None
+        external = getattr(context, "_in_external_transaction", True)
+        return one_write and ours and per_revision and own_transaction and not external
 
     def _carry(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
@@ -70,16 +128,93 @@ class Carrier:
         step, version = self._step, self._version
         if step is None or version is None or executemany or parameters or not version.match(statement):
             return statement, parameters
+        if self.compound and _RETURNING.search(statement):  # its rows are the statement's result
+            return statement, parameters
         self._step = None  # once per step: a merge's further version writes go alone
-        carried = []
+        carried = self._bookkeeping(conn, step)
+        if statement.lstrip()[:6].upper() == "UPDATE":  # a step's one UPDATE: its transaction ends here
+            carried += self._commit
+        if not carried:
+            return statement, parameters
+        if parameters is None:  # the driver then reads no placeholders, and %% stays as written
+            carried = [text.replace("%%", "%") for text in carried]
+        if self.compound:
+            self._rows_pending = True
+            return _compound(statement, carried), parameters
+        return "; ".join([statement.rstrip().rstrip(";"), *carried]), parameters
+
+    def _bookkeeping(self, conn: Any, step: Any) -> list[str]:
+        """The statements the step's hooks would send after its version write, which they now skip."""
+        from .._guards.markers import CLEAR
+
+        carried = [CLEAR] if self.watch is not None and self.watch.carry() else []
         if self.log is not None and (row := self.log.carry(step)) is not None:
             carried.append(_literal_insert(conn, row))
         carried += [DEFER_FLUSH for hook in self.deferred if hook.carry()]
-        if not carried:
-            return statement, parameters
-        if parameters is None:  # psycopg then reads no placeholders, and %% stays as written
-            carried = [text.replace("%%", "%") for text in carried]
-        return "; ".join([statement.rstrip().rstrip(";"), *carried]), parameters
+        return carried
+
+    def _version_rows(self, conn: Any, cursor: Any, *_: Any) -> None:
+        """After a compound statement: its one row is the version update's row count, which becomes
+        the cursor's (Alembic checks it); the statement's own results are read to their end."""
+        if not self._rows_pending:
+            return
+        self._rows_pending = False
+        row = cursor.fetchone()
+        while cursor.nextset():
+            pass
+        cursor.rowcount = int(row[0])
+
+
+def _commit_after(connection: Connection, step: Any, context: Any) -> list[str]:
+    """What ends a step's transaction with its version UPDATE (from one revision to one other): a
+    check that the version table now names the step's target and not its origin, which fails the
+    message before its COMMIT when the UPDATE matched no row (Alembic checks the row count only once
+    the reply is back, when the COMMIT has run), then the COMMIT."""
+    origin, target = _literal(connection, step.from_revisions[0]), _literal(connection, step.to_revisions[0])
+    preparer = connection.dialect.identifier_preparer
+    table = preparer.quote(context.version_table)
+    if context.version_table_schema:
+        table = f"{preparer.quote_schema(context.version_table_schema)}.{table}"
+    check = (
+        f"DO $sakyum$BEGIN IF EXISTS (SELECT 1 FROM {table} WHERE version_num = {origin}) "
+        f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {target}) THEN RAISE EXCEPTION USING "
+        f"MESSAGE = 'the version update from ' || {origin} || ' to ' || {target} || ' matched no row; "
+        f"the revision was rolled back'; END IF; END$sakyum$"
+    )
+    return [check, "COMMIT"]
+
+
+def _literal(connection: Any, value: str) -> str:
+    """``value`` as an SQL string literal (escaped by SQLAlchemy's dialect, as the log row's values)."""
+    import sqlalchemy as sa
+
+    literal = sa.literal(value, sa.String())
+    return str(literal.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _compound(statement: str, carried: list[str]) -> str:
+    """One MariaDB statement: the version write, its row count kept, the carried statements, the count."""
+    body = [
+        f"DECLARE {COMPOUND_ROWS} INT",
+        statement.strip().rstrip(";"),
+        f"SET {COMPOUND_ROWS} = ROW_COUNT()",
+        *carried,
+        f"SELECT {COMPOUND_ROWS}",
+    ]
+    return "BEGIN NOT ATOMIC " + "; ".join(body) + "; END"
+
+
+def _psycopg3(connection: Connection) -> bool:
+    return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+def _mariadb_compound(connection: Connection) -> bool:
+    """MariaDB 10.1.1 and later runs anonymous compound statements; PyMySQL reads the row they return
+    (it asks for multiple results) and keeps the row count as a plain attribute."""
+    dialect = connection.dialect
+    mariadb = dialect.name == "mysql" and bool(getattr(dialect, "is_mariadb", False))
+    version = tuple(part for part in dialect.server_version_info or () if isinstance(part, int))
+    return mariadb and dialect.driver == "pymysql" and version >= (10, 1, 1)
 
 
 def _literal_insert(conn: Any, row: dict[str, Any]) -> str:

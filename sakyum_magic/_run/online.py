@@ -71,7 +71,8 @@ class OnlineRun:
         self.config = target.config()
         self.log = audit.Logger(name, state) if target.audit and not strategy.dry_run else None
         self.deferred: list[FlushAtTheEnd] = []  # see commits.py
-        self.carrier = Carrier(self.log, self.deferred)
+        commits = name != "stamp" and not strategy.dry_run
+        self.carrier = Carrier(self.log, self.deferred, self.watch, commits)
         self._planned: list[str] = []  # the revisions the current run_migrations() call will apply
         self._mark = 0  # steps recorded before that call
         self.server_thread: interrupts.ServerThread | None = None  # MySQL/MariaDB
@@ -106,9 +107,11 @@ class OnlineRun:
                 self.watch.started(_revision_of(step), "up" if step.is_upgrade else "down")
             if self.strategy.settings or self.strategy.rewrite:
                 self._prepare()
-            if not self.state.database:
-                self.carrier.started(step, op.get_context().version_table)
-            return migration_fn(**kw)
+            self.carrier.forget()  # the revision's own statements carry nothing
+            done = migration_fn(**kw)
+            if not self.state.database:  # what follows in the step is its version write
+                self.carrier.started(step, op.get_context())
+            return done
 
         return guarded
 
@@ -237,6 +240,7 @@ class OnlineRun:
         total, dry_run = self.recorder.total or 0, self.strategy.dry_run
         self.deferred[:] = deferred_flush(connection, self.name, total, dry_run)
         hooks += self.deferred
+        self.carrier.hooks = hooks
 
         def watch(configured: Connection) -> None:
             self.recorder.watch(configured)

@@ -86,6 +86,7 @@ class SchemaWatch:
         self._revision: tuple[str, str] | None = None
         self._touched: set[str] = set()
         self._noted = False
+        self._carried = False
         self._busy = False
 
     def attach(self, connection: Connection) -> None:
@@ -128,12 +129,18 @@ class SchemaWatch:
         self._touched.update(new)
         self._noted = True
 
+    def carry(self) -> bool:
+        """Whether the revision now finishing wrote a note; if so its deletion goes with the version
+        update (see carry.py) and the hook sends none."""
+        self._carried = self._noted
+        return self._carried
+
     def __call__(self, *, ctx: Any, step: Any, heads: Any, run_args: Any) -> None:
         from .._guards import markers
 
-        if self._noted:  # noted on the bound connection, whose revision this is
+        if self._noted and not self._carried:  # noted on the bound connection, whose revision this is
             markers.clear(ctx.connection)
-        self._revision, self._noted = None, False
+        self._revision, self._noted, self._carried = None, False, False
 
     def forget_untouched(self, engine: Engine, sent: int, version_unchanged: bool) -> bool:
         """After a revision's first writing statement failed on a lock (``sent`` is 1) with the version
