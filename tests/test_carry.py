@@ -236,3 +236,18 @@ def test_a_hook_of_env_py_runs_inside_the_revisions_transaction(postgres_url: st
     assert version(postgres_url) == ("r1",)
     assert "t2" not in sa.inspect(sa.create_engine(postgres_url)).get_table_names()
     migrator.dispose()
+
+
+@pytest.mark.mysql
+def test_a_carried_statement_that_fails_fails_its_revision(mysql_url: str) -> None:
+    """The compound statement's error is the version update's: here the revision drops the notes
+    table, so the note's deletion in the compound fails, and the version row stays where it was."""
+    migrator = Migrator(url=mysql_url)
+    migrator.init()
+    table_chain(migrator.directory, 1)
+    write(migrator.directory, "r2", "r1", "op.drop_table('sakyum_in_progress')")
+    with pytest.raises(MigrationError, match="r2"):
+        migrator.upgrade(allow_lint=True)
+    assert version(mysql_url) == ("r1",)
+    assert ("r2", True) not in [(entry.revision, entry.ok) for entry in migrator.log()]
+    migrator.dispose()

@@ -67,7 +67,7 @@ class Carrier:
         self._step: Any = None
         self._version: re.Pattern[str] | None = None
         self._commit: list[str] = []
-        self._rows_pending = False
+        self._compound_sent: Any = None  # the execution context of the compound statement sent last
 
     def attach(self, connection: Connection) -> None:
         """Carry on ``connection`` if its driver allows it (psycopg 3, or PyMySQL on MariaDB 10.1+)."""
@@ -139,7 +139,7 @@ class Carrier:
         if parameters is None:  # the driver then reads no placeholders, and %% stays as written
             carried = [text.replace("%%", "%") for text in carried]
         if self.compound:
-            self._rows_pending = True
+            self._compound_sent = context
             return _compound(statement, carried), parameters
         return "; ".join([statement.rstrip().rstrip(";"), *carried]), parameters
 
@@ -153,12 +153,14 @@ class Carrier:
         carried += [DEFER_FLUSH for hook in self.deferred if hook.carry()]
         return carried
 
-    def _version_rows(self, conn: Any, cursor: Any, *_: Any) -> None:
+    def _version_rows(
+        self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *_: Any
+    ) -> None:
         """After a compound statement: its one row is the version update's row count, which becomes
         the cursor's (Alembic checks it); the statement's own results are read to their end."""
-        if not self._rows_pending:
+        if context is None or context is not self._compound_sent:
             return
-        self._rows_pending = False
+        self._compound_sent = None
         row = cursor.fetchone()
         while cursor.nextset():
             pass
