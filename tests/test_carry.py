@@ -251,3 +251,30 @@ def test_a_carried_statement_that_fails_fails_its_revision(mysql_url: str) -> No
     assert version(mysql_url) == ("r1",)
     assert ("r2", True) not in [(entry.revision, entry.ok) for entry in migrator.log()]
     migrator.dispose()
+
+
+@pytest.mark.postgres
+def test_an_interrupt_awaiting_a_carried_commit_still_reports_the_committed_revision(
+    postgres_url: str,
+) -> None:
+    """The COMMIT went with r2's version update and ran; the interrupt lands before the reply is read,
+    so r2's hooks never ran: the result still lists r2, as the database holds it."""
+    if not postgres_url.startswith("postgresql+psycopg:"):
+        pytest.skip("the COMMIT travels with the version update on psycopg 3 only")
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    table_chain(migrator.directory, 3)
+
+    def interrupt(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if "version_num='r2'" in statement and statement.rstrip().endswith("COMMIT"):
+            raise KeyboardInterrupt
+
+    sa.event.listen(migrator.engine(), "after_cursor_execute", interrupt)
+    with pytest.raises(MigrationError) as stopped:
+        migrator.upgrade(allow_lint=True)
+    sa.event.remove(migrator.engine(), "after_cursor_execute", interrupt)
+    assert version(postgres_url) == ("r2",)
+    result = stopped.value.result
+    assert (result.after, [step.revision for step in result.steps]) == (("r2",), ["r1", "r2"])
+    assert [(entry.revision, entry.ok) for entry in migrator.log()] == [("r2", True), ("r1", True)]
+    migrator.dispose()

@@ -68,6 +68,9 @@ class Carrier:
         self._version: re.Pattern[str] | None = None
         self._commit: list[str] = []
         self._compound_sent: Any = None  # the execution context of the compound statement sent last
+        self.committing: Any = None
+        """The step whose version update carried its COMMIT, until the next step begins (an interrupt
+        while its reply was awaited may leave it committed, its hooks not run)."""
 
     def attach(self, connection: Connection) -> None:
         """Carry on ``connection`` if its driver allows it (psycopg 3, or PyMySQL on MariaDB 10.1+)."""
@@ -97,7 +100,7 @@ class Carrier:
 
     def forget(self) -> None:
         """A step begins: nothing is carried until its version write is next."""
-        self._step = self._version = None
+        self._step = self._version = self.committing = None
 
     def started(self, step: Any, context: Any) -> None:
         """A step of the bound database ran its revision's function (``context``: Alembic's
@@ -132,8 +135,9 @@ class Carrier:
             return statement, parameters
         self._step = None  # once per step: a merge's further version writes go alone
         carried = self._bookkeeping(conn, step)
-        if statement.lstrip()[:6].upper() == "UPDATE":  # a step's one UPDATE: its transaction ends here
+        if self._commit and statement.lstrip()[:6].upper() == "UPDATE":  # the step's one UPDATE
             carried += self._commit
+            self.committing = step
         if not carried:
             return statement, parameters
         if parameters is None:  # the driver then reads no placeholders, and %% stays as written

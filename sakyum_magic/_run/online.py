@@ -265,12 +265,23 @@ class OnlineRun:
             deferred.flush(self.target.engine)
         # A dry run's changes are still open on the run's connection: the database is where it was.
         after = self.state.before if self.strategy.dry_run else current_heads(self.target.engine)
+        if stopped:
+            self._record_carried_commit(after)
         steps = tuple(self.state.steps)
         if stopped and steps and not _committed(steps[-1], after):
             # Recorded inside its transaction, which the failure or interrupt then rolled back.
             steps = steps[:-1]
         left_behind = self.watch.left_behind(self.target.engine) if stopped else ()
         return self.state.result(after, steps, left_behind=left_behind, notes=self._notes(), stopped=stopped)
+
+    def _record_carried_commit(self, after: tuple[str, ...]) -> None:
+        """A step whose COMMIT went with its version update (see carry.py) and whose hooks never ran,
+        stopped while its reply was awaited, is recorded now; whether it committed is then decided as
+        for any step recorded last."""
+        step = self.carrier.committing
+        if step is None or (self.state.steps and self.state.steps[-1].revision == _revision_of(step)):
+            return
+        self.recorder(ctx=None, step=step.info, heads=set(after), run_args=None)
 
     def _notes(self) -> tuple[str, ...]:
         notes = tuple(
