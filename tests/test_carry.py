@@ -177,6 +177,26 @@ def test_mariadb_round_trips_per_revision(workdir: Path, mysql_url: str) -> None
     assert (plain, magic) == (3, 4)
 
 
+@pytest.mark.mysql
+def test_mariadb_under_oracle_syntax_sends_the_statements_one_by_one(workdir: Path, mysql_url: str) -> None:
+    """sql_mode=ORACLE gives compound statements another syntax: there the note's deletion and the
+    log row go as statements of their own, and the upgrade applies and logs every revision."""
+    from urllib.parse import quote
+
+    mode = quote("SET sql_mode='ORACLE'")
+    oracle = f"{mysql_url}?init_command={mode}"
+    migrator = Migrator(url=oracle)
+    migrator.init()
+    table_chain(migrator.directory, 3)
+    with statements_and_commits() as sent:
+        result = migrator.upgrade(allow_lint=True)
+    assert [step.revision for step in result.steps] == ["r1", "r2", "r3"]
+    assert not [text for text in sent if "BEGIN NOT ATOMIC" in text]
+    assert version(mysql_url) == ("r3",)
+    assert [entry.revision for entry in migrator.log() if entry.ok] == ["r3", "r2", "r1"]
+    migrator.dispose()
+
+
 MOVES_ITS_OWN_VERSION_ROW = """
 op.create_table('t2', sa.Column('id', sa.Integer))
 op.execute("UPDATE alembic_version SET version_num = 'elsewhere'")

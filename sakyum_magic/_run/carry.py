@@ -215,12 +215,17 @@ def _psycopg3(connection: Connection) -> bool:
 
 
 def _mariadb_compound(connection: Connection) -> bool:
-    """MariaDB 10.1.1 and later runs anonymous compound statements; PyMySQL reads the row they return
-    (it asks for multiple results) and keeps the row count as a plain attribute."""
+    """MariaDB 10.1.1 and later runs anonymous compound statements (in its default syntax, not under
+    ``sql_mode=ORACLE``); PyMySQL reads the row they return (it asks for multiple results) and keeps
+    the row count as a plain attribute."""
     dialect = connection.dialect
     mariadb = dialect.name == "mysql" and bool(getattr(dialect, "is_mariadb", False))
     version = tuple(part for part in dialect.server_version_info or () if isinstance(part, int))
-    return mariadb and dialect.driver == "pymysql" and version >= (10, 1, 1)
+    # sql_mode as SQLAlchemy read it on the first connection: under ORACLE a compound statement has
+    # another syntax, so the statements go one by one there (and where the mode is unknown).
+    mode = getattr(dialect, "_sql_mode", None)
+    plain_syntax = isinstance(mode, str) and "ORACLE" not in mode.upper()
+    return mariadb and dialect.driver == "pymysql" and version >= (10, 1, 1) and plain_syntax
 
 
 def _literal_insert(conn: Any, row: dict[str, Any]) -> str:
