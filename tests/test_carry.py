@@ -298,3 +298,36 @@ def test_an_interrupt_awaiting_a_carried_commit_still_reports_the_committed_revi
     assert (result.after, [step.revision for step in result.steps]) == (("r2",), ["r1", "r2"])
     assert [(entry.revision, entry.ok) for entry in migrator.log()] == [("r2", True), ("r1", True)]
     migrator.dispose()
+
+
+@pytest.mark.parametrize("dialect_name", ["postgresql", "mysql", "sqlite"])
+def test_the_log_row_is_written_as_sqlalchemy_writes_literals(dialect_name: str) -> None:
+    """The carried log row, rendered from a kept statement head and the compiler's literal renderer,
+    is the text SQLAlchemy's ``literal_binds`` compiles: quotes, backslashes, percent signs, NULL."""
+    from sqlalchemy.dialects import registry
+
+    from sakyum_magic._guards.audit import table
+    from sakyum_magic._run.carry import _literal_insert
+
+    dialect = registry.load(dialect_name)()
+    row = {
+        "applied_at": "2026-12-07T08:00:00+00:00", "revision": "it's", "from_revision": "a\\b",
+        "to_revision": "100%", "direction": "up", "seconds": None, "ok": False, "who": "o'neil",
+        "tool": "sakyum-magic",
+    }  # fmt: skip
+    compiled = (
+        table()
+        .insert()
+        .inline()
+        .values(**row)
+        .compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    )
+    connection = type("Bound", (), {"dialect": dialect})()
+    assert _literal_insert(connection, row) == str(compiled)
+    assert _literal_insert(connection, {**row, "seconds": 0.25, "ok": True}) == str(
+        table()
+        .insert()
+        .inline()
+        .values(**{**row, "seconds": 0.25, "ok": True})
+        .compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    )

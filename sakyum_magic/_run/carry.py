@@ -194,8 +194,7 @@ def _literal(connection: Any, value: str) -> str:
     """``value`` as an SQL string literal (escaped by SQLAlchemy's dialect, as the log row's values)."""
     import sqlalchemy as sa
 
-    literal = sa.literal(value, sa.String())
-    return str(literal.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    return str(_renderer(connection.dialect, sa.String())(value))
 
 
 def _compound(statement: str, carried: list[str]) -> str:
@@ -229,8 +228,42 @@ def _mariadb_compound(connection: Connection) -> bool:
 
 
 def _literal_insert(conn: Any, row: dict[str, Any]) -> str:
-    """The log row as one INSERT with its values written in (escaped by SQLAlchemy's dialect)."""
+    """The log row as one INSERT with its values written in (escaped by SQLAlchemy's dialect): each
+    value through its column type's literal renderer, the statement's text made once per dialect."""
+    head, renderers = _insert_template(conn.dialect, tuple(row))
+    values = ", ".join("NULL" if row[k] is None else render(row[k]) for k, render in renderers)
+    return f"{head} ({values})"
+
+
+_COMPILERS: dict[int, tuple[Any, Any, dict[tuple[str, ...], str]]] = {}
+"""Per dialect object: the dialect, a compiler of its own (for ``render_literal_value``), and the
+log INSERT's head by column names."""
+
+
+def _kept(dialect: Any) -> tuple[Any, Any, dict[tuple[str, ...], str]]:
+    kept = _COMPILERS.get(id(dialect))
+    if kept is None or kept[0] is not dialect:
+        kept = (dialect, dialect.statement_compiler(dialect, None), {})
+        _COMPILERS[id(dialect)] = kept
+    return kept
+
+
+def _insert_template(dialect: Any, names: tuple[str, ...]) -> tuple[str, Any]:
+    """``INSERT INTO log (columns) VALUES`` for ``names``, and a renderer of each column's values: the
+    dialect's compiler's own ``render_literal_value`` (its quoting and escaping, as ``literal_binds``
+    gives)."""
     from .._guards.audit import table
 
-    statement = table().insert().inline().values(**row)
-    return str(statement.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    heads = _kept(dialect)[2]
+    log = table()
+    if names not in heads:
+        preparer = dialect.identifier_preparer
+        columns = ", ".join(preparer.quote(name) for name in names)
+        heads[names] = f"INSERT INTO {preparer.format_table(log)} ({columns}) VALUES"
+    return heads[names], tuple((name, _renderer(dialect, log.c[name].type)) for name in names)
+
+
+def _renderer(dialect: Any, type_: Any) -> Any:
+    """A renderer of ``type_``'s values as SQL literals for ``dialect`` (as ``literal_binds`` gives)."""
+    render = _kept(dialect)[1].render_literal_value
+    return lambda value: render(value, type_)
