@@ -52,28 +52,22 @@ def mode_name(mode: str) -> str:
 
 
 @dataclass
-class LockTracer:
-    """Called before each writing statement (``plan``'s classify hook): on the first call it takes the
-    relations' ``relfilenode`` and listens for the end of each statement on that connection.
-
-    A statement's locks are those it newly took on relations that existed before the run: a lock the
-    same run already holds is not taken again (PostgreSQL keeps each until the transaction ends)."""
+class StatementTracer:
+    """``plan``'s classify hook, called before each writing statement: on the first call it reads what
+    the database is like (:meth:`_start`) and listens for the end of each statement on that
+    connection; after each writing statement, :meth:`_observe` gives its locks and rewrites, kept in
+    ``observed`` in order. Queries of its own, run in between, are not writing statements."""
 
     observed: list[tuple[str, str]] = field(default_factory=list)
-    """Per writing statement, in order: the locks it took (``t ACCESS EXCLUSIVE``) and what it rewrote."""
+    """Per writing statement, in order: the locks it took and what it rewrote."""
     _connection: Any = None
-    _files: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
-    _before: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
-    _held: set[tuple[int, str]] = field(default_factory=set)
     _pending: bool = False
 
     def __call__(self, connection: Any, statement: str) -> bool:
         if self._connection is None:
             from sqlalchemy import event
 
-            self._files = self._relations(connection)
-            self._before = dict(self._files)
-            self._held = {(oid, mode) for oid, mode, _file in self._locks(connection)}
+            self._start(connection)
             event.listen(connection, "after_cursor_execute", self._after)
             self._connection = connection
         self._pending = True
@@ -90,6 +84,44 @@ class LockTracer:
         if not self._pending:
             return  # a query of ours, or one the run makes that writes nothing
         self._pending = False
+        self.observed.append(self._observe(connection))
+
+    def _start(self, connection: Any) -> None:
+        raise NotImplementedError
+
+    def _observe(self, connection: Any) -> tuple[str, str]:
+        raise NotImplementedError
+
+
+def raw_rows(raw: Any, query: str) -> list[Any]:
+    """``query``'s rows on the DBAPI connection beneath a Connection: no round of SQLAlchemy's events
+    and result objects for a query run after every statement."""
+    cursor = raw.cursor()
+    try:
+        cursor.execute(query)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
+@dataclass
+class LockTracer(StatementTracer):
+    """Called before each writing statement (``plan``'s classify hook): on the first call it takes the
+    relations' ``relfilenode`` and listens for the end of each statement on that connection.
+
+    A statement's locks are those it newly took on relations that existed before the run: a lock the
+    same run already holds is not taken again (PostgreSQL keeps each until the transaction ends)."""
+
+    _files: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
+    _before: dict[int, tuple[str, str, int, float]] = field(default_factory=dict)
+    _held: set[tuple[int, str]] = field(default_factory=set)
+
+    def _start(self, connection: Any) -> None:
+        self._files = self._relations(connection)
+        self._before = dict(self._files)
+        self._held = {(oid, mode) for oid, mode, _file in self._locks(connection)}
+
+    def _observe(self, connection: Any) -> tuple[str, str]:
         locked = self._locks(connection.connection)
         held = {(oid, mode) for oid, mode, _file in locked}
         # A relation the run created is seen by no one else until the end: its locks block nobody.
@@ -106,7 +138,7 @@ class LockTracer:
         for name, mode in taken:
             strongest.setdefault(name, mode)
         locks = ", ".join(f"{name} {mode_name(mode)}" for name, mode in strongest.items())
-        self.observed.append((locks, "; ".join(rewrote)))
+        return locks, "; ".join(rewrote)
 
     @staticmethod
     def _rewrite_text(before: tuple[str, str, int, float]) -> str:
@@ -130,10 +162,5 @@ class LockTracer:
         if hasattr(source, "exec_driver_sql"):
             found = source.exec_driver_sql(_LOCKS).all()
         else:
-            raw = source.cursor()
-            try:
-                raw.execute(_LOCKS)
-                found = raw.fetchall()
-            finally:
-                raw.close()
+            found = raw_rows(source, _LOCKS)
         return [(int(oid), str(mode), None if node is None else int(node)) for oid, mode, node in found]

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .locks import StatementTracer, raw_rows
+
 _TABLES = (
     "SELECT name, rootpage FROM sqlite_master WHERE type = 'table' "
     "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name <> 'alembic_version'"
@@ -35,43 +37,23 @@ def lock_text(journal_mode: str) -> str:
 
 
 @dataclass
-class SqliteLockTracer:
+class SqliteLockTracer(StatementTracer):
     """Called before each writing statement (``plan``'s classify hook), like the PostgreSQL tracer:
     ``observed`` holds, per writing statement, the lock it took (the first one takes the database's
     write lock, held to the end) and the tables it rebuilt."""
 
-    observed: list[tuple[str, str]] = field(default_factory=list)
-    _connection: Any = None
     _roots: dict[str, int] = field(default_factory=dict)
     _gone: set[str] = field(default_factory=set)
     _moves_roots: bool = False
     _lock: str = ""
-    _pending: bool = False
 
-    def __call__(self, connection: Any, statement: str) -> bool:
-        if self._connection is None:
-            from sqlalchemy import event
+    def _start(self, connection: Any) -> None:
+        raw = connection.connection
+        self._lock = lock_text(str(_one(raw, "PRAGMA journal_mode")).lower())
+        self._moves_roots = int(_one(raw, "PRAGMA auto_vacuum")) != 0
+        self._roots = _roots(raw)
 
-            raw = connection.connection
-            self._lock = lock_text(str(_one(raw, "PRAGMA journal_mode")).lower())
-            self._moves_roots = int(_one(raw, "PRAGMA auto_vacuum")) != 0
-            self._roots = _roots(raw)
-            event.listen(connection, "after_cursor_execute", self._after)
-            self._connection = connection
-        self._pending = True
-        return False
-
-    def close(self) -> None:
-        if self._connection is not None:
-            from sqlalchemy import event
-
-            event.remove(self._connection, "after_cursor_execute", self._after)
-            self._connection = None
-
-    def _after(self, connection: Any, *_: Any) -> None:
-        if not self._pending:
-            return  # a query of ours, or one the run makes that writes nothing
-        self._pending = False
+    def _observe(self, connection: Any) -> tuple[str, str]:
         raw = connection.connection
         now = _roots(raw)
         rebuilt = []
@@ -85,22 +67,13 @@ class SqliteLockTracer:
             if name in now:
                 self._roots[name] = now[name]
         lock, self._lock = self._lock, ""  # held from the first writing statement to the end
-        self.observed.append((lock, "; ".join(rebuilt)))
+        return lock, "; ".join(rebuilt)
 
 
 def _roots(raw: Any) -> dict[str, int]:
-    return {str(name): int(root) for name, root in _all(raw, _TABLES)}
+    """Each table's root page (on the DBAPI connection: aiosqlite's adapted one has cursors only)."""
+    return {str(name): int(root) for name, root in raw_rows(raw, _TABLES)}
 
 
 def _one(raw: Any, query: str) -> Any:
-    return _all(raw, query)[0][0]
-
-
-def _all(raw: Any, query: str) -> list[Any]:
-    """On the DBAPI connection (aiosqlite's adapted one has cursors only): no SQLAlchemy events."""
-    cursor = raw.cursor()
-    try:
-        cursor.execute(query)
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
+    return raw_rows(raw, query)[0][0]
