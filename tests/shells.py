@@ -30,15 +30,15 @@ def one_line_error(shell: Any, line: str) -> str:
 
 def alembic(workdir: Path, *args: str, url: str | None = None) -> str:
     """Run ``alembic ARGS`` (this environment's) in ``workdir``; $DATABASE_URL is ``url`` or unset."""
+    done = alembic_process(workdir, *args, url=url)
+    done.check_returncode()
+    return done.stdout
+
+
+def alembic_process(workdir: Path, *args: str, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    """The same, finished whatever its exit status (to read a failure's stderr)."""
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     if url is not None:
         env["DATABASE_URL"] = url
-    done = subprocess.run(
-        [sys.executable, "-m", "alembic", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
+    command = [sys.executable, "-m", "alembic", *args]
+    return subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, check=False)

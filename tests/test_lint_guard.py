@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sakyum_magic import ConfigurationError, LintError, MigrationError, Migrator
 from sakyum_magic._lint.guard import seconds
-from tests.shells import migrate, one_line_error
+from tests.shells import alembic_process, migrate, one_line_error
 
 pytest.importorskip("sqlglot", reason="the lint gate needs the migrate-lint extra (sqlglot, squawk-cli)")
 
@@ -30,6 +30,13 @@ def at_base(url: str) -> tuple[Migrator, str, str]:
     safe = migrator.revision("safe", body=SAFE).revisions[0].revision
     alter = migrator.revision("alter", body=ALTER).revisions[0].revision
     return migrator, safe, alter
+
+
+def alembic_cli(workdir: Any, url: str, *arguments: str) -> tuple[Any, float]:
+    """``alembic ARGUMENTS`` on ``url``, finished whatever its status, and the seconds it took."""
+    started = time.monotonic()
+    done = alembic_process(workdir, *arguments, url=url)
+    return done, time.monotonic() - started
 
 
 def test_durations() -> None:
@@ -66,32 +73,23 @@ def test_lock_timeout_names_table_and_holder_then_retries(postgres_url: str, she
 
 
 def test_the_alembic_cli_takes_the_busy_timeout_on_sqlite(sqlite_url: str, workdir: Any) -> None:
-    import os
-    import subprocess
-    import sys
-
     migrator, _safe, alter = at_base(sqlite_url)
     at = migrator.current().revisions[0].revision
     migrator.dispose()
     holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
-    environment = {**os.environ, "DATABASE_URL": f"{sqlite_url}?timeout=60"}  # the driver's own wait: 60 s
-    command = [sys.executable, "-m", "alembic", "-x", "upgrade_lock_timeout=200ms", "upgrade", "head"]
+    url = f"{sqlite_url}?timeout=60"  # the driver's own wait: 60 s
+    upgrade = ("-x", "upgrade_lock_timeout=200ms", "upgrade", "head")
     try:
-        started = time.monotonic()
-        done = subprocess.run(
-            command, cwd=workdir, env=environment, capture_output=True, text=True, check=False
-        )
-        took = time.monotonic() - started
+        done, took = alembic_cli(workdir, url, *upgrade)
     finally:
         holder.close()
     assert done.returncode != 0 and "database is locked" in done.stderr, done.stderr[-500:]
     assert took < 30, took  # the busy timeout given, not the URL's 60 s
     assert migrator.current().revisions[0].revision == at
-    bad = [*command[:3], "-x", "upgrade_statement_timeout=1min", "upgrade", "head"]
-    done = subprocess.run(bad, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    done, _took = alembic_cli(workdir, url, "-x", "upgrade_statement_timeout=1min", "upgrade", "head")
     assert "SQLite has no statement timeout" in done.stderr
-    done = subprocess.run(command, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    done, _took = alembic_cli(workdir, url, *upgrade)
     assert done.returncode == 0, done.stderr[-500:]  # once the other writer is gone
     assert migrator.current().revisions[0].revision == alter
 
@@ -294,22 +292,12 @@ def test_the_session_setting_sets_the_timeouts(postgres_url: str, shell: Any) ->
 
 @pytest.mark.postgres
 def test_the_alembic_cli_takes_the_timeouts_as_x_arguments(postgres_url: str, workdir: Any) -> None:
-    import os
-    import subprocess
-    import sys
-
     _migrator, safe, _alter = at_base(postgres_url)
     holder = sa.create_engine(postgres_url).connect()
     transaction = holder.begin()
     holder.exec_driver_sql("SELECT * FROM big")
-    environment = {**os.environ, "DATABASE_URL": postgres_url}
-    command = [sys.executable, "-m", "alembic", "-x", "upgrade_lock_timeout=1s", "upgrade", "head"]
     try:
-        started = time.monotonic()
-        done = subprocess.run(
-            command, cwd=workdir, env=environment, capture_output=True, text=True, check=False
-        )
-        took = time.monotonic() - started
+        done, took = alembic_cli(workdir, postgres_url, "-x", "upgrade_lock_timeout=1s", "upgrade", "head")
     finally:
         transaction.rollback()
         holder.close()
@@ -319,6 +307,5 @@ def test_the_alembic_cli_takes_the_timeouts_as_x_arguments(postgres_url: str, wo
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == safe
     engine.dispose()
-    bad = [*command[:3], "-x", "upgrade_lock_timeout=soon", "upgrade", "head"]
-    done = subprocess.run(bad, cwd=workdir, env=environment, capture_output=True, text=True, check=False)
+    done, _took = alembic_cli(workdir, postgres_url, "-x", "upgrade_lock_timeout=soon", "upgrade", "head")
     assert "a duration such as 2s" in done.stderr
