@@ -161,12 +161,7 @@ def test_tutorial_in_jupyterlab(lab: tuple[str, Path], tmp_path: Path) -> None:
         browser = driver.chromium.launch(executable_path=str(CHROMIUM))
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url)
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-            # The kernel is connected (the execution indicator says "idle" even before there is one).
-            expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle")).to_have_count(1, timeout=90_000)
-            page.locator(".lm-MenuBar-item", has_text="Run").click()
-            page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+            open_and_run_all(page, url)
             _wait_for_every_cell(page, tmp_path)
             _check_outputs(page, expect)
             page.locator(".jp-OutputArea-output table").nth(3).scroll_into_view_if_needed()
@@ -309,6 +304,18 @@ def _wait_for_idle_kernel(base: str, token: str) -> None:
             return
         time.sleep(0.5)
     pytest.fail(f"the notebook's kernel was not idle within 90 s (last answer: {answer})")
+
+
+def open_and_run_all(page: Any, url: str) -> None:
+    """Open the notebook at ``url`` in JupyterLab, wait until its kernel is connected (the status bar
+    says "| Idle", which the execution indicator says even before there is a kernel), and run every
+    cell."""
+    from playwright.sync_api import expect
+
+    page.goto(url)
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle")).to_have_count(1, timeout=90_000)
+    _run_all(page)
 
 
 def _run_all(page: Any) -> None:

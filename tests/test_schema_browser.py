@@ -61,7 +61,7 @@ def test_exported_html_has_the_svg(tmp_path: Path) -> None:
 def test_jupyterlab_draws_the_mermaid(lab_with_notebook: tuple[str, Path], tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.test_browser import CHROMIUM, _wait_for_every_cell
+    from tests.test_browser import CHROMIUM, _wait_for_every_cell, open_and_run_all
 
     url, _root = lab_with_notebook
     requests: list[str] = []
@@ -70,11 +70,7 @@ def test_jupyterlab_draws_the_mermaid(lab_with_notebook: tuple[str, Path], tmp_p
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.on("request", lambda request: requests.append(request.url))
-            page.goto(url)
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-            expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle")).to_have_count(1, timeout=90_000)
-            page.locator(".lm-MenuBar-item", has_text="Run").click()
-            page.locator(".lm-Menu-item[data-command='runmenu:run-all']").click()
+            open_and_run_all(page, url)
             _wait_for_every_cell(page, tmp_path)
             # JupyterLab's Mermaid renderer shows its drawing as an SVG image in a figure.
             drawn = page.locator(".jp-RenderedMermaid figure img")
