@@ -27,6 +27,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,14 +246,16 @@ def versions(url: str) -> tuple[str, ...]:
         engine.dispose()
 
 
-def tables(url: str) -> set[str]:
-    """The tables in a database, the version table and the package's own tables left out."""
+def tables(url: str, every: bool = False) -> set[str]:
+    """The tables in a database, the version table and the package's own tables left out (``every``:
+    all of them)."""
     engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as connection:
-            return set(sa.inspect(connection).get_table_names()) - {"alembic_version", *OWN_TABLES}
+            found = set(sa.inspect(connection).get_table_names())
     finally:
         engine.dispose()
+    return found if every else found - {"alembic_version", *OWN_TABLES}
 
 
 def fingerprint(url: str) -> Any:
@@ -517,6 +520,22 @@ def make(
     if kind == "engine":
         edit_env(workdir, STOCK_ENGINE, HANDED_ENGINE)
     return Made(kind, workdir, url, databases, chain)
+
+
+def build(
+    stack: ExitStack, templates: Templates, kind: str, workdir: Path, url: str,
+    failing: bool = False, app_context: bool = True, **options: Any,
+) -> Made:  # fmt: skip
+    """``make`` the directory; for Flask, load the app (and push its context) until ``stack`` closes."""
+    made = make(templates, kind, workdir, url, failing=failing, **options)
+    if made.kind == "flask":
+        app, unload = load_flask_app(workdir)
+        stack.callback(unload)
+        if app_context:
+            context = app.app_context()
+            context.push()
+            stack.callback(context.pop)
+    return made
 
 
 def _sibling(url: str, name: str) -> str:

@@ -36,13 +36,13 @@ from tests.directories import (
     Templates,
     cli_listing,
     fingerprint,
-    load_flask_app,
     make,
     tables,
     versions,
     with_models,
     with_x_arguments,
 )
+from tests.directories import build as build_directory
 from tests.shells import alembic, migrate, one_line_error
 
 SERVER_KINDS = ("generic", "flask")
@@ -108,15 +108,7 @@ def build(
     with ExitStack() as stack:
 
         def build_(failing: bool = False, app_context: bool = True, **options: Any) -> Made:
-            made = make(templates, case[0], workdir, url, failing=failing, **options)
-            if made.kind == "flask":
-                app, unload = load_flask_app(workdir)
-                stack.callback(unload)
-                if app_context:
-                    context = app.app_context()
-                    context.push()
-                    stack.callback(context.pop)
-            return made
+            return build_directory(stack, templates, case[0], workdir, url, failing, app_context, **options)
 
         yield build_
 

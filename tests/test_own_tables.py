@@ -19,8 +19,8 @@ from IPython.core.error import UsageError
 
 from sakyum_magic import MigrationError, Migrator, SakyumError
 from sakyum_magic._run.database import LOG_TABLE, OWN_TABLES
-from tests.directories import Made, Templates, load_flask_app, make
-from tests.revisions import sync_url
+from tests.directories import Made, Templates, tables
+from tests.directories import build as build_directory
 from tests.shells import migrate, one_line_error
 
 MARKS = {"postgres": pytest.mark.postgres, "mysql": pytest.mark.mysql}
@@ -55,25 +55,13 @@ def build(
     with ExitStack() as stack:
 
         def build_(failing: bool = False) -> Made:
-            made = make(templates, case[0], workdir, url, failing=failing)
-            if made.kind == "flask":
-                app, unload = load_flask_app(workdir)
-                stack.callback(unload)
-                context = app.app_context()
-                context.push()
-                stack.callback(context.pop)
-            return made
+            return build_directory(stack, templates, case[0], workdir, url, failing=failing)
 
         yield build_
 
 
 def all_tables(url: str) -> set[str]:
-    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return set(sa.inspect(connection).get_table_names())
-    finally:
-        engine.dispose()
+    return tables(url, every=True)
 
 
 @pytest.mark.parametrize("case", FOREIGN)
