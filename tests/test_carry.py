@@ -55,13 +55,8 @@ def wire() -> Iterator[list[int]]:
         if pgconn is not None:
             pgconn.untrace()
 
-    sa.event.listen(Pool, "checkout", checkout)
-    sa.event.listen(Pool, "checkin", checkin)
-    try:
+    with listening(Pool, checkout=checkout, checkin=checkin):
         yield counted
-    finally:
-        sa.event.remove(Pool, "checkout", checkout)
-        sa.event.remove(Pool, "checkin", checkin)
     for _pgconn, trace in traces:
         trace.seek(0)
         fields = [line.split("\t") for line in trace]
@@ -69,10 +64,16 @@ def wire() -> Iterator[list[int]]:
         trace.close()
 
 
-def round_trips(run: Callable[[], Any]) -> int:
-    with wire() as counted:
-        run()
-    return len(counted)
+@contextlib.contextmanager
+def listening(target: Any, **handlers: Callable[..., Any]) -> Iterator[None]:
+    """SQLAlchemy event handlers on ``target`` (``name=function``) while the block runs."""
+    for name, handler in handlers.items():
+        sa.event.listen(target, name, handler)
+    try:
+        yield
+    finally:
+        for name, handler in handlers.items():
+            sa.event.remove(target, name, handler)
 
 
 def plain_config(workdir: Path, url: str) -> Any:
@@ -90,12 +91,18 @@ def plain_config(workdir: Path, url: str) -> Any:
     return config
 
 
-def per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callable[[], Any]) -> float:
-    """Round trips of one revision: an upgrade of six revisions against one of three (after a first
-    run, which also creates the version table)."""
+def per_revision(
+    upgrade: Callable[[str], Callable[[], Any]],
+    downgrade: Callable[[], Any],
+    counter: Callable[[], contextlib.AbstractContextManager[list[Any]]] = wire,
+) -> float:
+    """Round trips of one revision, as ``counter`` counts them: an upgrade of six revisions against one
+    of three (after a first run, which also creates the version table)."""
     counts = []
     for target in ("r1", "r3", "r6"):
-        counts.append(round_trips(upgrade(target)))
+        with counter() as counted:
+            upgrade(target)()
+        counts.append(len(counted))
         downgrade()
     return (counts[2] - counts[1]) / 3
 
@@ -136,23 +143,8 @@ def statements_and_commits() -> Iterator[list[str]]:
     def commit(conn: Any) -> None:
         sent.append("COMMIT")
 
-    sa.event.listen(Engine, "before_cursor_execute", statement)
-    sa.event.listen(Engine, "commit", commit)
-    try:
+    with listening(Engine, before_cursor_execute=statement, commit=commit):
         yield sent
-    finally:
-        sa.event.remove(Engine, "before_cursor_execute", statement)
-        sa.event.remove(Engine, "commit", commit)
-
-
-def mysql_per_revision(upgrade: Callable[[str], Callable[[], Any]], downgrade: Callable[[], Any]) -> float:
-    counts = []
-    for target in ("r1", "r3", "r6"):
-        with statements_and_commits() as sent:
-            upgrade(target)()
-        counts.append(len(sent))
-        downgrade()
-    return (counts[2] - counts[1]) / 3
 
 
 @pytest.mark.mysql
@@ -162,14 +154,18 @@ def test_mariadb_round_trips_per_revision(workdir: Path, mysql_url: str) -> None
     migrator = Migrator(url=mysql_url)
     migrator.init()
     table_chain(migrator.directory, 6)
-    magic = mysql_per_revision(
-        lambda target: lambda: migrator.upgrade(target, allow_lint=True), lambda: migrator.downgrade("base")
+    magic = per_revision(
+        lambda target: lambda: migrator.upgrade(target, allow_lint=True),
+        lambda: migrator.downgrade("base"),
+        statements_and_commits,
     )
     migrator.dispose()
     config = plain_config(workdir, mysql_url)
     table_chain(workdir / "plain", 6)
-    plain = mysql_per_revision(
-        lambda target: lambda: command.upgrade(config, target), lambda: command.downgrade(config, "base")
+    plain = per_revision(
+        lambda target: lambda: command.upgrade(config, target),
+        lambda: command.downgrade(config, "base"),
+        statements_and_commits,
     )
     # plain (Alembic commits each revision on MySQL): CREATE TABLE, the version UPDATE, COMMIT; here
     # also the note (with the columns it reads) before the DDL; its DELETE and the log row go with
