@@ -232,13 +232,14 @@ def _lint(migrator: Any, revision: str | None) -> Outcome:
 def lint_summary(found: Any) -> str:
     """One line: the findings counted by severity (allowed ones apart), the worst named by rule,
     table and rows, e.g. ``1 warning: require-concurrent-index-creation on t1 (20,000 rows)``."""
+    from .._display.render import plural
     from .._lint.findings import SEVERITIES
 
     if not found.findings:
         return f"clean ({len(found.revisions)} revision(s))"
     shown = [f for f in found.findings if not f.allowed]
     counts = [(s, sum(1 for f in shown if f.severity == s)) for s in SEVERITIES]
-    words = [f"{n} {s}{'' if n == 1 else 's'}" for s, n in counts if n]
+    words = [plural(n, s) for s, n in counts if n]
     allowed = len(found.findings) - len(shown)
     words += [f"{allowed} allowed"] if allowed else []
     worst = next((s for s, n in counts if n), None)
