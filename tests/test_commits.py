@@ -31,10 +31,27 @@ def watched(request: pytest.FixtureRequest) -> Iterator[tuple[Migrator, list[str
     def seen(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
         statements.extend(statement.split("; ") if "alembic_version" in statement else [statement])
 
-    sa.event.listen(migrator.engine(), "before_cursor_execute", seen)
-    # One statement each: the log row and the deferral may travel with the version update (carry.py).
+    def recording(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.cursor_factory = recording_cursor(statements)
+
+    if url.startswith("postgresql+psycopg:"):  # the driver's cursors: what the pipelines send (pipeline.py)
+        sa.event.listen(migrator.engine(), "checkout", recording)
+    else:  # one statement each: the log row and the deferral may travel with the version update (carry.py)
+        sa.event.listen(migrator.engine(), "before_cursor_execute", seen)
     yield migrator, statements, url
     migrator.dispose()
+
+
+def recording_cursor(statements: list[str]) -> type:
+    """A psycopg 3 cursor class that adds each statement it executes to ``statements``."""
+    import psycopg
+
+    class Recording(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            statements.append(str(query))
+            return super().execute(query, params, **options)
+
+    return Recording
 
 
 def deferrals(statements: list[str]) -> list[int]:

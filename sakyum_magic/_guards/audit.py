@@ -63,7 +63,7 @@ def ensure_table(engine: Engine) -> bool:
     from .._core.refusals import privilege
     from .._run.database import connect
 
-    with connect(engine) as connection:
+    with connect(engine, autocommit=True) as connection:  # one CREATE TABLE, committed alone
         if _present(connection):
             return True
         try:

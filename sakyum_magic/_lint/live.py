@@ -42,7 +42,7 @@ def _read(engine: Engine) -> Live:
     from .._run.database import connect
 
     dialect = engine.dialect.name
-    with connect(engine) as connection:
+    with connect(engine, autocommit=True) as connection:
         version = tuple(p for p in engine.dialect.server_version_info or () if isinstance(p, int))
         mariadb = bool(getattr(engine.dialect, "is_mariadb", False))
         reader = {"postgresql": _postgres, "mysql": _mysql, "sqlite": _sqlite}.get(dialect)
@@ -117,7 +117,7 @@ def volatility(engine: Engine, functions: Iterable[str]) -> dict[str, str]:
     )
 
     def read() -> dict[str, str]:
-        with connect(engine) as connection:
+        with connect(engine, autocommit=True) as connection:
             found: Any = connection.execute(query.bindparams(bindparam("n", expanding=True)), {"n": names})
             return {str(name): str(kind) for name, kind in found}
 

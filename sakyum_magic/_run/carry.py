@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .._guards.audit import Logger
     from .commits import FlushAtTheEnd
     from .partial import SchemaWatch
+    from .pipeline import Batch
 
 COMPOUND_ROWS = "sakyum_version_rows"
 """The compound statement's variable holding the version update's row count."""
@@ -68,6 +69,7 @@ class Carrier:
         self._version: re.Pattern[str] | None = None
         self._commit: list[str] = []
         self._compound_sent: Any = None  # the execution context of the compound statement sent last
+        self.batch: Batch | None = None  # psycopg 3: the revision's DDL goes with its version update
         self.committing: Any = None
         """The step whose version update carried its COMMIT, until the next step begins (an interrupt
         while its reply was awaited may leave it committed, its hooks not run)."""
@@ -85,12 +87,20 @@ class Carrier:
             event.listen(connection, "after_cursor_execute", self._version_rows)
         if self.connection is not None:
             event.listen(connection, "before_cursor_execute", self._carry, retval=True)
+        if self.connection is not None and not self.compound and self.commits and _pipelines(connection):
+            from .pipeline import Batch
+
+            self.batch = Batch(connection)
+            self.batch.attach()
 
     def detach(self) -> None:
         from sqlalchemy import event
 
         if self.connection is not None:
             event.remove(self.connection, "before_cursor_execute", self._carry)
+            if self.batch is not None:
+                self.batch.detach()
+                self.batch = None
             if self.compound:
                 event.remove(self.connection, "after_cursor_execute", self._version_rows)
             self.connection, self.compound = None, False
@@ -101,6 +111,8 @@ class Carrier:
     def forget(self) -> None:
         """A step begins: nothing is carried until its version write is next."""
         self._step = self._version = self.committing = None
+        if self.batch is not None:
+            self.batch.keeping = True
 
     def started(self, step: Any, context: Any) -> None:
         """A step of the bound database ran its revision's function (``context``: Alembic's
@@ -140,8 +152,11 @@ class Carrier:
             self.committing = step
         if not carried:
             return statement, parameters
-        if parameters is None:  # the driver then reads no placeholders, and %% stays as written
+        if parameters is None or self.batch is not None:  # the driver reads no placeholders in them
             carried = [text.replace("%%", "%") for text in carried]
+        if self.batch is not None:  # sent after the statement, in its pipeline
+            self.batch.after = carried
+            return statement, parameters
         if self.compound:
             self._compound_sent = context
             return _compound(statement, carried), parameters
@@ -211,6 +226,13 @@ def _compound(statement: str, carried: list[str]) -> str:
 
 def _psycopg3(connection: Connection) -> bool:
     return connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg"
+
+
+def _pipelines(connection: Connection) -> bool:
+    """psycopg 3's pipeline mode works with this libpq (14 and later)."""
+    import psycopg
+
+    return bool(psycopg.Pipeline.is_supported())
 
 
 def _mariadb_compound(connection: Connection) -> bool:

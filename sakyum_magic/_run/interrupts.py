@@ -94,11 +94,15 @@ def server_thread(connection: Connection) -> ServerThread | None:
 def check_client(connection: Connection) -> None:
     """On PostgreSQL 14+, make the server stop a statement of ``connection`` once its client has gone.
 
-    Committed at once, so that Alembic still finds no transaction and begins the run's own.
+    Committed at once, so that Alembic still finds no transaction and begins the run's own (with
+    psycopg 3 in one round trip: the driver sends it outside a transaction).
     """
     from sqlalchemy.exc import DBAPIError
 
     if connection.dialect.name != "postgresql" or (connection.dialect.server_version_info or (0,)) < (14,):
+        return
+    if connection.dialect.driver == "psycopg" and not connection.in_transaction():
+        _check_client_alone(connection.connection.dbapi_connection)
         return
     try:
         connection.exec_driver_sql(CLIENT_CHECK)
@@ -106,3 +110,17 @@ def check_client(connection: Connection) -> None:
         connection.rollback()
         return
     connection.commit()
+
+
+def _check_client_alone(driver: Any) -> None:
+    """``CLIENT_CHECK`` on a psycopg 3 connection, in autocommit for its one statement."""
+    import psycopg
+
+    was = driver.autocommit
+    driver.autocommit = True
+    try:
+        driver.execute(CLIENT_CHECK)
+    except psycopg.Error:  # a server platform without the check (it needs Linux, macOS or a BSD)
+        pass
+    finally:
+        driver.autocommit = was

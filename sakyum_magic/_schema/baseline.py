@@ -41,7 +41,7 @@ def unversioned_tables(engine: Engine) -> tuple[str, ...]:
     """The database's tables when it has no version table (empty when it has one, or no tables)."""
     from sqlalchemy import inspect
 
-    with connect(engine) as connection:
+    with connect(engine, autocommit=True) as connection:
         names = set(inspect(connection).get_table_names())
     if VERSION_TABLE in names:
         return ()
@@ -52,7 +52,7 @@ def table_names(engine: Engine) -> tuple[str, ...]:
     """The database's tables, without the version table and the package's own."""
     from sqlalchemy import inspect
 
-    with connect(engine) as connection:
+    with connect(engine, autocommit=True) as connection:
         return tuple(sorted(set(inspect(connection).get_table_names()) - SKIPPED))
 
 
