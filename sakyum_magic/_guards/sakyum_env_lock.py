@@ -46,6 +46,9 @@ WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 LIMIT 1"""
 SET_NAME = "SELECT set_config('application_name', :v, false)"
+SWAP_NAME = "SELECT current_setting('application_name'), set_config('application_name', :v, false)"
+"""The session's name before, and ours set (a select list runs from left to right)."""
+SWAP_TIMEOUT = "SELECT current_setting('lock_timeout'), set_config('lock_timeout', :t, false)"
 MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
 
 log = logging.getLogger("alembic.env")
@@ -113,41 +116,45 @@ def pg_holder_name(tag: dict[str, Any]) -> str:
 
 @contextlib.contextmanager
 def postgres_lock(connection: Connection, wait: Waiter, tool: str, key: int | None = None) -> Iterator[None]:
-    """Hold the advisory lock ``key`` (default: the database's) on ``connection``, naming ourselves
-    in ``application_name``."""
-    from sqlalchemy import text
-
+    """Hold the advisory lock ``key`` (default: the database's) on ``connection`` (a connection of its
+    own), naming ourselves in ``application_name``. The connection runs in autocommit: the lock and the
+    name are session-level, so each statement is one round trip, with no BEGIN and COMMIT around it."""
     key = advisory_key() if key is None else key
+    connection = connection.execution_options(isolation_level="AUTOCOMMIT")
     wait.until(lambda seconds: pg_attempt(connection, key, seconds), lambda: pg_holder(connection, key))
-    with connection.begin():
-        previous = connection.execute(text("SHOW application_name")).scalar()
-        connection.execute(text(SET_NAME), {"v": pg_holder_name(holder_tag(tool))})
+    before = _session(connection, SWAP_NAME, {"v": pg_holder_name(holder_tag(tool))})
     try:
         yield
     finally:
-        with connection.begin():
-            connection.execute(text(SET_NAME), {"v": previous})
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        _session(connection, f"{SET_NAME}, pg_advisory_unlock(:key)", {"v": before, "key": key})
 
 
 def pg_attempt(connection: Connection, key: int, seconds: float) -> bool:
-    from sqlalchemy import text
+    """One attempt at the lock on an autocommit connection: at once, or waiting ``seconds`` (the
+    session's ``lock_timeout`` set for that wait and put back after it)."""
     from sqlalchemy.exc import DBAPIError
 
+    if seconds <= 0:
+        return bool(_session(connection, "SELECT pg_try_advisory_lock(:key)", {"key": key}))
+    previous = _session(connection, SWAP_TIMEOUT, {"t": f"{max(int(seconds * 1000), 1)}ms"})
     try:
-        with connection.begin():
-            if seconds <= 0:
-                query = text("SELECT pg_try_advisory_lock(:key)")
-                return bool(connection.execute(query, {"key": key}).scalar())
-            # SET LOCAL keeps the timeout off the pooled connection; the lock itself is session-level.
-            connection.execute(text(f"SET LOCAL lock_timeout = '{max(int(seconds * 1000), 1)}ms'"))
-            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            return True
+        _session(connection, "SELECT pg_advisory_lock(:key)", {"key": key})
+        return True
     except DBAPIError as exc:
         code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if code != "55P03" and "lock timeout" not in str(exc.orig).lower():
             raise
         return False
+    finally:
+        _session(connection, "SELECT set_config('lock_timeout', :t, false)", {"t": previous})
+
+
+def _session(connection: Connection, statement: str, values: dict[str, Any]) -> Any:
+    """The first value of one statement, in a transaction of SQLAlchemy's that sends no BEGIN."""
+    from sqlalchemy import text
+
+    with connection.begin():
+        return connection.execute(text(statement), values).scalar()
 
 
 def pg_holder(connection: Connection, key: int) -> str:
