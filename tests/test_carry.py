@@ -97,14 +97,15 @@ def per_revision(
     counter: Callable[[], contextlib.AbstractContextManager[list[Any]]] = wire,
 ) -> float:
     """Round trips of one revision, as ``counter`` counts them: an upgrade of six revisions against one
-    of three (after a first run, which also creates the version table)."""
-    counts = []
-    for target in ("r1", "r3", "r6"):
+    of three (after a first run, which also creates the version table). Each the fewest of three
+    runs: a pooled connection's one-time settings (the run's client check) go out on its first run."""
+    counts: dict[str, int] = {}
+    for target in ("r1", "r3", "r6") * 3:
         with counter() as counted:
             upgrade(target)()
-        counts.append(len(counted))
+        counts[target] = min(counts.get(target, len(counted)), len(counted))
         downgrade()
-    return (counts[2] - counts[1]) / 3
+    return (counts["r6"] - counts["r3"]) / 3
 
 
 @pytest.mark.postgres
@@ -327,3 +328,21 @@ def test_the_log_row_is_written_as_sqlalchemy_writes_literals(dialect_name: str)
         .values(**{**row, "seconds": 0.25, "ok": True})
         .compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     )
+
+
+@pytest.mark.postgres
+def test_a_run_reads_the_version_table_once(postgres_url: str) -> None:
+    """The heads after a run whose last COMMIT went with its version update are the ones that step
+    left (committed with it), not read again."""
+    if not postgres_url.startswith("postgresql+psycopg:"):
+        pytest.skip("the COMMIT travels with the version update on psycopg 3 only")
+    migrator = Migrator(url=postgres_url)
+    migrator.init()
+    table_chain(migrator.directory, 3)
+    with statements_and_commits() as sent:
+        first = migrator.upgrade("r2", allow_lint=True)
+        second = migrator.upgrade("r3", allow_lint=True)
+    assert (first.after, second.after, version(postgres_url)) == (("r2",), ("r3",), ("r3",))
+    reads = [s for s in sent if s == "SELECT version_num FROM alembic_version"]
+    assert len(reads) == 2  # one under each run's lock: none after either run
+    migrator.dispose()

@@ -80,13 +80,16 @@ def ensure_table(engine: Engine) -> bool:
 def _present(connection: Connection) -> bool:
     """Whether the log table exists; ConfigurationError when a table of its name is someone else's."""
     from sqlalchemy import inspect
+    from sqlalchemy.exc import NoSuchTableError
 
     from .._core.refusals import foreign_table
 
-    inspector = inspect(connection)
-    if not inspector.has_table(LOG_TABLE):
+    try:  # one query: the columns, or no such table
+        columns = {column["name"] for column in inspect(connection).get_columns(LOG_TABLE)}
+    except NoSuchTableError:
         return False
-    columns = {column["name"] for column in inspector.get_columns(LOG_TABLE)}
+    if not columns:  # SQLAlchemy 1.4 on SQLite: no error, no columns
+        return False
     if not set(table().columns.keys()) <= columns:
         raise foreign_table(LOG_TABLE, columns, TURN_OFF)
     return True

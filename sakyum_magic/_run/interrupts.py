@@ -95,21 +95,26 @@ def check_client(connection: Connection) -> None:
     """On PostgreSQL 14+, make the server stop a statement of ``connection`` once its client has gone.
 
     Committed at once, so that Alembic still finds no transaction and begins the run's own (with
-    psycopg 3 in one round trip: the driver sends it outside a transaction).
+    psycopg 3 in one round trip: the driver sends it outside a transaction). Once per pooled
+    connection: a session setting, it stays.
     """
     from sqlalchemy.exc import DBAPIError
 
     if connection.dialect.name != "postgresql" or (connection.dialect.server_version_info or (0,)) < (14,):
         return
+    kept = connection.connection.info  # the pooled connection's own: the setting lasts as long
+    if kept.get(CLIENT_CHECK):
+        return
     if connection.dialect.driver == "psycopg" and not connection.in_transaction():
         _check_client_alone(connection.connection.dbapi_connection)
-        return
-    try:
-        connection.exec_driver_sql(CLIENT_CHECK)
-    except DBAPIError:  # a server platform without the check (it needs Linux, macOS or a BSD)
-        connection.rollback()
-        return
-    connection.commit()
+    else:
+        try:
+            connection.exec_driver_sql(CLIENT_CHECK)
+        except DBAPIError:  # a server platform without the check (it needs Linux, macOS or a BSD)
+            connection.rollback()
+            return
+        connection.commit()
+    kept[CLIENT_CHECK] = True
 
 
 def _check_client_alone(driver: Any) -> None:

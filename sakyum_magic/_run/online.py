@@ -264,7 +264,7 @@ class OnlineRun:
         for deferred in self.deferred if stopped else ():
             deferred.flush(self.target.engine)
         # A dry run's changes are still open on the run's connection: the database is where it was.
-        after = self.state.before if self.strategy.dry_run else current_heads(self.target.engine)
+        after = self.state.before if self.strategy.dry_run else self._heads_after(stopped)
         if stopped:
             self._record_carried_commit(after)
         steps = tuple(self.state.steps)
@@ -273,6 +273,16 @@ class OnlineRun:
             steps = steps[:-1]
         left_behind = self.watch.left_behind(self.target.engine) if stopped else ()
         return self.state.result(after, steps, left_behind=left_behind, notes=self._notes(), stopped=stopped)
+
+    def _heads_after(self, stopped: bool) -> tuple[str, ...]:
+        """The bound database's heads after the run: those its last step left when that step's COMMIT
+        went with its version update (so the version table holds them, committed), else read again."""
+        last, committing = self.state.steps[-1] if self.state.steps else None, self.carrier.committing
+        if stopped or last is None or committing is None or last.database or self.state.others:
+            return current_heads(self.target.engine)
+        if last.revision == _revision_of(committing):
+            return self.state.heads
+        return current_heads(self.target.engine)
 
     def _record_carried_commit(self, after: tuple[str, ...]) -> None:
         """A step whose COMMIT went with its version update (see carry.py) and whose hooks never ran,

@@ -42,10 +42,11 @@ def unversioned_tables(engine: Engine) -> tuple[str, ...]:
     from sqlalchemy import inspect
 
     with connect(engine, autocommit=True) as connection:
-        names = set(inspect(connection).get_table_names())
-    if VERSION_TABLE in names:
-        return ()
-    return tuple(sorted(names - SKIPPED))
+        inspector = inspect(connection)
+        if inspector.has_table(VERSION_TABLE):  # one query, however many tables the database holds
+            return ()
+        names = set(inspector.get_table_names())
+    return tuple(sorted(names - SKIPPED - {VERSION_TABLE}))
 
 
 def table_names(engine: Engine) -> tuple[str, ...]:
