@@ -273,12 +273,11 @@ def _produce(context: Any, target: Any, reflections: ReflectionCache | None, opt
         from alembic.autogenerate import produce_migrations
 
         return produce_migrations(context, target)
-    from .reflection import compared_schemas, produce_migrations_through
+    from .reflection import compared_schemas
 
     schema, include_schemas, _tables = options
     owners = compared_schemas(context.bind, schema, include_schemas)
-    inspector = reflections.inspector(context.bind, options, owners)
-    return produce_migrations_through(inspector, context, target)
+    return reflections.comparison(context, target, options, owners)
 
 
 class _Filter:

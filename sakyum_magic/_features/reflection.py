@@ -69,25 +69,56 @@ OPTION = "sakyum_reflections"
 MYSQL_SYSTEM_SCHEMAS = ("information_schema", "mysql", "performance_schema", "sys")
 
 
+KEPT_COMPARISONS = 8
+"""How many comparisons' results are kept (the latest), each under its models' signature."""
+
+
 class ReflectionCache:
     """The Inspector caches of earlier comparisons, one per set of options, each with the fingerprint
-    of the schema it was read from."""
+    of the schema it was read from; and the latest comparisons' results, by options and models."""
 
     def __init__(self) -> None:
         self._kept: dict[Hashable, tuple[str, dict[Any, Any]]] = {}
+        self._scripts: dict[Hashable, tuple[str, MigrationScript]] = {}
+
+    def comparison(
+        self, context: MigrationContext, target: Any, options: Hashable, schemas: Sequence[str] | None
+    ) -> MigrationScript:
+        """Alembic's comparison of ``target`` with the database of ``context``: the one made before
+        while neither the schema nor the models (:mod:`.signature`) changed, else made afresh."""
+        from .signature import signature
+
+        connection = context.bind
+        assert connection is not None
+        mark = fingerprint(connection, schemas)
+        models = signature(target)
+        key = (options, models)
+        kept = self._scripts.get(key)
+        if mark is not None and models is not None and kept is not None and kept[0] == mark:
+            return kept[1]
+        script = produce_migrations_through(
+            self.inspector(connection, options, schemas, mark), context, target
+        )
+        if mark is not None and models is not None:
+            self._scripts.pop(key, None)
+            self._scripts[key] = (mark, script)
+            while len(self._scripts) > KEPT_COMPARISONS:
+                self._scripts.pop(next(iter(self._scripts)))
+        return script
 
     def inspector(
-        self, connection: Connection, options: Hashable, schemas: Sequence[str] | None
+        self, connection: Connection, options: Hashable, schemas: Sequence[str] | None, mark: Any = ...
     ) -> Inspector:
         """An Inspector on ``connection`` that answers from the kept cache while the schema is the same.
 
         :param options: what decides which tables are read (schema, --include-schemas, table filter).
         :param schemas: the schemas compared; None: the connection's default one.
+        :param mark: the schema's fingerprint, when just taken.
         """
         from sqlalchemy import inspect
 
         inspector = inspect(connection)
-        mark = fingerprint(connection, schemas)
+        mark = fingerprint(connection, schemas) if mark is ... else mark
         kept = self._kept.get(options)
         if mark is not None and kept is not None and kept[0] == mark:
             inspector.info_cache = kept[1]
@@ -101,8 +132,10 @@ class ReflectionCache:
         return len(self._kept)
 
     def forget(self) -> None:
-        """Reflect afresh next time (after a command that wrote DDL, or on another database)."""
+        """Reflect and compare afresh next time (after a command that wrote DDL, or on another
+        database)."""
         self._kept.clear()
+        self._scripts.clear()
 
 
 def produce_migrations_through(
