@@ -50,10 +50,9 @@ def _constraint(constraint: Any) -> str:
         repr(getattr(constraint, name, None)) for name in ("ondelete", "onupdate", "match", "use_alter")
     )
     condition = _text(getattr(constraint, "sqltext", None))
-    return repr(
-        (type(constraint).__name__, repr(constraint.name), columns, targets, options, condition)
-        + (constraint.deferrable, constraint.initially, _options(constraint))
-    )
+    timing = (constraint.deferrable, constraint.initially)
+    kind = (type(constraint).__name__, repr(constraint.name))
+    return repr((*kind, columns, targets, options, condition, *timing, _options(constraint)))
 
 
 def _index(index: Any) -> str:
