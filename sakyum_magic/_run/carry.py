@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from .partial import SchemaWatch
     from .pipeline import Batch
 
+CHECK_LABEL = "sakyum_version_check"
+"""The name of the pipelined check's one column: a check that fails is told by it."""
 COMPOUND_ROWS = "sakyum_version_rows"
 """The compound statement's variable holding the version update's row count."""
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
@@ -123,7 +125,8 @@ class Carrier:
             writes = r"\s*(?:UPDATE|INSERT\s+INTO|DELETE\s+FROM)\s+(?:\w+\.)?[\"`]?"
             self._version = re.compile(rf"{writes}{name}\b", re.I)
             ends = not self.compound and self.commits and self._ends_with_version(step, context)
-            self._commit = _commit_after(self.connection, step, context) if ends else []
+            pipelined = self.batch is not None
+            self._commit = _commit_after(self.connection, step, context, pipelined) if ends else []
 
     def _ends_with_version(self, step: Any, context: Any) -> bool:
         """Whether the step's one version write is the last statement of the transaction Alembic
@@ -156,6 +159,7 @@ class Carrier:
             carried = [text.replace("%%", "%") for text in carried]
         if self.batch is not None:  # sent after the statement, in its pipeline
             self.batch.after = carried
+            self.batch.unmatched = unmatched(step) if self._commit else ""
             return statement, parameters
         if self.compound:
             self._compound_sent = context
@@ -186,16 +190,24 @@ class Carrier:
         cursor.rowcount = int(row[0])
 
 
-def _commit_after(connection: Connection, step: Any, context: Any) -> list[str]:
+def _commit_after(connection: Connection, step: Any, context: Any, pipelined: bool) -> list[str]:
     """What ends a step's transaction with its version UPDATE (from one revision to one other): a
     check that the version table now names the step's target and not its origin, which fails the
     message before its COMMIT when the UPDATE matched no row (Alembic checks the row count only once
-    the reply is back, when the COMMIT has run), then the COMMIT."""
+    the reply is back, when the COMMIT has run), then the COMMIT.
+
+    In a pipeline (pipeline.py) the check is a SELECT that divides by zero when the UPDATE did not do
+    its work, whose error the pipeline replaces with :func:`unmatched`'s words (a ``DO`` block would
+    cost the server a PL/pgSQL compilation per revision); in one message of several statements, a
+    ``DO`` block raises those words itself."""
     origin, target = _literal(connection, step.from_revisions[0]), _literal(connection, step.to_revisions[0])
     preparer = connection.dialect.identifier_preparer
     table = preparer.quote(context.version_table)
     if context.version_table_schema:
         table = f"{preparer.quote_schema(context.version_table_schema)}.{table}"
+    if pipelined:
+        count = f"(SELECT count(*) FROM {table} WHERE version_num = {{}})::int"
+        return [f"SELECT 1 / {count.format(target)} / (1 - {count.format(origin)}) AS {CHECK_LABEL}", "COMMIT"]
     check = (
         f"DO $sakyum$BEGIN IF EXISTS (SELECT 1 FROM {table} WHERE version_num = {origin}) "
         f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {target}) THEN RAISE EXCEPTION USING "
@@ -203,6 +215,14 @@ def _commit_after(connection: Connection, step: Any, context: Any) -> list[str]:
         f"the revision was rolled back'; END IF; END$sakyum$"
     )
     return [check, "COMMIT"]
+
+
+def unmatched(step: Any) -> str:
+    """The error of a version update that matched no row (its revision then rolled back)."""
+    return (
+        f"the version update from {step.from_revisions[0]} to {step.to_revisions[0]} matched no row; "
+        "the revision was rolled back"
+    )
 
 
 def _literal(connection: Any, value: str) -> str:

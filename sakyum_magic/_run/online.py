@@ -269,8 +269,10 @@ class OnlineRun:
             self._record_carried_commit(after)
         steps = tuple(self.state.steps)
         if stopped and steps and not _committed(steps[-1], after):
-            # Recorded inside its transaction, which the failure or interrupt then rolled back.
+            # Recorded inside its transaction, which the failure or interrupt then rolled back: it is
+            # the one that failed (see failing()), not one applied.
             steps = steps[:-1]
+            del self.state.steps[len(steps) :]
         left_behind = self.watch.left_behind(self.target.engine) if stopped else ()
         return self.state.result(after, steps, left_behind=left_behind, notes=self._notes(), stopped=stopped)
 

@@ -44,6 +44,8 @@ class Batch:
         self.kept: list[tuple[str, Any]] = []
         self.after: list[str] = []
         """Statements to send right after the next one (its bookkeeping), in its pipeline."""
+        self.unmatched = ""
+        """The error to give when the version check among them fails (carry.py)."""
         self.keeping = False
         self.owes_autocommit = False  # a pipeline began its own transaction; the driver's BEGIN is off
         self._factory: Any = None
@@ -117,13 +119,14 @@ class Batch:
     def send(self, cursor: Any, query: Any, params: Any, options: dict[str, Any]) -> None:
         """Send what is kept, then ``query`` on ``cursor`` (none: only what is kept), then what goes
         after it, in one pipeline; the transaction's BEGIN with them when the pipeline commits it."""
-        kept, after = self.kept, self.after
-        self.kept, self.after = [], []
+        kept, after, unmatched = self.kept, self.after, self.unmatched
+        self.kept, self.after, self.unmatched = [], [], ""
         driver = self.driver
         begin = _begin(driver) if after and after[-1] == "COMMIT" else None
         if begin:
             driver.autocommit = True  # the driver would send BEGIN in a round trip of its own
         sent: list[tuple[Any, str]] = []
+        followed: list[tuple[Any, str]] = []
         try:
             with driver.pipeline():
                 if begin:
@@ -133,13 +136,15 @@ class Batch:
                 if query is not None:
                     type(cursor).plain_execute(cursor, query, params, **options)
                 for statement in after:
-                    driver.execute(statement, prepare=False)
+                    followed.append((driver.execute(statement, prepare=False), statement))
         except BaseException as exc:
             failing = next((text for kept_cursor, text in sent if kept_cursor.pgresult is None), None)
             if failing is not None:
                 _FAILING[id(exc)] = (exc, failing)
             if begin:
                 _end_failed(driver)
+            if failing is None and unmatched and _check_failed(cursor if query is not None else None, followed):
+                raise _unmatched_error(unmatched) from exc
             raise
         finally:
             if begin:
@@ -150,6 +155,24 @@ class Batch:
 
 _FAILING: dict[int, tuple[BaseException, str]] = {}
 """A driver error raised by a pipeline, and the kept statement that failed in it."""
+
+
+def _check_failed(cursor: Any, followed: list[tuple[Any, str]]) -> bool:
+    """Whether the statement that failed was the version check (carry.py), the statement before it
+    having run."""
+    from .carry import CHECK_LABEL
+
+    if cursor is not None and cursor.pgresult is None:
+        return False
+    failed = next((text for after_cursor, text in followed if after_cursor.pgresult is None), "")
+    return CHECK_LABEL in failed
+
+
+def _unmatched_error(message: str) -> BaseException:
+    """The driver's error for a raised exception (SQLSTATE P0001), with ``message``."""
+    from psycopg import errors
+
+    return errors.lookup("P0001")(message)
 
 
 def _name_failing(context: Any) -> None:
