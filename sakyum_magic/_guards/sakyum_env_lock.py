@@ -49,6 +49,12 @@ SET_NAME = "SELECT set_config('application_name', :v, false)"
 SWAP_NAME = "SELECT current_setting('application_name'), set_config('application_name', :v, false)"
 """The session's name before, and ours set (a select list runs from left to right)."""
 SWAP_TIMEOUT = "SELECT current_setting('lock_timeout'), set_config('lock_timeout', :t, false)"
+LOCK_AND_NAME = (
+    "SELECT locked, previous, CASE WHEN locked THEN set_config('application_name', :v, false) END "
+    "FROM (SELECT pg_try_advisory_lock(:key) AS locked, current_setting('application_name') AS previous) "
+    "AS attempt"
+)
+"""One attempt at the lock, naming ourselves if it is ours (a volatile subquery runs once, first)."""
 MYSQL_HOLDER = "SELECT ID, HOST, TIME FROM information_schema.PROCESSLIST WHERE ID = IS_USED_LOCK(:name)"
 
 log = logging.getLogger("alembic.env")
@@ -119,10 +125,16 @@ def postgres_lock(connection: Connection, wait: Waiter, tool: str, key: int | No
     """Hold the advisory lock ``key`` (default: the database's) on ``connection`` (a connection of its
     own), naming ourselves in ``application_name``. The connection runs in autocommit: the lock and the
     name are session-level, so each statement is one round trip, with no BEGIN and COMMIT around it."""
+    from sqlalchemy import text
+
     key = advisory_key() if key is None else key
     connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-    wait.until(lambda seconds: pg_attempt(connection, key, seconds), lambda: pg_holder(connection, key))
-    before = _session(connection, SWAP_NAME, {"v": pg_holder_name(holder_tag(tool))})
+    name = {"v": pg_holder_name(holder_tag(tool)), "key": key}
+    with connection.begin():  # at once, and named when it is ours: one round trip
+        locked, before, _named = connection.execute(text(LOCK_AND_NAME), name).one()
+    if not locked:
+        wait.until(lambda seconds: pg_attempt(connection, key, seconds), lambda: pg_holder(connection, key))
+        before = _session(connection, SWAP_NAME, {"v": name["v"]})
     try:
         yield
     finally:

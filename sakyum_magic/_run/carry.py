@@ -28,6 +28,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from .commits import DEFER_FLUSH
+from .pipeline import CHECK_LABEL
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -39,8 +40,6 @@ if TYPE_CHECKING:
     from .partial import SchemaWatch
     from .pipeline import Batch
 
-CHECK_LABEL = "sakyum_version_check"
-"""The name of the pipelined check's one column: a check that fails is told by it."""
 COMPOUND_ROWS = "sakyum_version_rows"
 """The compound statement's variable holding the version update's row count."""
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
@@ -207,7 +206,10 @@ def _commit_after(connection: Connection, step: Any, context: Any, pipelined: bo
         table = f"{preparer.quote_schema(context.version_table_schema)}.{table}"
     if pipelined:
         count = f"(SELECT count(*) FROM {table} WHERE version_num = {{}})::int"
-        return [f"SELECT 1 / {count.format(target)} / (1 - {count.format(origin)}) AS {CHECK_LABEL}", "COMMIT"]
+        return [
+            f"SELECT 1 / {count.format(target)} / (1 - {count.format(origin)}) AS {CHECK_LABEL}",
+            "COMMIT",
+        ]
     check = (
         f"DO $sakyum$BEGIN IF EXISTS (SELECT 1 FROM {table} WHERE version_num = {origin}) "
         f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {target}) THEN RAISE EXCEPTION USING "

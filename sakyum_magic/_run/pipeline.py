@@ -26,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
+CHECK_LABEL = "sakyum_version_check"
+"""The name of the one column of the version check a pipeline may carry (carry.py): a failing check
+is told by it."""
 _BY_DRIVER: dict[int, Batch] = {}
 """The batch of each psycopg connection in a run, by ``id()`` (checked against the connection)."""
 _FLUSHING: dict[type, type] = {}
@@ -143,7 +146,11 @@ class Batch:
                 _FAILING[id(exc)] = (exc, failing)
             if begin:
                 _end_failed(driver)
-            if failing is None and unmatched and _check_failed(cursor if query is not None else None, followed):
+            if (
+                failing is None
+                and unmatched
+                and _check_failed(cursor if query is not None else None, followed)
+            ):
                 raise _unmatched_error(unmatched) from exc
             raise
         finally:
@@ -160,8 +167,6 @@ _FAILING: dict[int, tuple[BaseException, str]] = {}
 def _check_failed(cursor: Any, followed: list[tuple[Any, str]]) -> bool:
     """Whether the statement that failed was the version check (carry.py), the statement before it
     having run."""
-    from .carry import CHECK_LABEL
-
     if cursor is not None and cursor.pgresult is None:
         return False
     failed = next((text for after_cursor, text in followed if after_cursor.pgresult is None), "")
