@@ -8,8 +8,8 @@ What travels with the version update never leaves the revision's transaction ear
 from __future__ import annotations
 
 import contextlib
-import re
 import io
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -217,7 +217,9 @@ def test_a_version_update_matching_no_row_commits_nothing_of_its_transaction(
     with pytest.raises((MigrationError, ConfigurationError), match=r"r2.* matched no row|0 found") as raised:
         migrator.upgrade(allow_lint=True)
     if server == "postgres":  # the check's own words, and the revision that failed named
-        assert re.search(r"failed in revision r2 .* from r1 to r2 matched no row; the revision", str(raised.value))
+        assert re.search(
+            r"failed in revision r2 .* from r1 to r2 matched no row; the revision", str(raised.value)
+        )
     assert version(url) == ("r1",)
     assert ("r2", True) not in [(entry.revision, entry.ok) for entry in migrator.log()]
     tables = set(sa.inspect(sa.create_engine(url)).get_table_names())
