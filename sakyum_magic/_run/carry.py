@@ -27,7 +27,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from .commits import DEFER_FLUSH
+from .commits import DEFER_CALL, DEFER_FLUSH
 from .pipeline import CHECK_LABEL
 
 if TYPE_CHECKING:
@@ -157,8 +157,8 @@ class Carrier:
         if parameters is None or self.batch is not None:  # the driver reads no placeholders in them
             carried = [text.replace("%%", "%") for text in carried]
         if self.batch is not None:  # sent after the statement, in its pipeline
-            self.batch.after = carried
-            self.batch.unmatched = unmatched(step) if self._commit else ""
+            self.batch.after = _pipelined(carried)
+            self.batch.unmatched = unmatched(step) if self.committing is step else ""
             return statement, parameters
         if self.compound:
             self._compound_sent = context
@@ -217,6 +217,24 @@ def _commit_after(connection: Connection, step: Any, context: Any, pipelined: bo
         f"the revision was rolled back'; END IF; END$sakyum$"
     )
     return [check, "COMMIT"]
+
+
+def _pipelined(carried: list[str]) -> list[str]:
+    """The statements after a version update, for a pipeline, where each statement is a message the
+    driver and the server handle on its own: the log row, the flush deferral and the version check
+    become one statement (the row in a data-modifying WITH, which runs whatever the query reads; the
+    deferral as ``set_config(..., true)``, which is ``SET LOCAL``; the check in the select list), then
+    the COMMIT."""
+    inserts = [text for text in carried if text.startswith("INSERT INTO ")]
+    items = [DEFER_CALL if text == DEFER_FLUSH else text.removeprefix("SELECT ") for text in carried
+             if text == DEFER_FLUSH or CHECK_LABEL in text]  # fmt: skip
+    rest = [
+        text for text in carried if text not in inserts and text != DEFER_FLUSH and CHECK_LABEL not in text
+    ]
+    if len(inserts) > 1 or not (inserts or items):
+        return carried
+    head = f"WITH sakyum_log AS ({inserts[0]}) " if inserts else ""
+    return [f"{head}SELECT {', '.join(items) or '1'}", *rest]
 
 
 def unmatched(step: Any) -> str:

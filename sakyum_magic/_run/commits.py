@@ -21,6 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 DEFER_FLUSH = "SET LOCAL synchronous_commit = off"
+DEFER_CALL = "set_config('synchronous_commit', 'off', true)"
+"""The same as a function call (``true``: for the transaction only), for a select list."""
 
 
 class FlushAtTheEnd:
