@@ -115,3 +115,30 @@ def test_the_pooled_connection_goes_back_as_it_came(migrator: Migrator) -> None:
     finally:
         raw.close()
     migrator.dispose()
+
+
+def test_bulk_inserts_parameters_and_batch_operations_follow_the_ddl_kept_before_them(
+    migrator: Migrator, postgres_url: str
+) -> None:
+    write(
+        migrator.directory,
+        "r1",
+        None,
+        """
+        t1 = op.create_table('t1', sa.Column('id', sa.Integer, primary_key=True), sa.Column('n', sa.Text))
+        op.bulk_insert(t1, [{'id': k, 'n': 'x'} for k in range(1, 51)])  # executemany
+        op.create_index('t1_n', 't1', ['n'])
+        op.execute(sa.text("UPDATE t1 SET n = :n WHERE id <= :k").bindparams(n='y', k=10))
+        with op.batch_alter_table('t1') as batch:
+            batch.add_column(sa.Column('m', sa.Integer, server_default='7'))
+            batch.alter_column('n', existing_type=sa.Text, nullable=False)
+        """,
+    )
+    write(migrator.directory, "r2", "r1", "op.drop_index('t1_n', table_name='t1')")
+    assert migrator.upgrade("head").after == ("r2",)
+    engine = sa.create_engine(postgres_url, poolclass=sa.NullPool)
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT n, count(*), min(m) FROM t1 GROUP BY n ORDER BY n").all()
+        assert [tuple(row) for row in rows] == [("x", 40, 7), ("y", 10, 7)]
+        assert sa.inspect(connection).get_indexes("t1") == []
+    engine.dispose()
