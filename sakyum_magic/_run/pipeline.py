@@ -16,7 +16,8 @@ kept is sent before it commits, and dropped when it rolls back, which undoes it 
 DDL is transactional); the error (a kept statement that fails is named as the failing statement).
 What it changes: a kept statement that fails raises from the statement after it, inside the same
 revision. It acts only where DDL runs inside a transaction: not on an autocommit connection
-(``autocommit_block``), not in a dry run (whose locks are read after each statement).
+(``autocommit_block``), not inside a savepoint (whose block must see its statement fail), not in a
+dry run (whose locks are read after each statement).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class Batch:
         """The error to give when the version check among them fails (carry.py)."""
         self.keeping = False
         self.owes_autocommit = False  # a pipeline began its own transaction; the driver's BEGIN is off
+        self.failed: tuple[BaseException, str] | None = None
+        """The driver's error from the last pipeline, and the kept statement that failed in it."""
         self._factory: Any = None
 
     def attach(self) -> None:
@@ -77,7 +80,7 @@ class Batch:
             self.driver.autocommit = False  # a pipeline that began its own transaction was cut short
         self.kept.clear()
         self.after.clear()
-        self.keeping = False
+        self.keeping, self.failed = False, None
 
     def _handlers(self) -> dict[str, Any]:
         return {
@@ -112,7 +115,8 @@ class Batch:
             with self.driver.cursor() as cursor:
                 self.send(cursor, None, None, {})
         except psycopg.Error as exc:
-            failing = _FAILING.pop(id(exc), (exc, statements))[1]
+            failed, self.failed = self.failed, None
+            failing = failed[1] if failed is not None and failed[0] is exc else statements
             raise DBAPIError.instance(failing, None, exc, psycopg.Error) from exc
 
     def _drop_kept(self, *_: Any) -> None:
@@ -142,8 +146,7 @@ class Batch:
                     followed.append((driver.execute(statement, prepare=False), statement))
         except BaseException as exc:
             failing = next((text for kept_cursor, text in sent if kept_cursor.pgresult is None), None)
-            if failing is not None:
-                _FAILING[id(exc)] = (exc, failing)
+            self.failed = (exc, failing) if failing is not None else None
             if begin:
                 _end_failed(driver)
             if (
@@ -158,10 +161,6 @@ class Batch:
                 self.owes_autocommit = driver.pgconn.transaction_status != _idle()
                 if not self.owes_autocommit:
                     driver.autocommit = False
-
-
-_FAILING: dict[int, tuple[BaseException, str]] = {}
-"""A driver error raised by a pipeline, and the kept statement that failed in it."""
 
 
 def _check_failed(cursor: Any, followed: list[tuple[Any, str]]) -> bool:
@@ -182,9 +181,12 @@ def _unmatched_error(message: str) -> BaseException:
 
 def _name_failing(context: Any) -> None:
     """SQLAlchemy's ``handle_error``: an error of a kept statement names that statement."""
-    original = context.original_exception
-    found = _FAILING.pop(id(original), None)
-    if found is not None and found[0] is original and context.sqlalchemy_exception is not None:
+    batch = _BY_DRIVER.get(id(getattr(context.cursor, "connection", None)))  # the driver's cursor
+    found = batch.failed if batch is not None else None
+    if batch is None or found is None or found[0] is not context.original_exception:
+        return
+    batch.failed = None
+    if context.sqlalchemy_exception is not None:
         context.sqlalchemy_exception.statement = found[1]
         context.sqlalchemy_exception.params = None
 
