@@ -181,7 +181,8 @@ def _unmatched_error(message: str) -> BaseException:
 
 def _name_failing(context: Any) -> None:
     """SQLAlchemy's ``handle_error``: an error of a kept statement names that statement."""
-    batch = _BY_DRIVER.get(id(getattr(context.cursor, "connection", None)))  # the driver's cursor
+    cursor = getattr(context.execution_context, "cursor", None)  # the driver's cursor
+    batch = _BY_DRIVER.get(id(getattr(cursor, "connection", None)))
     found = batch.failed if batch is not None else None
     if batch is None or found is None or found[0] is not context.original_exception:
         return
