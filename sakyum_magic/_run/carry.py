@@ -68,7 +68,7 @@ class Carrier:
         self.compound = False  # MariaDB: the version update's row count comes back as a row
         self._step: Any = None
         self._version: re.Pattern[str] | None = None
-        self._commit: list[str] = []
+        self._check: str | None = None  # what checks the step's version update before its COMMIT
         self._compound_sent: Any = None  # the execution context of the compound statement sent last
         self.batch: Batch | None = None  # psycopg 3: the revision's DDL goes with its version update
         self.committing: Any = None
@@ -125,7 +125,7 @@ class Carrier:
             self._version = re.compile(rf"{writes}{name}\b", re.I)
             ends = not self.compound and self.commits and self._ends_with_version(step, context)
             pipelined = self.batch is not None
-            self._commit = _commit_after(self.connection, step, context, pipelined) if ends else []
+            self._check = _version_check(self.connection, step, context, pipelined) if ends else None
 
     def _ends_with_version(self, step: Any, context: Any) -> bool:
         """Whether the step's one version write is the last statement of the transaction Alembic
@@ -148,18 +148,18 @@ class Carrier:
         if self.compound and _RETURNING.search(statement):  # its rows are the statement's result
             return statement, parameters
         self._step = None  # once per step: a merge's further version writes go alone
-        carried = self._bookkeeping(conn, step)
-        if self._commit and statement.lstrip()[:6].upper() == "UPDATE":  # the step's one UPDATE
-            carried += self._commit
+        commits = self._check is not None and statement.lstrip()[:6].upper() == "UPDATE"  # its one UPDATE
+        if commits:
             self.committing = step
+        if self.batch is not None:  # sent after the statement, in its pipeline
+            self.batch.after = self._pipelined(conn, step, commits)
+            self.batch.unmatched = unmatched(step) if commits else ""
+            return statement, parameters
+        carried = self._bookkeeping(conn, step) + ([str(self._check), "COMMIT"] if commits else [])
         if not carried:
             return statement, parameters
-        if parameters is None or self.batch is not None:  # the driver reads no placeholders in them
+        if parameters is None:  # the driver then reads no placeholders, and %% stays as written
             carried = [text.replace("%%", "%") for text in carried]
-        if self.batch is not None:  # sent after the statement, in its pipeline
-            self.batch.after = _pipelined(carried)
-            self.batch.unmatched = unmatched(step) if self.committing is step else ""
-            return statement, parameters
         if self.compound:
             self._compound_sent = context
             return _compound(statement, carried), parameters
@@ -175,6 +175,18 @@ class Carrier:
         carried += [DEFER_FLUSH for hook in self.deferred if hook.carry()]
         return carried
 
+    def _pipelined(self, conn: Any, step: Any, commits: bool) -> list[str]:
+        """The same for a pipeline, where each statement is a message the driver and the server handle
+        on its own: one statement (the log row in a data-modifying WITH, which runs whatever the query
+        reads; the deferral as ``set_config(..., true)``, which is ``SET LOCAL``; the version check in
+        its select list), then the COMMIT. The driver reads no placeholders in them."""
+        row = self.log.carry(step) if self.log is not None else None
+        items = [DEFER_CALL for hook in self.deferred if hook.carry()]
+        items += [str(self._check)] if commits else []
+        head = f"WITH sakyum_log AS ({_literal_insert(conn, row)}) " if row is not None else ""
+        one = [f"{head}SELECT {', '.join(items) or '1'}".replace("%%", "%")] if head or items else []
+        return one + (["COMMIT"] if commits else [])
+
     def _version_rows(
         self, conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, *_: Any
     ) -> None:
@@ -189,16 +201,15 @@ class Carrier:
         cursor.rowcount = int(row[0])
 
 
-def _commit_after(connection: Connection, step: Any, context: Any, pipelined: bool) -> list[str]:
-    """What ends a step's transaction with its version UPDATE (from one revision to one other): a
-    check that the version table now names the step's target and not its origin, which fails the
-    message before its COMMIT when the UPDATE matched no row (Alembic checks the row count only once
-    the reply is back, when the COMMIT has run), then the COMMIT.
+def _version_check(connection: Connection, step: Any, context: Any, pipelined: bool) -> str:
+    """What checks, before the COMMIT that ends the step's transaction, that its version UPDATE (from
+    one revision to one other) did its work: that the version table now names the step's target and
+    not its origin (Alembic checks the row count only once the reply is back, when the COMMIT has run).
 
-    In a pipeline (pipeline.py) the check is a SELECT that divides by zero when the UPDATE did not do
-    its work, whose error the pipeline replaces with :func:`unmatched`'s words (a ``DO`` block would
-    cost the server a PL/pgSQL compilation per revision); in one message of several statements, a
-    ``DO`` block raises those words itself."""
+    In a pipeline (pipeline.py), a select-list item that divides by zero when the UPDATE matched no
+    row, whose error the pipeline replaces with :func:`unmatched`'s words (a ``DO`` block would cost
+    the server a PL/pgSQL compilation per revision); in one message of several statements, a ``DO``
+    block that raises those words itself."""
     origin, target = _literal(connection, step.from_revisions[0]), _literal(connection, step.to_revisions[0])
     preparer = connection.dialect.identifier_preparer
     table = preparer.quote(context.version_table)
@@ -206,35 +217,13 @@ def _commit_after(connection: Connection, step: Any, context: Any, pipelined: bo
         table = f"{preparer.quote_schema(context.version_table_schema)}.{table}"
     if pipelined:
         count = f"(SELECT count(*) FROM {table} WHERE version_num = {{}})::int"
-        return [
-            f"SELECT 1 / {count.format(target)} / (1 - {count.format(origin)}) AS {CHECK_LABEL}",
-            "COMMIT",
-        ]
-    check = (
+        return f"1 / {count.format(target)} / (1 - {count.format(origin)}) AS {CHECK_LABEL}"
+    return (
         f"DO $sakyum$BEGIN IF EXISTS (SELECT 1 FROM {table} WHERE version_num = {origin}) "
         f"OR NOT EXISTS (SELECT 1 FROM {table} WHERE version_num = {target}) THEN RAISE EXCEPTION USING "
         f"MESSAGE = 'the version update from ' || {origin} || ' to ' || {target} || ' matched no row; "
         f"the revision was rolled back'; END IF; END$sakyum$"
     )
-    return [check, "COMMIT"]
-
-
-def _pipelined(carried: list[str]) -> list[str]:
-    """The statements after a version update, for a pipeline, where each statement is a message the
-    driver and the server handle on its own: the log row, the flush deferral and the version check
-    become one statement (the row in a data-modifying WITH, which runs whatever the query reads; the
-    deferral as ``set_config(..., true)``, which is ``SET LOCAL``; the check in the select list), then
-    the COMMIT."""
-    inserts = [text for text in carried if text.startswith("INSERT INTO ")]
-    items = [DEFER_CALL if text == DEFER_FLUSH else text.removeprefix("SELECT ") for text in carried
-             if text == DEFER_FLUSH or CHECK_LABEL in text]  # fmt: skip
-    rest = [
-        text for text in carried if text not in inserts and text != DEFER_FLUSH and CHECK_LABEL not in text
-    ]
-    if len(inserts) > 1 or not (inserts or items):
-        return carried
-    head = f"WITH sakyum_log AS ({inserts[0]}) " if inserts else ""
-    return [f"{head}SELECT {', '.join(items) or '1'}", *rest]
 
 
 def unmatched(step: Any) -> str:
