@@ -94,9 +94,8 @@ def server_thread(connection: Connection) -> ServerThread | None:
 def check_client(connection: Connection) -> None:
     """On PostgreSQL 14+, make the server stop a statement of ``connection`` once its client has gone.
 
-    Committed at once, so that Alembic still finds no transaction and begins the run's own (with
-    psycopg 3 in one round trip: the driver sends it outside a transaction). Once per pooled
-    connection: a session setting, it stays.
+    Committed at once, so that Alembic still finds no transaction and begins the run's own. Once per
+    pooled connection: a session setting, it stays.
     """
     from sqlalchemy.exc import DBAPIError
 
@@ -105,27 +104,10 @@ def check_client(connection: Connection) -> None:
     kept = connection.connection.info  # the pooled connection's own: the setting lasts as long
     if kept.get(CLIENT_CHECK):
         return
-    if connection.dialect.driver == "psycopg" and not connection.in_transaction():
-        _check_client_alone(connection.connection.dbapi_connection)
-    else:
-        try:
-            connection.exec_driver_sql(CLIENT_CHECK)
-        except DBAPIError:  # a server platform without the check (it needs Linux, macOS or a BSD)
-            connection.rollback()
-            return
-        connection.commit()
-    kept[CLIENT_CHECK] = True
-
-
-def _check_client_alone(driver: Any) -> None:
-    """``CLIENT_CHECK`` on a psycopg 3 connection, in autocommit for its one statement."""
-    import psycopg
-
-    was = driver.autocommit
-    driver.autocommit = True
     try:
-        driver.execute(CLIENT_CHECK)
-    except psycopg.Error:  # a server platform without the check (it needs Linux, macOS or a BSD)
-        pass
-    finally:
-        driver.autocommit = was
+        connection.exec_driver_sql(CLIENT_CHECK)
+    except DBAPIError:  # a server platform without the check (it needs Linux, macOS or a BSD)
+        connection.rollback()
+        return
+    connection.commit()
+    kept[CLIENT_CHECK] = True
