@@ -279,10 +279,10 @@ class OnlineRun:
     def _heads_after(self, stopped: bool) -> tuple[str, ...]:
         """The bound database's heads after the run: those its last step left when that step's COMMIT
         went with its version update (so the version table holds them, committed), else read again."""
-        last, committing = self.state.steps[-1] if self.state.steps else None, self.carrier.committing
-        if stopped or last is None or committing is None or last.database or self.state.others:
-            return current_heads(self.target.engine)
-        if last.revision == _revision_of(committing):
+        last = self.state.steps[-1] if self.state.steps and not self.state.others else None
+        committing = self.carrier.committing
+        carried = last is not None and committing is not None and last.revision == _revision_of(committing)
+        if not stopped and carried and last is not None and not last.database:
             return self.state.heads
         return current_heads(self.target.engine)
 
