@@ -3,6 +3,9 @@ order of statements, the transaction and the error stay as if each statement wer
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 import sqlalchemy as sa
 
@@ -21,12 +24,26 @@ def migrator(postgres_url: str) -> Migrator:
     return made
 
 
-def tables(url: str) -> list[str]:
+@contextmanager
+def inspected(url: str) -> Iterator[sa.Connection]:
+    """A connection of its own to the database at ``url``, to look at what a run left."""
     engine = sa.create_engine(url, poolclass=sa.NullPool)
     try:
-        return sorted(name for name in sa.inspect(engine).get_table_names() if name.startswith("t"))
+        with engine.connect() as connection:
+            yield connection
     finally:
         engine.dispose()
+
+
+def tables(url: str) -> list[str]:
+    with inspected(url) as connection:
+        return sorted(name for name in sa.inspect(connection).get_table_names() if name.startswith("t"))
+
+
+def upgrade_one(migrator: Migrator, body: str) -> tuple[str, ...]:
+    """Write revision r1 with ``body`` as its upgrade and upgrade to it: the heads after."""
+    write(migrator.directory, "r1", None, body)
+    return migrator.upgrade("head").after
 
 
 def test_a_failing_kept_statement_is_named_and_nothing_of_its_revision_remains(
@@ -57,10 +74,8 @@ def test_a_failing_kept_statement_is_named_and_nothing_of_its_revision_remains(
 def test_statements_that_read_or_bypass_sqlalchemy_see_the_ddl_kept_before_them(
     migrator: Migrator, postgres_url: str
 ) -> None:
-    write(
-        migrator.directory,
-        "r1",
-        None,
+    assert upgrade_one(
+        migrator,
         """
         op.create_table('t1', sa.Column('id', sa.Integer))
         bind = op.get_bind()
@@ -73,23 +88,18 @@ def test_statements_that_read_or_bypass_sqlalchemy_see_the_ddl_kept_before_them(
             op.create_index('t1_id', 't1', ['id'], postgresql_concurrently=True)
         op.create_table('t3', sa.Column('id', sa.Integer))
         """,
-    )
-    assert migrator.upgrade("head").after == ("r1",)
+    ) == ("r1",)
     assert tables(postgres_url) == ["t1", "t2", "t3"]
-    engine = sa.create_engine(postgres_url, poolclass=sa.NullPool)
-    with engine.connect() as connection:
+    with inspected(postgres_url) as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM t1 WHERE note IS NULL").scalar() == 2
         assert sa.inspect(connection).get_indexes("t1")[0]["name"] == "t1_id"
-    engine.dispose()
 
 
 def test_a_savepoint_sends_what_was_kept_before_it_and_its_failure_is_caught_inside(
     migrator: Migrator, postgres_url: str
 ) -> None:
-    write(
-        migrator.directory,
-        "r1",
-        None,
+    assert upgrade_one(
+        migrator,
         """
         op.create_table('t1', sa.Column('id', sa.Integer))
         try:
@@ -98,8 +108,7 @@ def test_a_savepoint_sends_what_was_kept_before_it_and_its_failure_is_caught_ins
         except sa.exc.ProgrammingError:
             op.create_table('t2', sa.Column('id', sa.Integer))
         """,
-    )
-    assert migrator.upgrade("head").after == ("r1",)
+    ) == ("r1",)
     assert tables(postgres_url) == ["t1", "t2"]
 
 
@@ -136,9 +145,7 @@ def test_bulk_inserts_parameters_and_batch_operations_follow_the_ddl_kept_before
     )
     write(migrator.directory, "r2", "r1", "op.drop_index('t1_n', table_name='t1')")
     assert migrator.upgrade("head").after == ("r2",)
-    engine = sa.create_engine(postgres_url, poolclass=sa.NullPool)
-    with engine.connect() as connection:
+    with inspected(postgres_url) as connection:
         rows = connection.exec_driver_sql("SELECT n, count(*), min(m) FROM t1 GROUP BY n ORDER BY n").all()
         assert [tuple(row) for row in rows] == [("x", 40, 7), ("y", 10, 7)]
         assert sa.inspect(connection).get_indexes("t1") == []
-    engine.dispose()
